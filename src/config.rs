@@ -1,0 +1,97 @@
+//! The configuration tree: defaults, then an optional TOML file, then `ATLANTE_*`
+//! environment variables (and `DATABASE_URL`), then command-line flags. Unknown keys in the
+//! file are rejected.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the server listens on.
+    pub listen: SocketAddr,
+    /// `postgres://…` for PostGIS, otherwise the path of the embedded GeoPackage.
+    pub store: String,
+    /// Largest accepted upload, in bytes (also the bound on what an archive expands to).
+    pub max_upload_bytes: u64,
+    /// Public base URL used in links, e.g. `https://sit.cittametropolitana.mi.it`.
+    pub public_url: Option<String>,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// Seconds a request may take before it is cut with 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            store: "data/atlante.gpkg".into(),
+            max_upload_bytes: 200 << 20,
+            public_url: None,
+            log_format: "text".into(),
+            request_timeout_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any) and applies the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut cfg = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("bad config {}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.store = v;
+        }
+        if let Some(v) = get("ATLANTE_STORE") {
+            self.store = v;
+        }
+        if let Some(v) = get("ATLANTE_LISTEN") {
+            self.listen = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("ATLANTE_LISTEN: {e}"))?;
+        }
+        if let Some(v) = get("ATLANTE_MAX_UPLOAD_BYTES") {
+            self.max_upload_bytes = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("ATLANTE_MAX_UPLOAD_BYTES: {e}"))?;
+        }
+        if let Some(v) = get("ATLANTE_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("ATLANTE_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_unknown_keys() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "ATLANTE_LISTEN").then(|| "0.0.0.0:9000".to_string()))
+            .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(toml::from_str::<Config>("lisen = 'x'").is_err());
+        let c: Config = toml::from_str("store = 'postgres://x/y'").unwrap();
+        assert_eq!(c.store, "postgres://x/y");
+    }
+}

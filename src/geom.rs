@@ -1,0 +1,205 @@
+//! Geometry encodings Atlante writes: 2D little-endian WKB from `geo_types`, PostGIS EWKB
+//! and GeoPackage binary blobs. Kept small and dependency-free so both stores share it.
+
+use geo_types::{Coord, Geometry, LineString, Polygon};
+
+const WKB_POINT: u32 = 1;
+const WKB_LINESTRING: u32 = 2;
+const WKB_POLYGON: u32 = 3;
+const WKB_MULTIPOINT: u32 = 4;
+const WKB_MULTILINESTRING: u32 = 5;
+const WKB_MULTIPOLYGON: u32 = 6;
+const WKB_COLLECTION: u32 = 7;
+
+/// Encodes a geometry as 2D ISO/OGC WKB, little endian.
+pub fn to_wkb(g: &Geometry<f64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    write_geom(&mut out, g);
+    out
+}
+
+fn header(out: &mut Vec<u8>, kind: u32) {
+    out.push(1);
+    out.extend_from_slice(&kind.to_le_bytes());
+}
+
+fn coord(out: &mut Vec<u8>, c: &Coord<f64>) {
+    out.extend_from_slice(&c.x.to_le_bytes());
+    out.extend_from_slice(&c.y.to_le_bytes());
+}
+
+fn count(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+fn ring(out: &mut Vec<u8>, ls: &LineString<f64>) {
+    count(out, ls.0.len());
+    ls.0.iter().for_each(|c| coord(out, c));
+}
+
+fn polygon_body(out: &mut Vec<u8>, p: &Polygon<f64>) {
+    count(out, 1 + p.interiors().len());
+    ring(out, p.exterior());
+    p.interiors().iter().for_each(|r| ring(out, r));
+}
+
+fn write_geom(out: &mut Vec<u8>, g: &Geometry<f64>) {
+    match g {
+        Geometry::Point(p) => {
+            header(out, WKB_POINT);
+            coord(out, &p.0);
+        }
+        Geometry::LineString(l) => {
+            header(out, WKB_LINESTRING);
+            ring(out, l);
+        }
+        Geometry::Polygon(p) => {
+            header(out, WKB_POLYGON);
+            polygon_body(out, p);
+        }
+        Geometry::MultiPoint(mp) => {
+            header(out, WKB_MULTIPOINT);
+            count(out, mp.0.len());
+            for p in &mp.0 {
+                header(out, WKB_POINT);
+                coord(out, &p.0);
+            }
+        }
+        Geometry::MultiLineString(ml) => {
+            header(out, WKB_MULTILINESTRING);
+            count(out, ml.0.len());
+            for l in &ml.0 {
+                header(out, WKB_LINESTRING);
+                ring(out, l);
+            }
+        }
+        Geometry::MultiPolygon(mp) => {
+            header(out, WKB_MULTIPOLYGON);
+            count(out, mp.0.len());
+            for p in &mp.0 {
+                header(out, WKB_POLYGON);
+                polygon_body(out, p);
+            }
+        }
+        Geometry::GeometryCollection(gc) => {
+            header(out, WKB_COLLECTION);
+            count(out, gc.0.len());
+            gc.0.iter().for_each(|g| write_geom(out, g));
+        }
+        // Ingest normalises everything to the four stored families before encoding.
+        Geometry::Line(l) => write_geom(out, &Geometry::LineString(LineString::from(*l))),
+        Geometry::Rect(r) => write_geom(out, &Geometry::Polygon(r.to_polygon())),
+        Geometry::Triangle(t) => write_geom(out, &Geometry::Polygon(t.to_polygon())),
+    }
+}
+
+/// PostGIS extended WKB with an SRID, from little-endian 2D WKB.
+pub fn wkb_to_ewkb(wkb: &[u8], srid: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wkb.len() + 4);
+    out.push(1);
+    let kind = u32::from_le_bytes([wkb[1], wkb[2], wkb[3], wkb[4]]) | 0x2000_0000;
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&srid.to_le_bytes());
+    out.extend_from_slice(&wkb[5..]);
+    out
+}
+
+/// A GeoPackage geometry blob (spec §2.1.3): header with SRS id and XY envelope, then WKB.
+pub fn gpkg_blob(wkb: &[u8], srs_id: i32, bbox: &[f64; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wkb.len() + 40);
+    out.extend_from_slice(b"GP");
+    out.push(0); // version 1
+    out.push(0b0000_0011); // little endian, envelope [minx, maxx, miny, maxy]
+    out.extend_from_slice(&srs_id.to_le_bytes());
+    for v in [bbox[0], bbox[2], bbox[1], bbox[3]] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(wkb);
+    out
+}
+
+/// The WKB inside a GeoPackage blob.
+pub fn gpkg_blob_wkb(blob: &[u8]) -> Option<&[u8]> {
+    if blob.len() < 8 || &blob[0..2] != b"GP" {
+        return None;
+    }
+    let env = match (blob[3] >> 1) & 0b111 {
+        0 => 0,
+        1 => 32,
+        2 | 3 => 48,
+        4 => 64,
+        _ => return None,
+    };
+    blob.get(8 + env..)
+}
+
+/// Bounding box [minx, miny, maxx, maxy] of a geometry, None if it has no coordinates.
+pub fn bbox(g: &Geometry<f64>) -> Option<[f64; 4]> {
+    let mut acc = None;
+    visit_coords(g, &mut |c| extend_bbox(&mut acc, &[c.x, c.y, c.x, c.y]));
+    acc
+}
+
+/// Calls `f` on every coordinate of `g`.
+pub fn visit_coords(g: &Geometry<f64>, f: &mut impl FnMut(&Coord<f64>)) {
+    match g {
+        Geometry::Point(p) => f(&p.0),
+        Geometry::Line(l) => {
+            f(&l.start);
+            f(&l.end);
+        }
+        Geometry::LineString(l) => l.0.iter().for_each(f),
+        Geometry::Polygon(p) => {
+            p.exterior().0.iter().for_each(&mut *f);
+            p.interiors()
+                .iter()
+                .for_each(|r| r.0.iter().for_each(&mut *f));
+        }
+        Geometry::MultiPoint(mp) => mp.0.iter().for_each(|p| f(&p.0)),
+        Geometry::MultiLineString(ml) => ml.0.iter().for_each(|l| l.0.iter().for_each(&mut *f)),
+        Geometry::MultiPolygon(mp) => {
+            mp.0.iter()
+                .for_each(|p| visit_coords(&Geometry::Polygon(p.clone()), f))
+        }
+        Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| visit_coords(g, f)),
+        Geometry::Rect(r) => visit_coords(&Geometry::Polygon(r.to_polygon()), f),
+        Geometry::Triangle(t) => visit_coords(&Geometry::Polygon(t.to_polygon()), f),
+    }
+}
+
+/// Grows `acc` to cover `b`.
+pub fn extend_bbox(acc: &mut Option<[f64; 4]>, b: &[f64; 4]) {
+    match acc {
+        None => *acc = Some(*b),
+        Some(a) => {
+            a[0] = a[0].min(b[0]);
+            a[1] = a[1].min(b[1]);
+            a[2] = a[2].max(b[2]);
+            a[3] = a[3].max(b[3]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo_types::point;
+
+    #[test]
+    fn point_wkb_and_ewkb() {
+        let wkb = to_wkb(&Geometry::Point(point!(x: 9.19, y: 45.46)));
+        assert_eq!(wkb.len(), 21);
+        assert_eq!(&wkb[0..5], &[1, 1, 0, 0, 0]);
+        let ewkb = wkb_to_ewkb(&wkb, 4326);
+        assert_eq!(ewkb.len(), 25);
+        assert_eq!(&ewkb[1..5], &(1u32 | 0x2000_0000).to_le_bytes());
+        assert_eq!(&ewkb[5..9], &4326u32.to_le_bytes());
+    }
+
+    #[test]
+    fn gpkg_blob_roundtrip() {
+        let wkb = to_wkb(&Geometry::Point(point!(x: 1.0, y: 2.0)));
+        let blob = gpkg_blob(&wkb, 4326, &[1.0, 2.0, 1.0, 2.0]);
+        assert_eq!(gpkg_blob_wkb(&blob), Some(&wkb[..]));
+    }
+}

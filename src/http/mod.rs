@@ -1,0 +1,106 @@
+//! The only module that knows axum: the route table, thin handlers, errors, middleware.
+
+mod catalog;
+pub mod error;
+mod upload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderName};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Caller;
+use crate::config::Config;
+use crate::store::DynStore;
+use error::ApiError;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub config: Arc<Config>,
+}
+
+/// The whole route table.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config.max_upload_bytes as usize + (1 << 20);
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(catalog::landing))
+        .route("/health", get(catalog::health))
+        .route("/ready", get(catalog::ready))
+        .route("/api/orgs", get(catalog::orgs))
+        .route("/api/orgs/{org}", get(catalog::org))
+        .route("/api/layers", get(catalog::layers))
+        .route(
+            "/api/layers/{id}",
+            get(catalog::layer).patch(catalog::update_layer),
+        )
+        .route("/api/layers/{id}/rollback", post(catalog::rollback))
+        .route(
+            "/api/orgs/{org}/layers/{slug}",
+            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .fallback(catalog::not_found)
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(state.config.request_timeout_secs),
+        ))
+        .layer(CorsLayer::permissive())
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The caller behind an `Authorization: Bearer` header; None when there is no header.
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?;
+    match crate::auth::caller(state.store.as_ref(), token.trim()).await? {
+        Some(c) => Ok(Some(c)),
+        None => Err(ApiError::unauthorized()),
+    }
+}
+
+/// The caller, who must be allowed to write what `org` owns.
+async fn writer(state: &AppState, headers: &HeaderMap, org: &str) -> Result<Caller, ApiError> {
+    let c = caller(state, headers)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if !c.can_write(org) {
+        return Err(ApiError::forbidden(org));
+    }
+    Ok(c)
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! `POST /api/orgs/{org}/layers/{slug}`: a multipart upload (`file`, and optional `title`,
+//! `crs`, `encoding`, `source_layer`, `geometry`) ingested as a new version of the layer.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value as Json_};
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use super::{writer, AppState};
+use crate::ingest::{self, IngestOptions, Kind};
+
+const ACCEPTED: &[&str] = &["zip", "gpkg", "geojson", "json", "csv", "kml", "dxf"];
+
+/// A display name made only of safe characters; never used as a path.
+fn display_name(client: &str) -> String {
+    let base = client.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(100)
+        .collect();
+    if clean.is_empty() {
+        "upload".into()
+    } else {
+        clean
+    }
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Json_>), ApiError> {
+    if state.store.org(&org).await?.is_none() {
+        return Err(ApiError::not_found("organisation"));
+    }
+    writer(&state, &headers, &org).await?;
+    let max = state.config.max_upload_bytes;
+    let work = tempfile::Builder::new()
+        .prefix("atlante-upload-")
+        .tempdir()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut opts = IngestOptions {
+        org,
+        slug,
+        max_bytes: max.saturating_mul(4),
+        ..Default::default()
+    };
+    let mut file: Option<(std::path::PathBuf, String)> = None;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is larger than {max} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("bad multipart body: {e}"))
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            let display = display_name(field.file_name().unwrap_or("upload"));
+            let ext = std::path::Path::new(&display)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            if !ACCEPTED.contains(&ext.as_str())
+                || (ext != "zip" && Kind::from_extension(&ext).is_none())
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("{display}: send a .zip (Shapefile), .gpkg, .geojson, .csv, .kml or .dxf file"),
+                ));
+            }
+            // The stored name is ours: only the checked extension comes from the client.
+            let path = work.path().join(format!("upload.{ext}"));
+            let mut out = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let mut size: u64 = 0;
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                size += chunk.len() as u64;
+                if size > max {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("{display}: the upload is larger than {max} bytes"),
+                    ));
+                }
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            }
+            out.flush().await.ok();
+            file = Some((path, display));
+        } else {
+            let value = field.text().await.map_err(bad)?;
+            let value = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            match name.as_str() {
+                "title" => opts.title = value,
+                "crs" => opts.crs = value,
+                "encoding" => opts.encoding = value,
+                "source_layer" => opts.source_layer = value,
+                "geometry" => opts.geometry = value,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown form field '{other}'"
+                    )))
+                }
+            }
+        }
+    }
+    let (path, display) =
+        file.ok_or_else(|| ApiError::bad_request("the form has no 'file' part"))?;
+    let (layer, summary) = ingest::ingest(
+        state.store.as_ref(),
+        &path,
+        &display,
+        &opts,
+        indicatif::ProgressBar::hidden(),
+    )
+    .await?;
+    tracing::info!(layer = %layer.id, version = layer.version, written = summary.written, "layer published");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"layer": layer, "summary": summary})),
+    ))
+}

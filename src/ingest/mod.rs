@@ -1,0 +1,122 @@
+//! Ingest: GDAL reads a file as a comune delivers it, validates and repairs geometries,
+//! reprojects to EPSG:4326 and streams rows into [`Store::publish`], which makes the new
+//! version live in one transaction. The CLI and the HTTP upload both call [`ingest`].
+
+mod archive;
+mod gdal_env;
+mod names;
+mod proj;
+mod read;
+mod shapefile;
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{valid_slug, IngestSummary, Layer};
+use crate::store::{Store, StoreError};
+
+pub use read::Kind;
+
+/// What the caller asks for; the same for the CLI and HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    pub org: String,
+    pub slug: String,
+    pub title: Option<String>,
+    /// `EPSG:n`, overriding what the file declares.
+    pub crs: Option<String>,
+    /// DBF encoding, overriding the `.cpg` (`cp1252`, `latin1`, `utf-8`…).
+    pub encoding: Option<String>,
+    /// Layer name inside a multi-layer file, or dataset name inside a zip.
+    pub source_layer: Option<String>,
+    /// `point`, `multipoint`, `line` or `polygon`: keep only this kind in a mixed file.
+    pub geometry: Option<String>,
+    /// Upper bound on the bytes an archive may expand to.
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A bad option: 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The file is malformed or inconsistent: 422.
+    #[error("{file}: {problem}")]
+    Invalid { file: String, problem: String },
+    /// A format Atlante does not take: 415.
+    #[error("{file}: {problem}")]
+    Unsupported { file: String, problem: String },
+    /// Too big, or a zip bomb: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("unknown organisation '{0}'")]
+    UnknownOrg(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store stopped taking rows; its own error says why.
+    #[error("the store stopped the ingest")]
+    StoreGone,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Ingests `input` (shown to users as `display`) as a new version of `opts.org`/`opts.slug`.
+pub async fn ingest(
+    store: &dyn Store,
+    input: &Path,
+    display: &str,
+    opts: &IngestOptions,
+    progress: ProgressBar,
+) -> Result<(Layer, IngestSummary), IngestError> {
+    if !valid_slug(&opts.slug) {
+        return Err(IngestError::BadRequest(format!(
+            "layer slug '{}' is not valid: use 1-40 lower-case letters, digits and single '_', starting with a letter",
+            opts.slug
+        )));
+    }
+    if store.org(&opts.org).await?.is_none() {
+        return Err(IngestError::UnknownOrg(opts.org.clone()));
+    }
+    let title = match &opts.title {
+        Some(t) if !t.trim().is_empty() => t.trim().chars().take(200).collect(),
+        _ => match store
+            .layer(&crate::model::layer_table(&opts.org, &opts.slug))
+            .await?
+        {
+            Some(l) => l.title,
+            None => opts.slug.replace('_', " "),
+        },
+    };
+    let work = tempfile::Builder::new()
+        .prefix("atlante-ingest-")
+        .tempdir()
+        .map_err(|e| IngestError::Internal(format!("cannot create a work folder: {e}")))?;
+    let job = read::Job {
+        input: input.to_path_buf(),
+        display: display.to_string(),
+        work: work.path().to_path_buf(),
+        opts: opts.clone(),
+        title,
+        progress,
+    };
+    let (req_tx, req_rx) = oneshot::channel();
+    let (row_tx, row_rx) = mpsc::channel(4);
+    let reader = tokio::task::spawn_blocking(move || read::run(job, req_tx, row_tx));
+    let published = match req_rx.await {
+        Ok(req) => Some(store.publish(req, row_rx).await),
+        Err(_) => None,
+    };
+    let read = reader
+        .await
+        .map_err(|e| IngestError::Internal(format!("the reader thread failed: {e}")))?;
+    match (published, read) {
+        (Some(Ok(layer)), Ok(summary)) => Ok((layer, summary)),
+        (Some(Err(e)), Err(IngestError::StoreGone)) | (Some(Err(e)), Ok(_)) => Err(e.into()),
+        (_, Err(e)) => Err(e),
+        (None, Ok(_)) => Err(IngestError::Internal(
+            "the reader ended without a schema".into(),
+        )),
+    }
+}

@@ -1,0 +1,11 @@
+//! Atlante: the metropolitan web-GIS platform of the Città Metropolitana di Milano.
+//! See `docs/architecture.md` for the map of the modules.
+
+pub mod auth;
+pub mod config;
+pub mod geom;
+pub mod http;
+pub mod ingest;
+pub mod model;
+pub mod seed;
+pub mod store;

@@ -1,0 +1,631 @@
+//! The embedded store: a GeoPackage file written through sqlx-sqlite. It stays a valid
+//! GeoPackage (`ogrinfo` and QGIS list each published layer); Atlante's catalog sits in
+//! `atlante_*` tables beside the GeoPackage system tables.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row as _, SqlitePool};
+use tokio::sync::{mpsc, Mutex};
+
+use super::{
+    fields_json, from_json, quote_ident, validate_meta, version_table, Batch, LayerMetaUpdate,
+    Result, Store, StoreError, StoredFeature, TokenRecord, KEPT_VERSIONS,
+};
+use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
+use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_catalog.sql"))];
+
+pub struct GpkgStore {
+    pool: SqlitePool,
+    path: String,
+    /// SQLite has one writer at a time; publishing layers in this process queue here.
+    write_lock: Mutex<()>,
+}
+
+impl GpkgStore {
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Location(format!("{}: {e}", dir.display())))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(false)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        let store = GpkgStore {
+            pool,
+            path: path.display().to_string(),
+            write_lock: Mutex::new(()),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS atlante_migrations (version INTEGER PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM atlante_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if done.is_none() {
+                let mut tx = self.pool.begin().await?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO atlante_migrations (version) VALUES (?)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_layers(&self, id: Option<&str>) -> Result<Vec<Layer>> {
+        let sql = format!(
+            "{LAYER_SELECT} {} ORDER BY l.id",
+            if id.is_some() { "WHERE l.id = ?" } else { "" }
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(layer_from_row)
+            .collect()
+    }
+}
+
+const LAYER_SELECT: &str = "SELECT l.id, l.org_id, l.slug, l.title, l.description, l.theme, \
+    l.licence, l.attribution, l.visibility, l.current_version, l.updated_at, v.geom_type, \
+    v.feature_count, v.extent, v.fields, v.source \
+    FROM atlante_layers l JOIN atlante_layer_versions v \
+    ON v.layer_id = l.id AND v.version = l.current_version";
+
+fn layer_from_row(r: &SqliteRow) -> Result<Layer> {
+    let geom: String = r.try_get("geom_type")?;
+    let extent: Option<String> = r.try_get("extent")?;
+    Ok(Layer {
+        id: r.try_get("id")?,
+        org: r.try_get("org_id")?,
+        slug: r.try_get("slug")?,
+        title: r.try_get("title")?,
+        description: r.try_get("description")?,
+        theme: r.try_get("theme")?,
+        licence: r.try_get("licence")?,
+        attribution: r.try_get("attribution")?,
+        visibility: r.try_get("visibility")?,
+        version: r.try_get("current_version")?,
+        geom_type: GeomType::parse(&geom).ok_or_else(|| StoreError::Corrupt(geom.clone()))?,
+        feature_count: r.try_get("feature_count")?,
+        extent: extent.map(|e| from_json("extent", &e)).transpose()?,
+        fields: from_json("fields", &r.try_get::<String, _>("fields")?)?,
+        source: from_json::<SourceInfo>("source", &r.try_get::<String, _>("source")?)?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn org_from_row(r: &SqliteRow) -> Result<Org> {
+    let bbox: Option<String> = r.try_get("bbox")?;
+    let boundary: Option<String> = r.try_get("boundary")?;
+    Ok(Org {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        istat_code: r.try_get("istat_code")?,
+        catasto_code: r.try_get("catasto_code")?,
+        zona_omogenea: r.try_get("zona_omogenea")?,
+        zona_code: r.try_get("zona_code")?,
+        bbox: bbox.map(|b| from_json("bbox", &b)).transpose()?,
+        boundary: boundary.map(|b| from_json("boundary", &b)).transpose()?,
+    })
+}
+
+fn sql_type(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::Integer => "INTEGER",
+        FieldType::Real => "REAL",
+        FieldType::Text => "TEXT",
+        FieldType::Boolean => "BOOLEAN",
+        FieldType::Date => "DATE",
+        FieldType::Datetime => "DATETIME",
+    }
+}
+
+/// `CREATE TABLE` of one layer version, in the GeoPackage feature-table shape GDAL expects.
+fn create_table_sql(table: &str, geom: GeomType, fields: &[Field]) -> String {
+    let mut sql = format!(
+        "CREATE TABLE {} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, geom {}",
+        quote_ident(table),
+        geom.sql_name()
+    );
+    for f in fields {
+        sql.push_str(&format!(", {} {}", quote_ident(&f.name), sql_type(f.kind)));
+    }
+    sql.push(')');
+    sql
+}
+
+fn insert_sql(table: &str, fields: &[Field]) -> String {
+    let cols: String = fields
+        .iter()
+        .map(|f| format!(", {}", quote_ident(&f.name)))
+        .collect();
+    let params = ", ?".repeat(fields.len());
+    format!(
+        "INSERT INTO {} (geom{cols}) VALUES (?{params})",
+        quote_ident(table)
+    )
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn register(
+    tx: &mut Tx<'_>,
+    table: &str,
+    title: &str,
+    geom: GeomType,
+    extent: Option<[f64; 4]>,
+) -> Result<()> {
+    let e = extent.unwrap_or([0.0; 4]);
+    sqlx::query(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, \
+         min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, ?, ?, ?, ?, ?, 4326)",
+    )
+    .bind(table)
+    .bind(table)
+    .bind(title)
+    .bind(e[0])
+    .bind(e[1])
+    .bind(e[2])
+    .bind(e[3])
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)")
+        .bind(table)
+        .bind(geom.sql_name())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn unregister(tx: &mut Tx<'_>, table: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM gpkg_geometry_columns WHERE table_name = ?",
+        "DELETE FROM gpkg_contents WHERE table_name = ?",
+    ] {
+        sqlx::query(sql).bind(table).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn rename(tx: &mut Tx<'_>, from: &str, to: &str) -> Result<()> {
+    let sql = format!(
+        "ALTER TABLE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    );
+    sqlx::query(&sql).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Drops kept versions beyond [`KEPT_VERSIONS`], oldest first.
+async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
+    let old: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM atlante_layer_versions WHERE layer_id = ? AND version <> ? \
+         ORDER BY version DESC LIMIT -1 OFFSET ?",
+    )
+    .bind(layer_id)
+    .bind(current)
+    .bind(KEPT_VERSIONS)
+    .fetch_all(&mut **tx)
+    .await?;
+    for v in old {
+        let drop = format!(
+            "DROP TABLE IF EXISTS {}",
+            quote_ident(&version_table(layer_id, v))
+        );
+        sqlx::query(&drop).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ? AND version = ?")
+            .bind(layer_id)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn bind_value<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    v: &'q Value,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    match v {
+        Value::Null => q.bind(None::<String>),
+        Value::Integer(i) => q.bind(*i),
+        Value::Real(f) => q.bind(*f),
+        Value::Boolean(b) => q.bind(*b),
+        Value::Text(s) | Value::Date(s) | Value::Datetime(s) => q.bind(s.as_str()),
+    }
+}
+
+fn value_from_row(r: &SqliteRow, idx: usize, kind: FieldType) -> Result<Value> {
+    Ok(match kind {
+        FieldType::Integer => r
+            .try_get::<Option<i64>, _>(idx)?
+            .map_or(Value::Null, Value::Integer),
+        FieldType::Real => r
+            .try_get::<Option<f64>, _>(idx)?
+            .map_or(Value::Null, Value::Real),
+        FieldType::Boolean => r
+            .try_get::<Option<bool>, _>(idx)?
+            .map_or(Value::Null, Value::Boolean),
+        FieldType::Text => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Text),
+        FieldType::Date => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Date),
+        FieldType::Datetime => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Datetime),
+    })
+}
+
+#[async_trait]
+impl Store for GpkgStore {
+    fn kind(&self) -> &'static str {
+        "gpkg"
+    }
+
+    fn location(&self) -> String {
+        self.path.clone()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for o in orgs {
+            sqlx::query(
+                "INSERT INTO atlante_orgs (id, name, kind, istat_code, catasto_code, \
+                 zona_omogenea, zona_code, bbox, boundary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+                 istat_code = excluded.istat_code, catasto_code = excluded.catasto_code, \
+                 zona_omogenea = excluded.zona_omogenea, zona_code = excluded.zona_code, \
+                 bbox = excluded.bbox, boundary = excluded.boundary",
+            )
+            .bind(&o.id)
+            .bind(&o.name)
+            .bind(&o.kind)
+            .bind(&o.istat_code)
+            .bind(&o.catasto_code)
+            .bind(&o.zona_omogenea)
+            .bind(&o.zona_code)
+            .bind(
+                o.bbox
+                    .map(|b| serde_json::to_string(&b).unwrap_or_default()),
+            )
+            .bind(o.boundary.as_ref().map(|b| b.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn orgs(&self) -> Result<Vec<Org>> {
+        sqlx::query("SELECT * FROM atlante_orgs ORDER BY kind DESC, name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(org_from_row)
+            .collect()
+    }
+
+    async fn org(&self, id: &str) -> Result<Option<Org>> {
+        sqlx::query("SELECT * FROM atlante_orgs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
+    }
+
+    async fn layers(&self) -> Result<Vec<Layer>> {
+        self.load_layers(None).await
+    }
+
+    async fn layer(&self, id: &str) -> Result<Option<Layer>> {
+        Ok(self.load_layers(Some(id)).await?.into_iter().next())
+    }
+
+    async fn update_layer_meta(&self, id: &str, u: &LayerMetaUpdate) -> Result<Layer> {
+        validate_meta(u)?;
+        let done = sqlx::query(
+            "UPDATE atlante_layers SET title = coalesce(?, title), \
+             description = coalesce(?, description), theme = coalesce(?, theme), \
+             licence = coalesce(?, licence), attribution = coalesce(?, attribution), \
+             visibility = coalesce(?, visibility), \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+        )
+        .bind(&u.title)
+        .bind(&u.description)
+        .bind(&u.theme)
+        .bind(&u.licence)
+        .bind(&u.attribution)
+        .bind(&u.visibility)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        self.layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    async fn versions(&self, id: &str) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM atlante_layer_versions WHERE layer_id = ? ORDER BY version DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
+        let _writer = self.write_lock.lock().await;
+        let id = crate::model::layer_table(&req.org, &req.slug);
+        let mut tx = self.pool.begin().await?;
+        let (current, latest): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT current_version FROM atlante_layers WHERE id = ?1), \
+             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1)",
+        )
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = latest.unwrap_or(0) + 1;
+        let staging = version_table(&id, version);
+        sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
+            .execute(&mut *tx)
+            .await?;
+        let insert = insert_sql(&staging, &req.fields);
+        let mut extent = None;
+        let mut count: i64 = 0;
+        let summary = loop {
+            match rows.recv().await {
+                Some(Batch::Rows(batch)) => {
+                    for row in &batch {
+                        let blob = gpkg_blob(&row.wkb, 4326, &row.bbox);
+                        let mut q = sqlx::query(&insert).bind(blob);
+                        for v in &row.values {
+                            q = bind_value(q, v);
+                        }
+                        q.execute(&mut *tx).await?;
+                        extend_bbox(&mut extent, &row.bbox);
+                    }
+                    count += batch.len() as i64;
+                }
+                Some(Batch::Done(summary)) => break summary,
+                Some(Batch::Failed(msg)) => return Err(StoreError::Aborted(msg)),
+                None => {
+                    return Err(StoreError::Aborted(
+                        "the ingest stopped before the end".into(),
+                    ))
+                }
+            }
+        };
+        if let Some(cur) = current {
+            unregister(&mut tx, &id).await?;
+            rename(&mut tx, &id, &version_table(&id, cur)).await?;
+            sqlx::query(
+                "UPDATE atlante_layers SET current_version = ?, title = ?, \
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+            )
+            .bind(version)
+            .bind(&req.title)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO atlante_layers (id, org_id, slug, title, current_version) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(&req.org)
+            .bind(&req.slug)
+            .bind(&req.title)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        rename(&mut tx, &staging, &id).await?;
+        register(&mut tx, &id, &req.title, req.geom_type, extent).await?;
+        sqlx::query(
+            "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
+             extent, fields, source, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(version)
+        .bind(req.geom_type.sql_name())
+        .bind(count)
+        .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))
+        .bind(fields_json(&req.fields))
+        .bind(serde_json::to_string(&req.source).unwrap_or_default())
+        .bind(serde_json::to_string(&summary).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        prune(&mut tx, &id, version).await?;
+        tx.commit().await?;
+        self.layer(&id).await?.ok_or(StoreError::NotFound(id))
+    }
+
+    async fn rollback(&self, id: &str) -> Result<Layer> {
+        let _writer = self.write_lock.lock().await;
+        let layer = self
+            .layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.into()))?;
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ? AND version < ?",
+        )
+        .bind(id)
+        .bind(layer.version)
+        .fetch_one(&mut *tx)
+        .await?;
+        let previous = previous.ok_or_else(|| {
+            StoreError::Conflict(format!("{id} has no version older than {}", layer.version))
+        })?;
+        let (geom, extent): (String, Option<String>) = sqlx::query_as(
+            "SELECT geom_type, extent FROM atlante_layer_versions WHERE layer_id = ? AND version = ?",
+        )
+        .bind(id)
+        .bind(previous)
+        .fetch_one(&mut *tx)
+        .await?;
+        let geom = GeomType::parse(&geom).ok_or(StoreError::Corrupt(geom))?;
+        let extent: Option<[f64; 4]> = extent.map(|e| from_json("extent", &e)).transpose()?;
+        unregister(&mut tx, id).await?;
+        rename(&mut tx, id, &version_table(id, layer.version)).await?;
+        rename(&mut tx, &version_table(id, previous), id).await?;
+        register(&mut tx, id, &layer.title, geom, extent).await?;
+        sqlx::query(
+            "UPDATE atlante_layers SET current_version = ?, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+        )
+        .bind(previous)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.into()))
+    }
+
+    async fn delete_layer(&self, id: &str) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let layer = self
+            .layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.into()))?;
+        let mut tx = self.pool.begin().await?;
+        unregister(&mut tx, id).await?;
+        for v in self.versions(id).await? {
+            let t = if v == layer.version {
+                id.to_string()
+            } else {
+                version_table(id, v)
+            };
+            sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM atlante_layers WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
+        let cols: String = layer
+            .fields
+            .iter()
+            .map(|f| format!(", {}", quote_ident(&f.name)))
+            .collect();
+        let sql = format!(
+            "SELECT fid, geom{cols} FROM {} ORDER BY fid",
+            quote_ident(&layer.id)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let blob: Vec<u8> = r.try_get(1)?;
+                let wkb = gpkg_blob_wkb(&blob)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{}: bad geometry blob", layer.id)))?
+                    .to_vec();
+                let values = layer
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+                    .collect::<Result<_>>()?;
+                Ok(StoredFeature {
+                    fid: r.try_get(0)?,
+                    wkb,
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()> {
+        sqlx::query("INSERT INTO atlante_tokens (hash, org_id, role, label) VALUES (?, ?, ?, ?)")
+            .bind(hash)
+            .bind(org)
+            .bind(role)
+            .bind(label)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let r: Option<(String, String)> =
+            sqlx::query_as("SELECT org_id, role FROM atlante_tokens WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(r.map(|(org, role)| TokenRecord { org, role }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_quotes_every_name() {
+        let f = vec![Field {
+            name: "order".into(),
+            label: "Order".into(),
+            kind: FieldType::Text,
+        }];
+        assert_eq!(
+            create_table_sql("015146_nil", GeomType::MultiPolygon, &f),
+            "CREATE TABLE \"015146_nil\" (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, \
+             geom MULTIPOLYGON, \"order\" TEXT)"
+        );
+        assert_eq!(
+            insert_sql("t", &f),
+            "INSERT INTO \"t\" (geom, \"order\") VALUES (?, ?)"
+        );
+    }
+}

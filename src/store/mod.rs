@@ -1,0 +1,180 @@
+//! The store: one trait, two implementations (PostGIS and an embedded GeoPackage) that pass
+//! one behavioural test suite. All SQL of Atlante lives under this module.
+//!
+//! A layer version is one table. The published version is the table `{org}_{slug}`; the
+//! previous ones are kept as `{org}_{slug}__v{n}`. [`Store::publish`] writes the new version and
+//! swaps it in inside **one transaction**, so a failure at any point (bad row, lost connection,
+//! `kill -9`) leaves the published version and the catalog exactly as they were, with no
+//! staging table behind.
+
+pub mod gpkg;
+pub mod postgis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::model::{Field, IngestSummary, Layer, Org, PublishRequest, Row, Value};
+
+/// How many previous versions of a layer are kept for rollback.
+pub const KEPT_VERSIONS: i64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The producer of rows gave up (bad input): the transaction was rolled back.
+    #[error("ingest aborted: {0}")]
+    Aborted(String),
+    #[error("corrupt catalog entry: {0}")]
+    Corrupt(String),
+    #[error("unsupported store location: {0}")]
+    Location(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What ingest sends to [`Store::publish`], in order: row batches, then `Done` or `Failed`.
+/// A closed channel without `Done` counts as a failure.
+#[derive(Debug)]
+pub enum Batch {
+    Rows(Vec<Row>),
+    Done(IngestSummary),
+    Failed(String),
+}
+
+/// An API token as stored: only the hash of the secret is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub org: String,
+    pub role: String,
+}
+
+/// Layer metadata a publisher can edit without a new version.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerMetaUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub theme: Option<String>,
+    pub licence: Option<String>,
+    pub attribution: Option<String>,
+    pub visibility: Option<String>,
+}
+
+/// One stored feature: its id, 2D WKB in EPSG:4326 and values in schema order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFeature {
+    pub fid: i64,
+    pub wkb: Vec<u8>,
+    pub values: Vec<Value>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `gpkg` or `postgis`.
+    fn kind(&self) -> &'static str;
+    /// Where the store is, without secrets.
+    fn location(&self) -> String;
+    /// Cheap round trip, for `/ready`.
+    async fn ping(&self) -> Result<()>;
+
+    async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()>;
+    async fn orgs(&self) -> Result<Vec<Org>>;
+    async fn org(&self, id: &str) -> Result<Option<Org>>;
+
+    /// All layers with their published version, ordered by id.
+    async fn layers(&self) -> Result<Vec<Layer>>;
+    async fn layer(&self, id: &str) -> Result<Option<Layer>>;
+    async fn update_layer_meta(&self, id: &str, update: &LayerMetaUpdate) -> Result<Layer>;
+    /// Versions kept for a layer, newest first.
+    async fn versions(&self, id: &str) -> Result<Vec<i64>>;
+
+    /// Writes a new version from `rows` and publishes it atomically (see the module doc).
+    async fn publish(&self, req: PublishRequest, rows: mpsc::Receiver<Batch>) -> Result<Layer>;
+    /// Makes the previous kept version the published one again.
+    async fn rollback(&self, id: &str) -> Result<Layer>;
+    /// Removes a layer and all its versions.
+    async fn delete_layer(&self, id: &str) -> Result<()>;
+
+    /// Every feature of the published version, ordered by fid.
+    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>>;
+
+    async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store a location names: `postgres://…` for PostGIS, anything else is a
+/// GeoPackage file path. Runs the migrations.
+pub async fn open(location: &str) -> Result<DynStore> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        Ok(Arc::new(postgis::PgStore::open(location).await?))
+    } else if location.contains("://") {
+        Err(StoreError::Location(location.to_string()))
+    } else {
+        Ok(Arc::new(gpkg::GpkgStore::open(location.as_ref()).await?))
+    }
+}
+
+/// The table holding version `v` of a layer when it is not the published one.
+pub(crate) fn version_table(layer_id: &str, v: i64) -> String {
+    format!("{layer_id}__v{v}")
+}
+
+/// Quotes an SQL identifier. Identifiers only ever come from the catalog or from ingest's
+/// normalised names; quoting is the second line of defence.
+pub(crate) fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A stable digest of a layer's published content, for "the store is unchanged" checks.
+pub async fn checksum(store: &dyn Store, layer_id: &str) -> Result<String> {
+    let layer = store
+        .layer(layer_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(layer_id.to_string()))?;
+    let mut h = Sha256::new();
+    h.update(layer.version.to_le_bytes());
+    h.update(serde_json::to_vec(&layer.fields).unwrap_or_default());
+    for f in store.scan(&layer).await? {
+        h.update(f.fid.to_le_bytes());
+        h.update(&f.wkb);
+        h.update(format!("{:?}", f.values));
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Parses a catalog JSON column.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn fields_json(fields: &[Field]) -> String {
+    serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
+    if let Some(v) = &update.visibility {
+        if v != "public" && v != "private" {
+            return Err(StoreError::Conflict(format!(
+                "visibility must be 'public' or 'private', not '{v}'"
+            )));
+        }
+    }
+    if let Some(t) = &update.title {
+        if t.trim().is_empty() || t.len() > 200 {
+            return Err(StoreError::Conflict(
+                "title must be 1 to 200 characters".into(),
+            ));
+        }
+    }
+    Ok(())
+}
