@@ -61,7 +61,7 @@ impl PgStore {
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Replicas starting together must not race on the schema.
-        sqlx::query("SELECT pg_advisory_xact_lock(726_001)")
+        sqlx::query("SELECT pg_advisory_xact_lock(726001)")
             .execute(&mut *tx)
             .await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS atlante_migrations (version integer PRIMARY KEY)")

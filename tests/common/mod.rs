@@ -1,0 +1,300 @@
+//! Test harness: real stores. PostGIS is a throwaway cluster started from the system's
+//! PostgreSQL binaries on a private port and socket, removed when the test process exits,
+//! unless `DATABASE_URL` names a server to use (it needs CREATEDB rights).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use atlante::ingest::{ingest, IngestOptions};
+use atlante::model::{IngestSummary, Layer};
+use atlante::store::{self, DynStore};
+
+pub const TEMPLATE_DB: &str = "atlante_template";
+
+/// A store for one test, with whatever keeps it alive.
+pub struct TestStore {
+    pub store: DynStore,
+    pub location: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+pub fn demo(name: &str) -> PathBuf {
+    repo().join("demo").join(name)
+}
+
+pub async fn gpkg() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().join("atlante.gpkg").display().to_string();
+    let store = store::open(&location).await.unwrap();
+    store
+        .upsert_orgs(&atlante::seed::organisations().unwrap())
+        .await
+        .unwrap();
+    TestStore {
+        store,
+        location,
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgis() -> TestStore {
+    let admin = admin_url();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let location = with_database(admin, &name);
+    let store = store::open(&location).await.unwrap();
+    store
+        .upsert_orgs(&atlante::seed::organisations().unwrap())
+        .await
+        .unwrap();
+    TestStore {
+        store,
+        location,
+        _dir: None,
+    }
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// The admin URL of the test server, starting the throwaway cluster on first use.
+pub fn admin_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = match std::env::var("DATABASE_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => start_cluster(),
+        };
+        make_template(&url);
+        url
+    })
+}
+
+fn make_template(url: &str) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                let exists: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                        .bind(TEMPLATE_DB)
+                        .fetch_optional(&mut c)
+                        .await
+                        .unwrap();
+                if exists.is_none() {
+                    sqlx::query(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
+                    let mut t = sqlx::PgConnection::connect(&with_database(&url, TEMPLATE_DB))
+                        .await
+                        .unwrap();
+                    sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
+                        .execute(&mut t)
+                        .await
+                        .unwrap();
+                }
+            })
+    })
+    .join()
+    .unwrap();
+}
+
+static CLUSTER_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn stop_cluster() {
+    if let Some(dir) = CLUSTER_DIR.get() {
+        let data = dir.join("data");
+        let _ = as_postgres(pg_bin("pg_ctl"))
+            .args(["-D", &data.display().to_string(), "-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .last()
+        .map(|b| b.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// PostgreSQL refuses to run as root: run its tools as the `postgres` user then.
+fn as_postgres(bin: PathBuf) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_cluster() -> String {
+    let dir = tempfile::Builder::new()
+        .prefix("atlante-pg-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let data = dir.join("data");
+    if is_root() {
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+    }
+    let out = as_postgres(pg_bin("initdb"))
+        .args([
+            "-D",
+            &data.display().to_string(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ])
+        .output()
+        .expect("initdb (install postgresql and postgis)");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        dir.display()
+    );
+    let out = as_postgres(pg_bin("pg_ctl"))
+        .args(["-D", &data.display().to_string(), "-o", &opts, "-l"])
+        .arg(dir.join("log"))
+        .args(["-w", "start"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    CLUSTER_DIR.set(dir).ok();
+    // SAFETY: registering a plain extern "C" function.
+    unsafe { libc::atexit(stop_cluster) };
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+/// Ingests with default options through the shared code path.
+pub async fn ingest_file(
+    store: &DynStore,
+    path: &Path,
+    org: &str,
+    slug: &str,
+    tweak: impl FnOnce(&mut IngestOptions),
+) -> Result<(Layer, IngestSummary), atlante::ingest::IngestError> {
+    let mut opts = IngestOptions {
+        org: org.into(),
+        slug: slug.into(),
+        max_bytes: 256 << 20,
+        ..Default::default()
+    };
+    tweak(&mut opts);
+    let display = path.file_name().unwrap().to_string_lossy().into_owned();
+    ingest(
+        store.as_ref(),
+        path,
+        &display,
+        &opts,
+        indicatif::ProgressBar::hidden(),
+    )
+    .await
+}
+
+/// Feature count of a source file as `ogrinfo` reports it.
+pub fn ogrinfo_count(path: &Path) -> u64 {
+    let src = if path.extension().is_some_and(|e| e == "zip") {
+        format!("/vsizip/{}", path.display())
+    } else {
+        path.display().to_string()
+    };
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al", &src])
+        .output()
+        .expect("ogrinfo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Feature Count: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no feature count from ogrinfo for {src}: {text}"))
+}
+
+/// Runs one async test body against both stores.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn gpkg() {
+                super::$name(crate::common::gpkg().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgis() {
+                super::$name(crate::common::postgis().await).await
+            }
+        }
+    )*};
+}

@@ -1,0 +1,337 @@
+//! The behavioural suite every store must pass, run against the embedded GeoPackage and
+//! PostGIS: real fixtures through real GDAL, versions, rollback, metadata, tokens.
+
+mod common;
+
+use atlante::model::{GeomType, Value};
+use atlante::store::{checksum, LayerMetaUpdate, StoredFeature};
+use common::{demo, fixture, ingest_file, ogrinfo_count, TestStore};
+
+fn text_values(features: &[StoredFeature]) -> Vec<String> {
+    features
+        .iter()
+        .flat_map(|f| f.values.iter())
+        .filter_map(|v| match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// bbox [minx, miny, maxx, maxy] of little-endian 2D WKB, reading every coordinate.
+fn wkb_bbox(wkb: &[u8]) -> [f64; 4] {
+    fn rd(w: &[u8], o: &mut usize) -> u32 {
+        let v = u32::from_le_bytes(w[*o..*o + 4].try_into().unwrap());
+        *o += 4;
+        v
+    }
+    fn pt(w: &[u8], o: &mut usize, b: &mut [f64; 4]) {
+        let x = f64::from_le_bytes(w[*o..*o + 8].try_into().unwrap());
+        let y = f64::from_le_bytes(w[*o + 8..*o + 16].try_into().unwrap());
+        *o += 16;
+        b[0] = b[0].min(x);
+        b[1] = b[1].min(y);
+        b[2] = b[2].max(x);
+        b[3] = b[3].max(y);
+    }
+    fn geom(w: &[u8], o: &mut usize, b: &mut [f64; 4]) {
+        *o += 1;
+        match rd(w, o) {
+            1 => pt(w, o, b),
+            2 => (0..rd(w, o)).for_each(|_| pt(w, o, b)),
+            3 => (0..rd(w, o)).for_each(|_| (0..rd(w, o)).for_each(|_| pt(w, o, b))),
+            4..=7 => (0..rd(w, o)).for_each(|_| geom(w, o, b)),
+            t => panic!("wkb type {t}"),
+        }
+    }
+    let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    geom(wkb, &mut 0, &mut b);
+    b
+}
+
+/// Largest distance in metres between the corners of two lon/lat boxes.
+fn bbox_distance_m(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let lat = (a[1] + a[3]) / 2.0;
+    let kx = 111_320.0 * lat.to_radians().cos();
+    let ky = 110_540.0;
+    [(0, 1), (2, 3)]
+        .iter()
+        .map(|&(i, j)| (((a[i] - b[i]) * kx).powi(2) + ((a[j] - b[j]) * ky).powi(2)).sqrt())
+        .fold(0.0, f64::max)
+}
+
+fn field_index(layer: &atlante::model::Layer, label: &str) -> usize {
+    layer
+        .fields
+        .iter()
+        .position(|f| f.label == label)
+        .unwrap_or_else(|| panic!("no field {label}"))
+}
+
+async fn gauss_boaga_fixture_lands_within_5m(t: TestStore) {
+    let zip = fixture("comuni_cmm_epsg3003_utf8.zip");
+    let (layer, summary) = ingest_file(&t.store, &zip, "cmm", "comuni_gb", |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.written, ogrinfo_count(&zip));
+    assert_eq!(layer.feature_count, 133);
+    assert_eq!(layer.source.crs, "EPSG:3003");
+    assert!(
+        layer.source.transform.contains("Monte Mario"),
+        "{}",
+        layer.source.transform
+    );
+    let (orig, _) = ingest_file(
+        &t.store,
+        &demo("cmm/comuni_cmm_openpolis.geojson"),
+        "cmm",
+        "comuni_wgs",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let gb = t.store.scan(&layer).await.unwrap();
+    let wgs = t.store.scan(&orig).await.unwrap();
+    let gb_code = field_index(&layer, "PRO_COM_T");
+    let wgs_code = field_index(&orig, "com_istat_code");
+    let mut worst: f64 = 0.0;
+    for f in &gb {
+        let code = &f.values[gb_code];
+        let o = wgs
+            .iter()
+            .find(|o| &o.values[wgs_code] == code)
+            .expect("matching comune");
+        worst = worst.max(bbox_distance_m(&wkb_bbox(&f.wkb), &wkb_bbox(&o.wkb)));
+    }
+    assert!(worst < 5.0, "worst corner distance {worst} m");
+    let names = text_values(&gb);
+    assert!(names.iter().any(|n| n == "Cassina de' Pecchi"));
+    assert!(names.iter().any(|n| n == "Cornaredo"));
+}
+
+async fn rdn2008_cp1252_fixture_keeps_accents(t: TestStore) {
+    let zip = fixture("aree_pedonali_ztl_epsg6707_cp1252.zip");
+    let (layer, summary) = ingest_file(&t.store, &zip, "015146", "ztl_utm", |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.read, ogrinfo_count(&zip));
+    assert_eq!(summary.written + summary.rejected, summary.read);
+    assert_eq!(layer.source.crs, "EPSG:6707");
+    assert_eq!(layer.source.encoding, "CP1252");
+    let rows = t.store.scan(&layer).await.unwrap();
+    let texts = text_values(&rows);
+    assert!(
+        texts.iter().any(|s| s.contains("proprietà")),
+        "accents lost"
+    );
+    assert!(texts.iter().any(|s| s.contains("Teuliè")));
+    assert!(
+        !texts
+            .iter()
+            .any(|s| s.contains('Ã') || s.contains('\u{FFFD}')),
+        "mojibake"
+    );
+    let (orig, _) = ingest_file(
+        &t.store,
+        &demo("milano/aree_pedonali_ztl.geojson"),
+        "015146",
+        "ztl_wgs",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let wgs = t.store.scan(&orig).await.unwrap();
+    assert_eq!(rows.len(), wgs.len());
+    let worst = rows
+        .iter()
+        .zip(&wgs)
+        .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
+        .fold(0.0, f64::max);
+    assert!(worst < 5.0, "worst corner distance {worst} m");
+}
+
+async fn utm_utf8_without_cpg_is_detected(t: TestStore) {
+    let zip = fixture("scuole_mi_epsg32632_nocpg.zip");
+    let (layer, summary) = ingest_file(&t.store, &zip, "cmm", "scuole", |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.written, ogrinfo_count(&zip));
+    assert_eq!(layer.geom_type, GeomType::Point);
+    assert_eq!(layer.source.crs, "EPSG:32632");
+    assert_eq!(layer.source.encoding, "UTF-8");
+    let rows = t.store.scan(&layer).await.unwrap();
+    let texts = text_values(&rows);
+    assert!(
+        texts.iter().any(|s| s.contains('ò') || s.contains('à')),
+        "accents lost"
+    );
+    assert!(
+        !texts.iter().any(|s| s.contains("Ã")),
+        "read as Latin-1: mojibake"
+    );
+    let (orig, _) = ingest_file(
+        &t.store,
+        &fixture("scuole_mi.geojson"),
+        "cmm",
+        "scuole_wgs",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let wgs = t.store.scan(&orig).await.unwrap();
+    assert_eq!(rows.len(), wgs.len());
+    let worst = rows
+        .iter()
+        .zip(&wgs)
+        .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
+        .fold(0.0, f64::max);
+    assert!(worst < 5.0, "worst distance {worst} m");
+}
+
+async fn versions_increment_and_rollback_restores(t: TestStore) {
+    let s = &t.store;
+    let (v1, _) = ingest_file(
+        s,
+        &demo("milano/atm_fermate_metro.geojson"),
+        "015146",
+        "fermate",
+        |o| o.title = Some("Fermate".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v1.version, 1);
+    let sum1 = checksum(s.as_ref(), &v1.id).await.unwrap();
+    let (v2, _) = ingest_file(
+        s,
+        &demo("milano/atm_percorsi_metro.geojson"),
+        "015146",
+        "fermate",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.title, "Fermate", "title is kept across versions");
+    assert_eq!(v2.geom_type, GeomType::MultiLineString);
+    assert_ne!(checksum(s.as_ref(), &v1.id).await.unwrap(), sum1);
+    let back = s.rollback(&v1.id).await.unwrap();
+    assert_eq!(back.version, 1);
+    assert_eq!(back.feature_count, 110);
+    assert_eq!(checksum(s.as_ref(), &v1.id).await.unwrap(), sum1);
+    // A new ingest after a rollback gets a fresh number and keeps the old ones.
+    let (v3, _) = ingest_file(
+        s,
+        &demo("milano/atm_fermate_metro.geojson"),
+        "015146",
+        "fermate",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(s.versions(&v1.id).await.unwrap(), vec![3, 2, 1]);
+    let (v4, _) = ingest_file(
+        s,
+        &demo("milano/atm_fermate_metro.geojson"),
+        "015146",
+        "fermate",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(v4.version, 4);
+    assert_eq!(
+        s.versions(&v1.id).await.unwrap(),
+        vec![4, 3, 2],
+        "only two previous versions kept"
+    );
+    s.delete_layer(&v1.id).await.unwrap();
+    assert!(s.layer(&v1.id).await.unwrap().is_none());
+    assert!(s.rollback(&v1.id).await.is_err());
+}
+
+async fn catalog_metadata_and_orgs(t: TestStore) {
+    let s = &t.store;
+    let orgs = s.orgs().await.unwrap();
+    assert_eq!(orgs.len(), 134);
+    let milano = s.org("015146").await.unwrap().unwrap();
+    assert_eq!(milano.name, "Milano");
+    assert!(milano.boundary.is_some());
+    let (l, _) = ingest_file(s, &demo("milano/nil_2020.geojson"), "015146", "nil", |_| {})
+        .await
+        .unwrap();
+    assert_eq!(l.feature_count, 88);
+    let e = l.extent.unwrap();
+    assert!(
+        e[0] > 9.0 && e[2] < 9.3 && e[1] > 45.3 && e[3] < 45.6,
+        "{e:?}"
+    );
+    assert!(l.fields.iter().any(|f| f.label == "NIL" && f.name == "nil"));
+    let u = LayerMetaUpdate {
+        visibility: Some("private".into()),
+        title: Some("NIL <b>".into()),
+        ..Default::default()
+    };
+    let l2 = s.update_layer_meta(&l.id, &u).await.unwrap();
+    assert_eq!(l2.visibility, "private");
+    assert_eq!(l2.title, "NIL <b>");
+    let bad = LayerMetaUpdate {
+        visibility: Some("secret".into()),
+        ..Default::default()
+    };
+    assert!(s.update_layer_meta(&l.id, &bad).await.is_err());
+    let token = atlante::auth::create_token(s.as_ref(), "015146", "editor", "test")
+        .await
+        .unwrap();
+    let who = atlante::auth::caller(s.as_ref(), &token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.org, "015146");
+    assert!(atlante::auth::caller(s.as_ref(), "atl_nope")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        atlante::auth::create_token(s.as_ref(), "999999", "editor", "")
+            .await
+            .is_err()
+    );
+}
+
+async fn hostile_attribute_names_round_trip(t: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.geojson");
+    std::fs::write(
+        &path,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":
+        {"order":"1","desc":"d","Nome Via":"Via Teuliè","nome-via":"x","Città":"Milano","select * from t; --":"s","":"empty","fid":7,"geom":"g","quo\"te":"q"},
+        "geometry":{"type":"Point","coordinates":[9.19,45.46]}}]}"#,
+    )
+    .unwrap();
+    let (layer, _) = ingest_file(&t.store, &path, "015146", "hostile", |_| {})
+        .await
+        .unwrap();
+    let names: Vec<&str> = layer.fields.iter().map(|f| f.name.as_str()).collect();
+    for n in &names {
+        assert!(
+            n.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
+            "{n}"
+        );
+    }
+    assert!(names.contains(&"order_") && names.contains(&"desc_") && names.contains(&"fid_"));
+    let rows = t.store.scan(&layer).await.unwrap();
+    assert!(text_values(&rows).contains(&"Via Teuliè".to_string()));
+    let labels: Vec<&str> = layer.fields.iter().map(|f| f.label.as_str()).collect();
+    assert!(labels.contains(&"Città") && labels.contains(&"quo\"te"));
+}
+
+both_stores!(
+    gauss_boaga_fixture_lands_within_5m,
+    rdn2008_cp1252_fixture_keeps_accents,
+    utm_utf8_without_cpg_is_detected,
+    versions_increment_and_rollback_restores,
+    catalog_metadata_and_orgs,
+    hostile_attribute_names_round_trip,
+);
