@@ -25,22 +25,39 @@ pub fn init() {
         ] {
             let _ = gdal::config::set_config_option(k, v);
         }
-        gdal::config::set_error_handler(|class, _num, msg| {
-            let captured = CAPTURE.with(|c| {
-                c.borrow_mut()
-                    .as_mut()
-                    .map(|v| v.push((class, msg.to_string())))
-                    .is_some()
-            });
-            if !captured {
-                match class {
-                    CplErrType::Debug => tracing::trace!(target: "gdal", "{msg}"),
-                    CplErrType::Warning => tracing::debug!(target: "gdal", "{msg}"),
-                    _ => tracing::debug!(target: "gdal", "error: {msg}"),
-                }
-            }
-        });
+        // SAFETY: installs a plain function that uses no user data. (gdal's
+        // `set_error_handler` reads the handler's user data, which is wrong when a driver has
+        // pushed its own handler that forwards to ours: that crashed on plain SQLite files.)
+        unsafe { gdal_sys::CPLSetErrorHandler(Some(on_gdal_message)) };
     });
+}
+
+unsafe extern "C" fn on_gdal_message(
+    class: gdal_sys::CPLErr::Type,
+    _num: gdal_sys::CPLErrorNum,
+    msg: *const std::ffi::c_char,
+) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: GDAL passes a NUL-terminated message valid for this call.
+    let msg = unsafe { std::ffi::CStr::from_ptr(msg) }
+        .to_string_lossy()
+        .into_owned();
+    let class = CplErrType::from(class);
+    let captured = CAPTURE.with(|c| match c.try_borrow_mut() {
+        Ok(mut slot) => slot
+            .as_mut()
+            .map(|v| v.push((class, msg.clone())))
+            .is_some(),
+        Err(_) => false,
+    });
+    if !captured {
+        match class {
+            CplErrType::Debug => tracing::trace!(target: "gdal", "{msg}"),
+            _ => tracing::debug!(target: "gdal", "{class:?}: {msg}"),
+        }
+    }
 }
 
 /// Runs `f` capturing GDAL's messages on this thread.

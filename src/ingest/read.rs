@@ -200,6 +200,16 @@ fn locate(job: &Job) -> Result<(PathBuf, Kind), IngestError> {
         }
         _ => {}
     }
+    if kind == Kind::Kml {
+        // KML is XML: a DOCTYPE can declare entities that point at local files or the network.
+        let start = String::from_utf8_lossy(&read_head(&job.input, 64 * 1024)).to_ascii_uppercase();
+        if start.contains("<!DOCTYPE") || start.contains("<!ENTITY") {
+            return Err(invalid(
+                name,
+                "KML with a DOCTYPE or entity declarations is refused (external entities)",
+            ));
+        }
+    }
     Ok((job.input.clone(), kind))
 }
 

@@ -298,3 +298,53 @@ macro_rules! both_stores {
         }
     )*};
 }
+
+/// Every table in the store's database, to check that a failed ingest left nothing behind.
+pub async fn table_names(t: &TestStore) -> Vec<String> {
+    use sqlx::Connection;
+    let mut names: Vec<String> = if t.location.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&t.location).await.unwrap();
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.location))
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    };
+    names.sort();
+    names
+}
+
+/// Unzips a fixture into `dir`, returning the paths written.
+pub fn unzip(zip: &Path, dir: &Path) -> Vec<PathBuf> {
+    let mut a = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for i in 0..a.len() {
+        let mut e = a.by_index(i).unwrap();
+        let p = dir.join(e.name());
+        let mut f = std::fs::File::create(&p).unwrap();
+        std::io::copy(&mut e, &mut f).unwrap();
+        out.push(p);
+    }
+    out
+}
+
+/// Zips `entries` (name, bytes) into `path`.
+pub fn make_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (name, bytes) in entries {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap();
+}
