@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what Atlante needs on Debian/Ubuntu, only what is missing; safe to run again.
+# Uses sudo when not root.
+set -euo pipefail
+
+packages=(build-essential pkg-config libgdal-dev gdal-bin libsqlite3-dev sqlite3
+          postgresql postgresql-postgis ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "atlante setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "atlante setup: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi

@@ -1,0 +1,334 @@
+//! The HTTP API in-process (`tower::ServiceExt::oneshot` on the real router) against both
+//! stores: catalog JSON, negotiation, uploads with tokens, and every refusal as problem+json.
+
+mod common;
+
+use std::sync::Arc;
+
+use atlante::config::Config;
+use atlante::http::{router, AppState};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{demo, fixture, TestStore};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+struct Api {
+    app: axum::Router,
+}
+
+impl Api {
+    fn new(t: &TestStore, max_upload: u64) -> Api {
+        let config = Config {
+            max_upload_bytes: max_upload,
+            ..Config::default()
+        };
+        Api {
+            app: router(AppState {
+                store: t.store.clone(),
+                config: Arc::new(config),
+            }),
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, String, Value) {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let ctype = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, ctype, json)
+    }
+
+    async fn get(&self, uri: &str, token: Option<&str>) -> (StatusCode, String, Value) {
+        let mut b = Request::get(uri);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    async fn upload(
+        &self,
+        org: &str,
+        slug: &str,
+        token: Option<&str>,
+        name: &str,
+        bytes: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, Value) {
+        let boundary = "atlante-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend(bytes);
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut b = Request::post(format!("/api/orgs/{org}/layers/{slug}")).header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::from(body)).unwrap()).await
+    }
+}
+
+async fn catalog_and_negotiation(t: TestStore) {
+    common::ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let api = Api::new(&t, 10 << 20);
+    let (s, _, j) = api.get("/health", None).await;
+    assert_eq!((s, j["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, _, j) = api.get("/ready", None).await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let (s, ctype, j) = api.get("/", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        ctype.starts_with("application/json"),
+        "no Accept means JSON: {ctype}"
+    );
+    assert!(j["links"].as_array().unwrap().len() >= 3);
+    let html = api
+        .send(
+            Request::get("/")
+                .header(header::ACCEPT, "text/html,*/*")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(html.1.starts_with("text/html"));
+    let (_, ctype, _) = api.get("/?f=json", None).await;
+    assert!(ctype.starts_with("application/json"));
+    let (s, ctype, j) = api.get("/?f=xml", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(ctype, "application/problem+json");
+    assert_eq!(j["status"], 400);
+    let (_, _, j) = api.get("/api/orgs", None).await;
+    assert_eq!(j["orgs"].as_array().unwrap().len(), 134);
+    let (_, _, j) = api.get("/api/layers", None).await;
+    let layers = j["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    let l = &layers[0];
+    assert_eq!(l["id"], "015146_nil");
+    assert_eq!(l["org"], "015146");
+    assert_eq!(l["feature_count"], 88);
+    assert_eq!(l["geom_type"], "MultiPolygon");
+    assert_eq!(l["version"], 1);
+    assert_eq!(l["extent"].as_array().unwrap().len(), 4);
+    assert!(l["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["label"] == "NIL"));
+    let (s, _, _) = api.get("/api/layers/015146_nil", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, ctype, _) = api.get("/api/layers/nope", None).await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
+    let (s, _, _) = api.get("/no/such/route", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+async fn uploads_need_the_owners_token(t: TestStore) {
+    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
+        .await
+        .unwrap();
+    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
+        .await
+        .unwrap();
+    let metro = atlante::auth::create_token(t.store.as_ref(), "cmm", "admin", "")
+        .await
+        .unwrap();
+    let api = Api::new(&t, 2 << 20);
+    let zip = std::fs::read(fixture("aree_pedonali_ztl_epsg6707_cp1252.zip")).unwrap();
+
+    let (s, _, j) = api
+        .upload(
+            "015146",
+            "ztl",
+            Some(&milano),
+            "ztl.zip",
+            &zip,
+            &[("title", "ZTL <script>")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{j}");
+    assert_eq!(j["layer"]["version"], 1);
+    assert_eq!(j["layer"]["title"], "ZTL <script>");
+    assert_eq!(j["summary"]["read"], 180);
+    let before = atlante::store::checksum(t.store.as_ref(), "015146_ztl")
+        .await
+        .unwrap();
+
+    // Another comune's token, no token, a made-up token: refused, nothing changes.
+    let (s, ctype, j) = api
+        .upload("015146", "ztl", Some(&rho), "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::FORBIDDEN, "application/problem+json"),
+        "{j}"
+    );
+    let (s, _, _) = api
+        .upload("015146", "ztl", None, "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = api
+        .upload("015146", "ztl", Some("atl_0000"), "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Bad inputs: each status, each problem+json, nothing changes.
+    let (s, ctype, j) = api
+        .upload("015146", "ztl", Some(&milano), "virus.exe", b"MZ", &[])
+        .await;
+    assert_eq!(
+        (s, ctype.as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/problem+json"
+        ),
+        "{j}"
+    );
+    let (s, _, j) = api
+        .upload(
+            "015146",
+            "ztl",
+            Some(&milano),
+            "broken.geojson",
+            b"{\"type\":",
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+    assert!(j["detail"].as_str().unwrap().contains("broken.geojson"));
+    let big = vec![b' '; 3 << 20];
+    let (s, _, j) = api
+        .upload("015146", "ztl", Some(&milano), "big.geojson", &big, &[])
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{j}");
+    let (s, _, j) = api
+        .upload("015146", "Bad%20Slug", Some(&milano), "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{j}");
+    let (s, _, _) = api
+        .upload(
+            "015146",
+            "ztl",
+            Some(&milano),
+            "ztl.zip",
+            &zip,
+            &[("crs", "EPSG:0")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = api
+        .upload(
+            "015146",
+            "ztl",
+            Some(&milano),
+            "ztl.zip",
+            &zip,
+            &[("sneaky", "x")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = api
+        .upload("999999", "ztl", Some(&metro), "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        atlante::store::checksum(t.store.as_ref(), "015146_ztl")
+            .await
+            .unwrap(),
+        before
+    );
+    assert_eq!(t.store.versions("015146_ztl").await.unwrap(), vec![1]);
+
+    // A metropolitan admin may publish for any comune.
+    let (s, _, j) = api
+        .upload("015146", "ztl", Some(&metro), "ztl.zip", &zip, &[])
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{j}");
+    assert_eq!(j["layer"]["version"], 2);
+}
+
+async fn private_layers_are_invisible_to_others(t: TestStore) {
+    common::ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
+        .await
+        .unwrap();
+    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
+        .await
+        .unwrap();
+    let api = Api::new(&t, 1 << 20);
+    let patch = |token: &str, body: &str| {
+        Request::patch("/api/layers/015146_nil")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (s, _, _) = api.send(patch(&rho, r#"{"visibility":"private"}"#)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, j) = api
+        .send(patch(&milano, r#"{"visibility":"private"}"#))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let (s, _, _) = api.send(patch(&milano, r#"{"owner":"x"}"#)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, _, j) = api.get("/api/layers", None).await;
+    assert_eq!(j["layers"].as_array().unwrap().len(), 0);
+    let (_, _, j) = api.get("/api/layers", Some(&rho)).await;
+    assert_eq!(j["layers"].as_array().unwrap().len(), 0);
+    let (_, _, j) = api.get("/api/layers", Some(&milano)).await;
+    assert_eq!(j["layers"].as_array().unwrap().len(), 1);
+    let (s1, _, j1) = api.get("/api/layers/015146_nil", Some(&rho)).await;
+    let (s2, _, j2) = api.get("/api/layers/015146_xyz", Some(&rho)).await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(j1, j2, "private and unknown answer the same");
+    let rollback = Request::post("/api/layers/015146_nil/rollback")
+        .header(header::AUTHORIZATION, format!("Bearer {milano}"))
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, _) = api.send(rollback).await;
+    assert_eq!(s, StatusCode::CONFLICT, "no older version to roll back to");
+}
+
+both_stores!(
+    catalog_and_negotiation,
+    uploads_need_the_owners_token,
+    private_layers_are_invisible_to_others
+);
