@@ -368,7 +368,7 @@ impl Reader {
                 .iter()
                 .filter(|(c, _)| matches!(c, CplErrType::Failure | CplErrType::Fatal))
                 .map(|(_, m)| m.as_str())
-                .last()
+                .next_back()
                 .unwrap_or("the file is not readable");
             invalid(
                 &display,
@@ -522,7 +522,6 @@ impl Reader {
             transform: transform_text,
             encoding,
         };
-        drop(layer);
         Ok(Reader {
             ds,
             layer_name,
@@ -778,12 +777,12 @@ fn coerce(g: G<f64>, family: GeomType) -> Option<G<f64>> {
         GeomType::MultiLineString => {
             let mut parts = Vec::new();
             collect_lines(g, &mut parts);
-            (!parts.is_empty()).then(|| G::MultiLineString(geo_types::MultiLineString(parts)))
+            (!parts.is_empty()).then_some(G::MultiLineString(geo_types::MultiLineString(parts)))
         }
         GeomType::MultiPolygon => {
             let mut parts = Vec::new();
             collect_polygons(g, &mut parts);
-            (!parts.is_empty()).then(|| G::MultiPolygon(geo_types::MultiPolygon(parts)))
+            (!parts.is_empty()).then_some(G::MultiPolygon(geo_types::MultiPolygon(parts)))
         }
     }
 }

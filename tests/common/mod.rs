@@ -284,6 +284,7 @@ pub fn ogrinfo_count(path: &Path) -> u64 {
 
 /// Runs one async test body against both stores.
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)] // `crate` is the test binary that includes `common`
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
