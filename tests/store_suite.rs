@@ -335,3 +335,70 @@ both_stores!(
     catalog_metadata_and_orgs,
     hostile_attribute_names_round_trip,
 );
+
+/// The embedded store stays a GeoPackage GDAL opens without complaint, listing each
+/// published layer (and no kept version or catalog table) with its features and attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpkg_store_is_a_valid_geopackage_for_gdal() {
+    let t = common::gpkg().await;
+    ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    ingest_file(
+        &t.store,
+        &demo("milano/atm_fermate_metro.geojson"),
+        "015146",
+        "fermate",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let out = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al", &t.location])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("Warning") && !stderr.contains("ERROR"),
+        "{stderr}"
+    );
+    let layers: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Layer name: "))
+        .collect();
+    assert_eq!(layers, ["015146_nil", "015146_fermate", "atlante_orgs"]);
+    assert!(stdout.contains("Feature Count: 88") && stdout.contains("Feature Count: 110"));
+    assert!(
+        stdout.contains("nil: String"),
+        "attributes listed: {stdout}"
+    );
+    // Original names are the columns' aliases (GDAL's alternative names, QGIS's aliases).
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.location))
+        .await
+        .unwrap();
+    let alias: String = sqlx::query_scalar(
+        "SELECT name FROM gpkg_data_columns WHERE table_name = '015146_nil' AND column_name = 'nil'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(alias, "NIL");
+}

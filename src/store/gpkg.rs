@@ -17,7 +17,13 @@ use super::{
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_catalog.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_catalog.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_data_columns.sql"),
+    ),
+];
 
 pub struct GpkgStore {
     pool: SqlitePool,
@@ -70,6 +76,11 @@ impl GpkgStore {
                 tx.commit().await?;
             }
         }
+        // GDAL reads the GeoPackage application id from the file header itself: move the
+        // header out of the WAL now, or readers see a zero id until SQLite checkpoints.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -180,6 +191,7 @@ async fn register(
     title: &str,
     geom: GeomType,
     extent: Option<[f64; 4]>,
+    fields: &[Field],
 ) -> Result<()> {
     let e = extent.unwrap_or([0.0; 4]);
     sqlx::query(
@@ -200,11 +212,25 @@ async fn register(
         .bind(geom.sql_name())
         .execute(&mut **tx)
         .await?;
+    for f in fields.iter().filter(|f| f.label != f.name) {
+        // A duplicate label (a DBF can repeat a name) keeps no alias rather than failing.
+        sqlx::query(
+            "INSERT OR IGNORE INTO gpkg_data_columns (table_name, column_name, name, title) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(table)
+        .bind(&f.name)
+        .bind(&f.label)
+        .bind(&f.label)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
 async fn unregister(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     for sql in [
+        "DELETE FROM gpkg_data_columns WHERE table_name = ?",
         "DELETE FROM gpkg_geometry_columns WHERE table_name = ?",
         "DELETE FROM gpkg_contents WHERE table_name = ?",
     ] {
@@ -460,7 +486,7 @@ impl Store for GpkgStore {
             .await?;
         }
         rename(&mut tx, &staging, &id).await?;
-        register(&mut tx, &id, &req.title, req.geom_type, extent).await?;
+        register(&mut tx, &id, &req.title, req.geom_type, extent, &req.fields).await?;
         sqlx::query(
             "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
              extent, fields, source, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -497,8 +523,9 @@ impl Store for GpkgStore {
         let previous = previous.ok_or_else(|| {
             StoreError::Conflict(format!("{id} has no version older than {}", layer.version))
         })?;
-        let (geom, extent): (String, Option<String>) = sqlx::query_as(
-            "SELECT geom_type, extent FROM atlante_layer_versions WHERE layer_id = ? AND version = ?",
+        let (geom, extent, fields): (String, Option<String>, String) = sqlx::query_as(
+            "SELECT geom_type, extent, fields FROM atlante_layer_versions \
+             WHERE layer_id = ? AND version = ?",
         )
         .bind(id)
         .bind(previous)
@@ -506,10 +533,11 @@ impl Store for GpkgStore {
         .await?;
         let geom = GeomType::parse(&geom).ok_or(StoreError::Corrupt(geom))?;
         let extent: Option<[f64; 4]> = extent.map(|e| from_json("extent", &e)).transpose()?;
+        let fields: Vec<Field> = from_json("fields", &fields)?;
         unregister(&mut tx, id).await?;
         rename(&mut tx, id, &version_table(id, layer.version)).await?;
         rename(&mut tx, &version_table(id, previous), id).await?;
-        register(&mut tx, id, &layer.title, geom, extent).await?;
+        register(&mut tx, id, &layer.title, geom, extent, &fields).await?;
         sqlx::query(
             "UPDATE atlante_layers SET current_version = ?, \
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
