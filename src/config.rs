@@ -22,6 +22,8 @@ pub struct Config {
     pub log_format: String,
     /// Seconds a request may take before it is cut with 503.
     pub request_timeout_secs: u64,
+    /// Bytes of rendered tiles kept in memory (0 turns the cache off).
+    pub tile_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             public_url: None,
             log_format: "text".into(),
             request_timeout_secs: 300,
+            tile_cache_bytes: 256 << 20,
         }
     }
 }
@@ -72,6 +75,11 @@ impl Config {
         }
         if let Some(v) = get("ATLANTE_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = get("ATLANTE_TILE_CACHE_BYTES") {
+            self.tile_cache_bytes = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("ATLANTE_TILE_CACHE_BYTES: {e}"))?;
         }
         if let Some(v) = get("ATLANTE_LOG_FORMAT") {
             self.log_format = v;

@@ -9,3 +9,4 @@ pub mod ingest;
 pub mod model;
 pub mod seed;
 pub mod store;
+pub mod tiles;

@@ -1,7 +1,6 @@
 //! The `atlante` command: serve, demo, ingest, layer, token, orgs.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -407,10 +406,11 @@ async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store.kind(), location = %store.location(), "Atlante listening on http://{addr}/");
-    let app = router(AppState {
-        store,
-        config: Arc::new(config),
-    });
+    let state = AppState::new(store, config).await?;
+    state.tiles.watch();
+    let warm = state.tiles.clone();
+    tokio::spawn(async move { warm.warm().await });
+    let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use atlante::config::Config;
 use atlante::http::{router, AppState};
 use axum::body::Body;
@@ -19,17 +17,13 @@ struct Api {
 }
 
 impl Api {
-    fn new(t: &TestStore, max_upload: u64) -> Api {
+    async fn new(t: &TestStore, max_upload: u64) -> Api {
         let config = Config {
             max_upload_bytes: max_upload,
             ..Config::default()
         };
-        Api {
-            app: router(AppState {
-                store: t.store.clone(),
-                config: Arc::new(config),
-            }),
-        }
+        let state = AppState::new(t.store.clone(), config).await.unwrap();
+        Api { app: router(state) }
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, String, Value) {
@@ -100,7 +94,7 @@ async fn catalog_and_negotiation(t: TestStore) {
     )
     .await
     .unwrap();
-    let api = Api::new(&t, 10 << 20);
+    let api = Api::new(&t, 10 << 20).await;
     let (s, _, j) = api.get("/health", None).await;
     assert_eq!((s, j["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, _, j) = api.get("/ready", None).await;
@@ -165,7 +159,7 @@ async fn uploads_need_the_owners_token(t: TestStore) {
     let metro = atlante::auth::create_token(t.store.as_ref(), "cmm", "admin", "")
         .await
         .unwrap();
-    let api = Api::new(&t, 2 << 20);
+    let api = Api::new(&t, 2 << 20).await;
     let zip = std::fs::read(fixture("aree_pedonali_ztl_epsg6707_cp1252.zip")).unwrap();
 
     let (s, _, j) = api
@@ -294,7 +288,7 @@ async fn private_layers_are_invisible_to_others(t: TestStore) {
     let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
         .await
         .unwrap();
-    let api = Api::new(&t, 1 << 20);
+    let api = Api::new(&t, 1 << 20).await;
     let patch = |token: &str, body: &str| {
         Request::patch("/api/layers/015146_nil")
             .header(header::AUTHORIZATION, format!("Bearer {token}"))

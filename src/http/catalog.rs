@@ -171,6 +171,7 @@ pub async fn update_layer(
     let update: LayerMetaUpdate = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("bad layer settings: {e}")))?;
     let layer = state.store.update_layer_meta(&id, &update).await?;
+    state.tiles.refresh(&id).await?;
     Ok(Json(layer_json(&layer)))
 }
 
@@ -181,7 +182,9 @@ pub async fn rollback(
 ) -> Result<Json<Json_>, ApiError> {
     let layer = visible_layer(&state, &headers, &id).await?;
     writer(&state, &headers, &layer.org).await?;
-    Ok(Json(layer_json(&state.store.rollback(&id).await?)))
+    let layer = state.store.rollback(&id).await?;
+    state.tiles.refresh(&id).await?;
+    Ok(Json(layer_json(&layer)))
 }
 
 pub async fn not_found() -> ApiError {

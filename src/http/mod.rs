@@ -2,6 +2,7 @@
 
 mod catalog;
 pub mod error;
+mod tiles;
 mod upload;
 
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
 use crate::config::Config;
-use crate::store::DynStore;
+use crate::store::{DynStore, StoreError};
+use crate::tiles::TileEngine;
 use error::ApiError;
 
 /// Shared by every handler.
@@ -27,6 +29,35 @@ use error::ApiError;
 pub struct AppState {
     pub store: DynStore,
     pub config: Arc<Config>,
+    pub tiles: Arc<TileEngine>,
+}
+
+impl AppState {
+    /// The state over a store: loads the catalog snapshot for the tile engine.
+    pub async fn new(store: DynStore, config: Config) -> Result<AppState, StoreError> {
+        let tiles = TileEngine::new(store.clone(), config.tile_cache_bytes).await?;
+        Ok(AppState {
+            store,
+            config: Arc::new(config),
+            tiles,
+        })
+    }
+}
+
+/// Scheme and host for absolute links: the configured public URL, else the Host header.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
 }
 
 /// The whole route table.
@@ -45,6 +76,20 @@ pub fn router(state: AppState) -> Router {
             get(catalog::layer).patch(catalog::update_layer),
         )
         .route("/api/layers/{id}/rollback", post(catalog::rollback))
+        .route("/conformance", get(tiles::conformance))
+        .route("/tiles/{spec}", get(tiles::tilejson_doc))
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::xyz))
+        .route("/tileMatrixSets", get(tiles::tile_matrix_sets))
+        .route("/tileMatrixSets/{id}", get(tiles::web_mercator_quad))
+        .route("/collections/{id}/tiles", get(tiles::collection_tilesets))
+        .route(
+            "/collections/{id}/tiles/{tms}",
+            get(tiles::collection_tileset),
+        )
+        .route(
+            "/collections/{id}/tiles/{tms}/{z}/{row}/{col}",
+            get(tiles::collection_tile),
+        )
         .route(
             "/api/orgs/{org}/layers/{slug}",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),

@@ -124,6 +124,7 @@ pub async fn upload(
         indicatif::ProgressBar::hidden(),
     )
     .await?;
+    state.tiles.refresh(&layer.id).await?;
     tracing::info!(layer = %layer.id, version = layer.version, written = summary.written, "layer published");
     Ok((
         StatusCode::CREATED,

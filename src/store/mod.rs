@@ -108,6 +108,12 @@ pub trait Store: Send + Sync {
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+
+    /// Ids of layers changed by any process, as the store announces them (PostGIS
+    /// LISTEN/NOTIFY). None when the store cannot announce; callers poll then.
+    async fn changes(&self) -> Option<mpsc::Receiver<String>> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

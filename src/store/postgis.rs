@@ -648,6 +648,38 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn changes(&self) -> Option<mpsc::Receiver<String>> {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for layer changes");
+                return None;
+            }
+        };
+        if let Err(e) = listener.listen("atlante_layer_changed").await {
+            tracing::warn!(error = %e, "cannot LISTEN for layer changes");
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        if tx.send(n.payload().to_string()).await.is_err() {
+                            break;
+                        }
+                    }
+                    // PgListener reconnects on the next recv; do not spin meanwhile.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "layer change listener interrupted");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Some(rx)
+    }
+
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let r: Option<(String, String)> =
             sqlx::query_as("SELECT org_id, role FROM atlante_tokens WHERE hash = $1")

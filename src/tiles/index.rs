@@ -1,0 +1,274 @@
+//! One layer version held in memory for tiling: features in Web Mercator and an R-tree of
+//! their bounding boxes. A tile is a query of the tree, then clip → quantise → simplify →
+//! orient → encode, per feature.
+
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+
+use super::clip::{clip_line, quantize, ring_area2, simplify, IPt, TileSpace};
+use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
+use super::math::{TileCoord, BUFFER, EXTENT};
+use super::mvt::{Commands, GeomKind, LayerBuilder};
+use crate::model::Layer;
+use crate::store::StoredFeature;
+
+type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+pub struct LayerIndex {
+    pub layer: Layer,
+    features: Vec<IndexedFeature>,
+    tree: RTree<Entry>,
+}
+
+impl LayerIndex {
+    /// Builds the index from the store's features (CPU work: call off the async runtime).
+    pub fn build(layer: Layer, stored: Vec<StoredFeature>) -> LayerIndex {
+        let mut features = Vec::with_capacity(stored.len());
+        for f in stored {
+            // The store only holds WKB that ingest wrote; skip rather than fail on oddities.
+            let Ok(geom) = from_wkb(&f.wkb) else {
+                tracing::warn!(layer = %layer.id, fid = f.fid, "unreadable geometry skipped");
+                continue;
+            };
+            let bbox = merc_bbox(&geom);
+            features.push(IndexedFeature {
+                fid: f.fid,
+                bbox,
+                geom,
+                values: f.values,
+            });
+        }
+        let entries: Vec<Entry> = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                GeomWithData::new(
+                    Rectangle::from_corners([f.bbox[0], f.bbox[1]], [f.bbox[2], f.bbox[3]]),
+                    i as u32,
+                )
+            })
+            .collect();
+        LayerIndex {
+            layer,
+            features,
+            tree: RTree::bulk_load(entries),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Renders this layer's part of a tile into an MVT layer called `name`.
+    pub fn render(&self, tile: TileCoord, name: &str) -> LayerBuilder {
+        let bounds = tile.bounds();
+        let ts = TileSpace::new(bounds, EXTENT);
+        let buf = BUFFER / ts.scale;
+        let env = AABB::from_corners(
+            [bounds[0] - buf, bounds[1] - buf],
+            [bounds[2] + buf, bounds[3] + buf],
+        );
+        let mut ids: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data)
+            .collect();
+        ids.sort_unstable();
+        let mut out = LayerBuilder::new(name, EXTENT);
+        out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
+        let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
+        let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
+        // Point thinning at low zoom: one point per cell of `cell` tile units.
+        let cell = match tile.z {
+            0..=8 => 16,
+            9..=12 => 4,
+            _ => 0,
+        };
+        let mut taken = std::collections::HashSet::new();
+        for id in ids {
+            let f = &self.features[id as usize];
+            let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
+            let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
+            let mut cmds = Commands::default();
+            let kind = match &f.geom {
+                MercGeom::Points(pts) => {
+                    let q: Vec<IPt> = pts
+                        .iter()
+                        .map(|p| ts.apply(p))
+                        .filter(|p| p[0] >= lo && p[0] <= hi && p[1] >= lo && p[1] <= hi)
+                        .map(|p| [p[0].round() as i32, p[1].round() as i32])
+                        .filter(|p| {
+                            cell == 0
+                                || taken.insert((p[0].div_euclid(cell), p[1].div_euclid(cell)))
+                        })
+                        .collect();
+                    if !q.is_empty() {
+                        cmds.points(&q);
+                    }
+                    GeomKind::Point
+                }
+                MercGeom::Lines(lines) => {
+                    if w < 1.0 && h < 1.0 {
+                        continue; // smaller than a pixel
+                    }
+                    for line in lines {
+                        let projected: Vec<Pt> = line.iter().map(|p| ts.apply(p)).collect();
+                        for part in clip_line(&projected, lo, hi) {
+                            let q = simplify(&quantize(&part), tol);
+                            if q.len() >= 2 {
+                                cmds.line(&q);
+                            }
+                        }
+                    }
+                    GeomKind::LineString
+                }
+                MercGeom::Polygons(polys) => {
+                    if w < 1.0 && h < 1.0 {
+                        continue;
+                    }
+                    let mut parts: Vec<Vec<Vec<IPt>>> = Vec::with_capacity(polys.len());
+                    for poly in polys {
+                        let projected: Vec<Vec<Pt>> = poly
+                            .iter()
+                            .map(|r| r.iter().map(|p| ts.apply(p)).collect())
+                            .collect();
+                        let inside = projected
+                            .iter()
+                            .flatten()
+                            .all(|p| p[0] >= lo && p[0] <= hi && p[1] >= lo && p[1] <= hi);
+                        if inside {
+                            parts.extend(tile_polygon(&projected, tol));
+                        } else {
+                            for clipped in clip_polygon(&projected, lo, hi) {
+                                parts.extend(tile_polygon(&clipped, tol));
+                            }
+                        }
+                    }
+                    for poly in make_valid(parts) {
+                        poly.iter().for_each(|r| cmds.ring(r));
+                    }
+                    GeomKind::Polygon
+                }
+            };
+            if !cmds.is_empty() {
+                out.add(f.fid as u64, kind, &cmds, &f.values);
+            }
+        }
+        out
+    }
+}
+
+/// One polygon in integer tile units (rings quantised, simplified, oriented), or None if
+/// its exterior degenerates.
+fn tile_polygon(rings: &[Vec<Pt>], tol: f64) -> Option<Vec<Vec<IPt>>> {
+    let mut out = Vec::with_capacity(rings.len());
+    for (i, ring) in rings.iter().enumerate() {
+        match tile_ring(ring, tol, i == 0) {
+            Some(r) => out.push(r),
+            None if i == 0 => return None,
+            None => {}
+        }
+    }
+    Some(out)
+}
+
+/// Snapping to the tile grid can fold a ring or make parts overlap. An OGC-valid union of
+/// the snapped rings (exteriors and holes by orientation) repairs that; it only runs when a
+/// cheap test cannot rule a problem out.
+fn make_valid(parts: Vec<Vec<Vec<IPt>>>) -> Vec<Vec<Vec<IPt>>> {
+    if parts.len() == 1 && parts[0].len() == 1 && parts[0][0].len() == 3 {
+        return parts; // a triangle with non-zero area is valid
+    }
+    let (once, exact) = union_snapped(&parts);
+    if exact {
+        return once;
+    }
+    // New vertices at intersections were rounded: one more pass settles them.
+    union_snapped(&once).0
+}
+
+/// The union of snapped polygons, snapped again; true if no vertex needed rounding.
+fn union_snapped(parts: &[Vec<Vec<IPt>>]) -> (Vec<Vec<Vec<IPt>>>, bool) {
+    let to_ls = |r: &Vec<IPt>| {
+        let mut c: Vec<(f64, f64)> = r.iter().map(|p| (p[0] as f64, p[1] as f64)).collect();
+        c.push(c[0]);
+        geo::LineString::from(c)
+    };
+    let polys: Vec<geo::Polygon<f64>> = parts
+        .iter()
+        .map(|rings| geo::Polygon::new(to_ls(&rings[0]), rings[1..].iter().map(to_ls).collect()))
+        .collect();
+    let unioned = geo::unary_union(&polys);
+    let exact = unioned.0.iter().all(|p| {
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .flat_map(|l| l.0.iter())
+            .all(|c| c.x.fract() == 0.0 && c.y.fract() == 0.0)
+    });
+    let out = unioned
+        .0
+        .iter()
+        .filter_map(|p| {
+            let to = |l: &geo::LineString| l.0.iter().map(|c| [c.x, c.y]).collect::<Vec<Pt>>();
+            let rings: Vec<Vec<Pt>> = std::iter::once(to(p.exterior()))
+                .chain(p.interiors().iter().map(to))
+                .collect();
+            tile_polygon(&rings, 0.0)
+        })
+        .collect();
+    (out, exact)
+}
+
+/// Intersects a polygon crossing the buffered tile's edge with it. A polygon clipper (not
+/// Sutherland–Hodgman, whose edge-hugging bridges make rings self-touch) keeps rings valid.
+fn clip_polygon(rings: &[Vec<Pt>], lo: f64, hi: f64) -> Vec<Vec<Vec<Pt>>> {
+    use geo::BooleanOps;
+    let ring =
+        |r: &Vec<Pt>| geo::LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
+    let Some(exterior) = rings.first() else {
+        return Vec::new();
+    };
+    let poly = geo::Polygon::new(ring(exterior), rings[1..].iter().map(ring).collect());
+    let frame = geo::Rect::new((lo, lo), (hi, hi)).to_polygon();
+    poly.intersection(&frame)
+        .0
+        .into_iter()
+        .map(|p| {
+            let to = |l: &geo::LineString| l.0.iter().map(|c| [c.x, c.y]).collect::<Vec<Pt>>();
+            std::iter::once(to(p.exterior()))
+                .chain(p.interiors().iter().map(to))
+                .collect()
+        })
+        .collect()
+}
+
+/// A ring in tile units, quantised, simplified and oriented (exterior clockwise on screen,
+/// holes counter-clockwise), without its closing point; None if it degenerates.
+fn tile_ring(pts: &[Pt], tol: f64, exterior: bool) -> Option<Vec<IPt>> {
+    let mut q = quantize(pts);
+    if q.len() > 1 && q.first() == q.last() {
+        q.pop();
+    }
+    if q.len() < 3 {
+        return None;
+    }
+    // Simplify as an open path from the first point back to itself.
+    q.push(q[0]);
+    let mut s = simplify(&q, tol);
+    s.pop();
+    if s.len() < 3 {
+        return None;
+    }
+    let area = ring_area2(&s);
+    if area == 0 {
+        return None;
+    }
+    if (area > 0) != exterior {
+        s.reverse();
+    }
+    Some(s)
+}
