@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn duomo_tile() {
         let t = tile_for_lonlat(9.1919, 45.4642, 14);
-        assert_eq!((t.x, t.y), (8610, 5861));
+        assert_eq!((t.x, t.y), (8610, 5863));
         let b = t.bounds();
         let [mx, my] = lonlat_to_mercator(9.1919, 45.4642);
         assert!(b[0] <= mx && mx < b[2] && b[1] <= my && my < b[3]);
