@@ -24,6 +24,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Bytes of rendered tiles kept in memory (0 turns the cache off).
     pub tile_cache_bytes: usize,
+    /// Folder of the disk tile cache (what `atlante tiles seed` fills); none: no disk cache.
+    pub tile_disk_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             log_format: "text".into(),
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
+            tile_disk_cache: None,
         }
     }
 }
@@ -80,6 +83,10 @@ impl Config {
             self.tile_cache_bytes = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("ATLANTE_TILE_CACHE_BYTES: {e}"))?;
+        }
+        if let Some(v) = get("ATLANTE_TILE_DISK_CACHE") {
+            self.tile_disk_cache =
+                Some(v.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty());
         }
         if let Some(v) = get("ATLANTE_LOG_FORMAT") {
             self.log_format = v;

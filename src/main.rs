@@ -86,6 +86,38 @@ enum Command {
     },
     /// List the organisations (the Città Metropolitana and its comuni).
     Orgs,
+    /// Pre-render tiles into the disk cache, or export them to a PMTiles archive.
+    Tiles {
+        #[command(subcommand)]
+        action: TilesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TilesAction {
+    /// Render a layer's tiles over its extent into the disk cache the server reads
+    /// (`tile_disk_cache`, default tiles/cache).
+    Seed {
+        /// Layer id, e.g. 015146_nil.
+        #[arg(long)]
+        layer: String,
+        /// Zoom range, e.g. 0-14.
+        #[arg(long, default_value = "0-14")]
+        zooms: String,
+        /// Cache folder (overrides the config).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write the tiles of one or more layers to a PMTiles v3 file (static apps, CDNs).
+    Export {
+        /// Comma-separated layer ids, e.g. cmm_comuni,015146_nil.
+        #[arg(long)]
+        layers: String,
+        #[arg(long, default_value = "0-14")]
+        zooms: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +254,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Tiles { action } => {
+            let store = open_store(&config).await?;
+            tiles_command(store, &config, action).await
+        }
         Command::Orgs => {
             let store = open_store(&config).await?;
             for o in store.orgs().await? {
@@ -235,6 +271,120 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_zooms(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u8>> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u8, u8) = (a.trim().parse()?, b.trim().parse()?);
+    if a > b || b > atlante::tiles::math::MAX_ZOOM {
+        bail!(
+            "zooms must be like 0-14, within 0-{}",
+            atlante::tiles::math::MAX_ZOOM
+        );
+    }
+    Ok(a..=b)
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len).with_message(what.to_string());
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} tiles ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+async fn tiles_command(
+    store: DynStore,
+    config: &Config,
+    action: TilesAction,
+) -> anyhow::Result<()> {
+    use atlante::tiles::{batch, TileEngine};
+    let engine = TileEngine::new(store, 0, None).await?;
+    let pick = |ids: &str| -> anyhow::Result<Vec<atlante::model::Layer>> {
+        ids.split(',')
+            .map(|id| {
+                engine
+                    .layer(id.trim())
+                    .with_context(|| format!("no layer {id}"))
+            })
+            .collect()
+    };
+    match action {
+        TilesAction::Seed { layer, zooms, dir } => {
+            let layers = pick(&layer)?;
+            let dir = dir
+                .or_else(|| config.tile_disk_cache.clone())
+                .unwrap_or_else(|| PathBuf::from("tiles/cache"));
+            let bounds = layers[0].extent.context("the layer is empty")?;
+            let tiles: Vec<_> = parse_zooms(&zooms)?
+                .flat_map(|z| batch::tiles_covering(bounds, z))
+                .collect();
+            let indexes = engine.indexes_of(&layers).await?;
+            let pb = progress(tiles.len() as u64, &layers[0].id);
+            let (l, pb2) = (layers[0].clone(), pb.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                let mut n = 0usize;
+                batch::render_all(&indexes, &tiles, |t, raw| {
+                    let p = atlante::tiles::disk_path(&dir, &l, t);
+                    if let Some(parent) = p.parent() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                    if std::fs::write(&p, &raw).is_ok() {
+                        n += 1;
+                    }
+                    pb2.inc(1);
+                });
+                n
+            })
+            .await?;
+            pb.finish_and_clear();
+            println!(
+                "seeded {written} tiles of {} (version {})",
+                layers[0].id, layers[0].version
+            );
+        }
+        TilesAction::Export { layers, zooms, out } => {
+            let layers = pick(&layers)?;
+            let mut bounds: Option<[f64; 4]> = None;
+            for l in &layers {
+                if let Some(e) = &l.extent {
+                    atlante::geom::extend_bbox(&mut bounds, e);
+                }
+            }
+            let bounds = bounds.context("the layers are empty")?;
+            let tiles: Vec<_> = parse_zooms(&zooms)?
+                .flat_map(|z| batch::tiles_covering(bounds, z))
+                .collect();
+            let indexes = engine.indexes_of(&layers).await?;
+            let pb = progress(tiles.len() as u64, "export");
+            let mut meta = atlante::tiles::tilejson::tilejson(&layers, "");
+            meta["format"] = "pbf".into();
+            let pb2 = pb.clone();
+            let (count, size) =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, u64)> {
+                    let mut w = atlante::tiles::pmtiles::PmtilesWriter::default();
+                    batch::render_all(&indexes, &tiles, |t, raw| {
+                        if !raw.is_empty() {
+                            w.add(t, atlante::tiles::cache::Tile::new(raw).gzip().to_vec());
+                        }
+                        pb2.inc(1);
+                    });
+                    let n = w.len();
+                    let tmp = out.with_extension("pmtiles.tmp");
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                    w.finish(&mut f, bounds, &meta)?;
+                    drop(f);
+                    std::fs::rename(&tmp, &out)?;
+                    Ok((n, std::fs::metadata(&out)?.len()))
+                })
+                .await??;
+            pb.finish_and_clear();
+            println!("exported {count} tiles ({size} bytes)");
+        }
+    }
+    Ok(())
 }
 
 fn set_listen(config: &mut Config, listen: Option<String>) -> anyhow::Result<()> {

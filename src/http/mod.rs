@@ -35,7 +35,12 @@ pub struct AppState {
 impl AppState {
     /// The state over a store: loads the catalog snapshot for the tile engine.
     pub async fn new(store: DynStore, config: Config) -> Result<AppState, StoreError> {
-        let tiles = TileEngine::new(store.clone(), config.tile_cache_bytes).await?;
+        let tiles = TileEngine::new(
+            store.clone(),
+            config.tile_cache_bytes,
+            config.tile_disk_cache.clone(),
+        )
+        .await?;
         Ok(AppState {
             store,
             config: Arc::new(config),

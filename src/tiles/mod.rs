@@ -5,12 +5,14 @@
 //! layer, when PostGIS notifies a change made elsewhere (LISTEN/NOTIFY), and by a poll every
 //! two seconds (which also covers several processes on one GeoPackage).
 
+pub mod batch;
 pub mod cache;
 pub mod clip;
 pub mod feature;
 pub mod index;
 pub mod math;
 pub mod mvt;
+pub mod pmtiles;
 pub mod tilejson;
 
 use std::collections::HashMap;
@@ -32,6 +34,8 @@ type IndexCell = Arc<OnceCell<Arc<LayerIndex>>>;
 
 pub struct TileEngine {
     store: DynStore,
+    /// Optional disk cache of single-layer tiles: `{dir}/{id}@{version}/{z}/{x}/{y}.mvt`.
+    disk: Option<std::path::PathBuf>,
     catalog: RwLock<HashMap<String, Layer>>,
     /// Keyed by `id@version`.
     indexes: Mutex<HashMap<String, IndexCell>>,
@@ -44,10 +48,15 @@ fn versioned(l: &Layer) -> String {
 
 impl TileEngine {
     /// Loads the catalog snapshot; indexes are built on first use (or by [`Self::warm`]).
-    pub async fn new(store: DynStore, cache_bytes: usize) -> Result<Arc<TileEngine>, StoreError> {
+    pub async fn new(
+        store: DynStore,
+        cache_bytes: usize,
+        disk: Option<std::path::PathBuf>,
+    ) -> Result<Arc<TileEngine>, StoreError> {
         let layers = store.layers().await?;
         Ok(Arc::new(TileEngine {
             store,
+            disk,
             catalog: RwLock::new(layers.into_iter().map(|l| (l.id.clone(), l)).collect()),
             indexes: Mutex::new(HashMap::new()),
             cache: TileCache::new(cache_bytes),
@@ -162,6 +171,15 @@ impl TileEngine {
         Ok(idx.clone())
     }
 
+    /// The indexes of several layers, in order.
+    pub async fn indexes_of(&self, layers: &[Layer]) -> Result<Vec<Arc<LayerIndex>>, StoreError> {
+        let mut out = Vec::with_capacity(layers.len());
+        for l in layers {
+            out.push(self.index(l).await?);
+        }
+        Ok(out)
+    }
+
     /// Builds every layer's index now (at start, so the first tiles are fast).
     pub async fn warm(&self) {
         for l in self.layers() {
@@ -190,16 +208,53 @@ impl TileEngine {
                 return Ok(hit);
             }
         }
-        let mut indexes = Vec::with_capacity(layers.len());
-        for l in layers {
-            indexes.push(self.index(l).await?);
+        let disk = match (layers, &self.disk) {
+            ([l], Some(dir)) => Some(disk_path(dir, l, t)),
+            _ => None,
+        };
+        if let Some(p) = disk.as_ref().filter(|_| use_cache) {
+            if let Ok(raw) = tokio::fs::read(p).await {
+                let tile = Arc::new(Tile::new(raw));
+                self.cache.put(key, tile.clone());
+                return Ok(tile);
+            }
         }
-        let raw = render(&indexes, t);
+        let indexes = self.indexes_of(layers).await?;
+        let raw = tokio::task::spawn_blocking(move || render(&indexes, t))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
+        if let Some(p) = disk.filter(|_| use_cache) {
+            write_disk(&p, &raw).await;
+        }
         let tile = Arc::new(Tile::new(raw));
         if use_cache {
             self.cache.put(key, tile.clone());
         }
         Ok(tile)
+    }
+}
+
+/// Where the disk cache keeps a single-layer tile. Ids and versions come from the catalog.
+pub fn disk_path(dir: &std::path::Path, l: &Layer, t: TileCoord) -> std::path::PathBuf {
+    dir.join(versioned(l))
+        .join(t.z.to_string())
+        .join(t.x.to_string())
+        .join(format!("{}.mvt", t.y))
+}
+
+/// Writes a cache file atomically (temp file, then rename); a failure only costs a re-render.
+pub async fn write_disk(path: &std::path::Path, raw: &[u8]) {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let ok = async {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&tmp, raw).await?;
+        tokio::fs::rename(&tmp, path).await
+    }
+    .await;
+    if let Err(e) = ok {
+        tracing::debug!(error = %e, path = %path.display(), "disk cache write failed");
     }
 }
 
