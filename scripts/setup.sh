@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libgdal-dev gdal-bin libsqlite3-dev sqlite3
-          postgresql postgresql-postgis ca-certificates)
+          postgresql postgresql-postgis chromium ca-certificates)
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,6 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "atlante setup: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# MapLibre GL JS (served by the binary) and playwright-core (browser tests), from the lockfile.
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$root/web/node_modules/.package-lock.json" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
+  (cd "$root/web" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "atlante setup: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2

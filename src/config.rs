@@ -24,6 +24,12 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Bytes of rendered tiles kept in memory (0 turns the cache off).
     pub tile_cache_bytes: usize,
+    /// The web assets folder (`web/` of the repository, with `npm ci` run in it).
+    pub web_dir: std::path::PathBuf,
+    /// An external raster basemap for the viewer, as an XYZ URL template; none by default
+    /// (the comuni boundaries are the basemap).
+    pub basemap_url: Option<String>,
+    pub basemap_attribution: Option<String>,
     /// Folder of the disk tile cache (what `atlante tiles seed` fills); none: no disk cache.
     pub tile_disk_cache: Option<std::path::PathBuf>,
 }
@@ -39,7 +45,19 @@ impl Default for Config {
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
             tile_disk_cache: None,
+            web_dir: default_web_dir(),
+            basemap_url: None,
+            basemap_attribution: None,
         }
+    }
+}
+
+fn default_web_dir() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("web");
+    if here.join("viewer").is_dir() {
+        here
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
     }
 }
 
@@ -87,6 +105,12 @@ impl Config {
         if let Some(v) = get("ATLANTE_TILE_DISK_CACHE") {
             self.tile_disk_cache =
                 Some(v.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("ATLANTE_WEB_DIR") {
+            self.web_dir = v.into();
+        }
+        if let Some(v) = get("ATLANTE_BASEMAP_URL") {
+            self.basemap_url = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("ATLANTE_LOG_FORMAT") {
             self.log_format = v;

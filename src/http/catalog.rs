@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
-use super::{caller, escape_html, writer, AppState};
+use super::{caller, writer, AppState};
 use crate::auth::Caller;
 use crate::model::Layer;
 use crate::store::LayerMetaUpdate;
@@ -49,24 +49,7 @@ pub async fn landing(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if wants_html(&q, &headers)? {
-        let layers = state.store.layers().await?;
-        let mut rows = String::new();
-        for l in layers.iter().filter(|l| l.is_public()) {
-            rows.push_str(&format!(
-                "<tr><td><a href=\"/api/layers/{id}\">{id}</a></td><td>{title}</td><td>{kind}</td><td>{n}</td></tr>\n",
-                id = escape_html(&l.id),
-                title = escape_html(&l.title),
-                kind = l.geom_type.sql_name(),
-                n = l.feature_count
-            ));
-        }
-        let page = format!(
-            "<!doctype html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>Atlante</title></head>\
-             <body><h1>Atlante — SIT Metropolitano</h1><p>Città Metropolitana di Milano.</p>\
-             <table><thead><tr><th>layer</th><th>title</th><th>geometry</th><th>features</th></tr></thead>\
-             <tbody>{rows}</tbody></table><p><a href=\"/?f=json\">JSON</a></p></body></html>"
-        );
-        return Ok(Html(page).into_response());
+        return viewer_page(&state).await;
     }
     Ok(Json(json!({
         "title": "Atlante",
@@ -79,6 +62,42 @@ pub async fn landing(
         ]
     }))
     .into_response())
+}
+
+/// The viewer's page, with a Content-Security-Policy that allows no inline script.
+async fn viewer_page(state: &AppState) -> Result<Response, ApiError> {
+    let path = state.config.web_dir.join("viewer/index.html");
+    let page = tokio::fs::read_to_string(&path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let basemap = state
+        .config
+        .basemap_url
+        .as_deref()
+        .and_then(|u| u.split('/').take(3).collect::<Vec<_>>().join("/").into())
+        .filter(|o: &String| o.starts_with("http"))
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; worker-src blob:; child-src blob:; \
+         img-src 'self' data: blob: {basemap}; connect-src 'self' {basemap}; \
+         style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+    );
+    let mut res = Html(page).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&csp) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(res)
+}
+
+/// What the viewer needs from the configuration.
+pub async fn viewer_config(State(state): State<AppState>) -> Json<Json_> {
+    Json(json!({
+        "basemap_url": state.config.basemap_url,
+        "basemap_attribution": state.config.basemap_attribution,
+    }))
 }
 
 pub async fn health() -> Json<Json_> {

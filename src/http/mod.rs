@@ -15,6 +15,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -98,6 +99,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/orgs/{org}/layers/{slug}",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/viewer-config", get(catalog::viewer_config))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .nest_service(
+            "/static/vendor/maplibre-gl",
+            ServeDir::new(state.config.web_dir.join("node_modules/maplibre-gl/dist")),
+        )
+        .nest_service(
+            "/static/viewer",
+            ServeDir::new(state.config.web_dir.join("viewer")),
         )
         .fallback(catalog::not_found)
         .layer(CatchPanicLayer::new())

@@ -1,0 +1,203 @@
+// Atlante viewer: the catalog of every visible layer (zona omogenea → comune → theme), a
+// MapLibre map of Atlante's own vector tiles, identify, comune search and a shareable URL.
+// Everything users typed reaches the page through textContent, never innerHTML.
+"use strict";
+
+(async function () {
+  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
+  const BASEMAP = "cmm_comuni";
+  const el = (tag, props = {}, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k === "style") e.style.cssText = v;
+      else e.setAttribute(k, v);
+    }
+    children.forEach((c) => e.append(c));
+    return e;
+  };
+
+  const [layersDoc, orgsDoc, configDoc] = await Promise.all([
+    fetch("/api/layers").then((r) => r.json()),
+    fetch("/api/orgs").then((r) => r.json()),
+    fetch("/api/viewer-config").then((r) => (r.ok ? r.json() : {})).catch(() => ({})),
+  ]);
+  const layers = layersDoc.layers;
+  const byId = new Map(layers.map((l) => [l.id, l]));
+  const orgs = new Map(orgsDoc.orgs.map((o) => [o.id, o]));
+  const colour = new Map(layers.map((l, i) => [l.id, PALETTE[i % PALETTE.length]]));
+
+  // State from the URL: #map=zoom/lat/lon&layers=a,b
+  const params = new URLSearchParams(location.hash.slice(1));
+  let active = (params.get("layers") || "").split(",").filter((id) => byId.has(id) && id !== BASEMAP);
+  const view = (params.get("map") || "").split("/").map(Number);
+  const metro = orgs.get("cmm");
+  const start = view.length === 3 && view.every(Number.isFinite)
+    ? { zoom: view[0], center: [view[2], view[1]] }
+    : { bounds: metro && metro.bbox ? metro.bbox : [8.7, 45.16, 9.55, 45.64] };
+
+  const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef1f5" } }] };
+  if (configDoc.basemap_url) {
+    style.sources.basemap = { type: "raster", tiles: [configDoc.basemap_url], tileSize: 256, attribution: configDoc.basemap_attribution || "" };
+    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  const map = new maplibregl.Map({ container: "map", style, ...start, fitBoundsOptions: { padding: 20 }, hash: false, attributionControl: { compact: true } });
+  map.addControl(new maplibregl.NavigationControl(), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+  window.atlanteMap = map;
+
+  const mapLayerIds = (l) => {
+    switch (l.geom_type) {
+      case "MultiPolygon": return [l.id + ":fill", l.id + ":line"];
+      case "MultiLineString": return [l.id + ":line"];
+      default: return [l.id + ":circle"];
+    }
+  };
+  function addLayer(l, basemap) {
+    if (map.getSource(l.id)) return;
+    map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution || "" });
+    const c = basemap ? "#7a8699" : colour.get(l.id);
+    const common = { source: l.id, "source-layer": l.slug, metadata: { atlante: l.id } };
+    if (l.geom_type === "MultiPolygon") {
+      map.addLayer({ id: l.id + ":fill", type: "fill", ...common, paint: { "fill-color": basemap ? "#ffffff" : c, "fill-opacity": basemap ? 0.9 : 0.35 } });
+      map.addLayer({ id: l.id + ":line", type: "line", ...common, paint: { "line-color": c, "line-width": basemap ? 0.8 : 1.2 } });
+    } else if (l.geom_type === "MultiLineString") {
+      map.addLayer({ id: l.id + ":line", type: "line", ...common, paint: { "line-color": c, "line-width": 2.5 } });
+    } else {
+      map.addLayer({ id: l.id + ":circle", type: "circle", ...common, paint: { "circle-color": c, "circle-radius": 4.5, "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
+    }
+  }
+  function removeLayer(l) {
+    mapLayerIds(l).forEach((id) => map.getLayer(id) && map.removeLayer(id));
+    if (map.getSource(l.id)) map.removeSource(l.id);
+  }
+  function applyOrder() {
+    // The first active layer is drawn on top.
+    [...active].reverse().forEach((id) => mapLayerIds(byId.get(id)).forEach((m) => map.getLayer(m) && map.moveLayer(m)));
+  }
+  function writeUrl() {
+    const c = map.getCenter();
+    const h = new URLSearchParams();
+    h.set("map", [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join("/"));
+    if (active.length) h.set("layers", active.join(","));
+    history.replaceState(null, "", "#" + h.toString().replace(/%2C/g, ",").replace(/%2F/g, "/"));
+  }
+
+  // Active list with reorder buttons and legend swatches.
+  const swatch = (l) => el("span", { class: "swatch " + (l.geom_type === "MultiLineString" ? "line" : l.geom_type === "MultiPolygon" ? "" : "point"), style: "background:" + colour.get(l.id) });
+  function renderActive() {
+    const ol = document.getElementById("active");
+    ol.replaceChildren();
+    active.forEach((id, i) => {
+      const l = byId.get(id);
+      const up = el("button", { type: "button", title: "su", "aria-label": "sposta su", text: "↑" });
+      const down = el("button", { type: "button", title: "giù", "aria-label": "sposta giù", text: "↓" });
+      up.onclick = () => { if (i > 0) { [active[i - 1], active[i]] = [active[i], active[i - 1]]; changed(); } };
+      down.onclick = () => { if (i < active.length - 1) { [active[i + 1], active[i]] = [active[i], active[i + 1]]; changed(); } };
+      ol.append(el("li", { "data-layer": id }, swatch(l), el("span", { class: "title", text: l.title }), up, down));
+    });
+    const attributions = new Set(active.map((id) => byId.get(id).attribution).filter(Boolean));
+    if (byId.has(BASEMAP)) attributions.add(byId.get(BASEMAP).attribution);
+    document.getElementById("attribution").textContent = [...attributions].filter(Boolean).join(" · ");
+  }
+  function changed() {
+    renderActive();
+    applyOrder();
+    writeUrl();
+    document.querySelectorAll("#catalog input[type=checkbox]").forEach((cb) => { cb.checked = active.includes(cb.value); });
+  }
+  function toggle(id, on) {
+    const l = byId.get(id);
+    if (on && !active.includes(id)) { active.unshift(id); addLayer(l, false); }
+    if (!on && active.includes(id)) { active = active.filter((a) => a !== id); removeLayer(l); }
+    changed();
+  }
+
+  // Catalog: zona omogenea → comune → theme.
+  function zoneOf(l) {
+    const o = orgs.get(l.org);
+    if (!o || o.kind === "metro") return "Città Metropolitana";
+    return o.zona_omogenea || "Altro";
+  }
+  function renderCatalog(filter) {
+    const f = (filter || "").trim().toLowerCase();
+    const tree = new Map();
+    for (const l of layers) {
+      const org = orgs.get(l.org);
+      const orgName = org ? org.name : l.org;
+      const theme = l.theme || "altro";
+      const hay = [l.title, l.description, orgName, theme, zoneOf(l), l.id].join(" ").toLowerCase();
+      if (f && !hay.includes(f)) continue;
+      const z = tree.get(zoneOf(l)) || new Map();
+      const c = z.get(orgName) || new Map();
+      const t = c.get(theme) || [];
+      t.push(l); c.set(theme, t); z.set(orgName, c); tree.set(zoneOf(l), z);
+    }
+    const root = document.getElementById("catalog");
+    root.replaceChildren();
+    for (const [zone, comuni] of [...tree].sort()) {
+      const zd = el("details", { open: "" }, el("summary", { text: zone }));
+      for (const [comune, themes] of [...comuni].sort()) {
+        const cd = el("details", { open: "" }, el("summary", { text: comune }));
+        for (const [theme, ls] of [...themes].sort()) {
+          const td = el("details", { open: "" }, el("summary", { text: theme }));
+          for (const l of ls) {
+            const cb = el("input", { type: "checkbox", value: l.id, "aria-label": l.title });
+            cb.checked = active.includes(l.id);
+            cb.onchange = () => toggle(l.id, cb.checked);
+            td.append(el("label", { class: "layer", title: l.description || l.title }, cb, swatch(l), el("span", { text: l.title })));
+          }
+          cd.append(td);
+        }
+        zd.append(cd);
+      }
+      root.append(zd);
+    }
+  }
+  document.getElementById("layer-filter").addEventListener("input", (e) => renderCatalog(e.target.value));
+
+  // Comune search.
+  const list = document.getElementById("comuni");
+  const comuni = [...orgs.values()].filter((o) => o.kind === "comune").sort((a, b) => a.name.localeCompare(b.name, "it"));
+  comuni.forEach((o) => list.append(el("option", { value: o.name })));
+  const search = document.getElementById("comune-search");
+  function goTo(name) {
+    const o = comuni.find((c) => c.name.toLowerCase() === name.trim().toLowerCase());
+    if (o && o.bbox) map.fitBounds(o.bbox, { padding: 30, duration: 0 });
+    return !!o;
+  }
+  search.addEventListener("change", () => goTo(search.value));
+  search.addEventListener("keydown", (e) => { if (e.key === "Enter") goTo(search.value); });
+
+  // Identify: the top feature under the click, labelled with the original field names.
+  map.on("click", (e) => {
+    const ids = active.flatMap((id) => mapLayerIds(byId.get(id))).filter((id) => map.getLayer(id));
+    const hits = map.queryRenderedFeatures(e.point, { layers: ids });
+    if (!hits.length) return;
+    const f = hits[0];
+    const l = byId.get(f.layer.metadata.atlante);
+    const table = el("table");
+    for (const field of l.fields) {
+      const v = f.properties[field.name];
+      if (v === undefined || v === null || v === "") continue;
+      table.append(el("tr", {}, el("th", { text: field.label }), el("td", { text: String(v) })));
+    }
+    const box = el("div", { class: "popup" }, el("h3", { text: l.title }), table);
+    new maplibregl.Popup({ maxWidth: "360px" }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
+  });
+  map.on("mousemove", (e) => {
+    const ids = active.flatMap((id) => mapLayerIds(byId.get(id))).filter((id) => map.getLayer(id));
+    map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? "pointer" : "";
+  });
+
+  map.on("load", () => {
+    if (byId.has(BASEMAP)) addLayer(byId.get(BASEMAP), true);
+    [...active].reverse().forEach((id) => addLayer(byId.get(id), false));
+    changed();
+    map.on("moveend", writeUrl);
+    window.atlanteReady = true;
+  });
+  renderCatalog("");
+  renderActive();
+})();
