@@ -59,6 +59,38 @@ impl LayerIndex {
         self.features.len()
     }
 
+    /// Approximate heap bytes held: geometries, values and the R-tree entries.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::model::Value;
+        let pt = std::mem::size_of::<Pt>();
+        let geom = |g: &MercGeom| match g {
+            MercGeom::Points(p) => p.capacity() * pt,
+            MercGeom::Lines(l) => l.iter().map(|r| r.capacity() * pt + 24).sum(),
+            MercGeom::Polygons(p) => {
+                p.iter()
+                    .flatten()
+                    .map(|r| r.capacity() * pt + 24)
+                    .sum::<usize>()
+                    + p.len() * 24
+            }
+        };
+        let value = |v: &Value| match v {
+            Value::Text(s) | Value::Date(s) | Value::Datetime(s) => s.capacity(),
+            _ => 0,
+        };
+        self.features.capacity() * std::mem::size_of::<IndexedFeature>()
+            + self
+                .features
+                .iter()
+                .map(|f| {
+                    geom(&f.geom)
+                        + f.values.capacity() * std::mem::size_of::<Value>()
+                        + f.values.iter().map(value).sum::<usize>()
+                })
+                .sum::<usize>()
+            + self.tree.size() * (std::mem::size_of::<Entry>() + 16)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
     }

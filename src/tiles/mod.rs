@@ -164,6 +164,7 @@ impl TileEngine {
                     .await
                     .map_err(|e| StoreError::Corrupt(format!("index build failed: {e}")))?;
                 tracing::info!(layer = %layer.id, version = layer.version, features = idx.len(),
+                    mib = idx.heap_bytes() as f64 / 1048576.0,
                     ms = started.elapsed().as_millis() as u64, "tile index built");
                 Ok::<_, StoreError>(Arc::new(idx))
             })
