@@ -203,3 +203,151 @@ mod tests {
         assert_eq!(gpkg_blob_wkb(&blob), Some(&wkb[..]));
     }
 }
+
+/// GeoJSON geometry from little-endian 2D WKB (as the stores return it).
+pub fn wkb_to_geojson(wkb: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::{json, Value};
+    struct R<'a>(&'a [u8], usize);
+    impl R<'_> {
+        fn u32(&mut self) -> Option<u32> {
+            let v = u32::from_le_bytes(self.0.get(self.1..self.1 + 4)?.try_into().ok()?);
+            self.1 += 4;
+            Some(v)
+        }
+        fn f64(&mut self) -> Option<f64> {
+            let v = f64::from_le_bytes(self.0.get(self.1..self.1 + 8)?.try_into().ok()?);
+            self.1 += 8;
+            Some(v)
+        }
+        fn pt(&mut self) -> Option<Value> {
+            Some(json!([self.f64()?, self.f64()?]))
+        }
+        fn pts(&mut self) -> Option<Value> {
+            let n = self.u32()? as usize;
+            if n > self.0.len() / 16 + 1 {
+                return None;
+            }
+            (0..n).map(|_| self.pt()).collect::<Option<Vec<_>>>().map(Value::Array)
+        }
+        fn rings(&mut self) -> Option<Value> {
+            let n = self.u32()? as usize;
+            if n > self.0.len() / 4 + 1 {
+                return None;
+            }
+            (0..n).map(|_| self.pts()).collect::<Option<Vec<_>>>().map(Value::Array)
+        }
+        fn header(&mut self) -> Option<u32> {
+            if *self.0.get(self.1)? != 1 {
+                return None; // Atlante writes little endian only
+            }
+            self.1 += 1;
+            Some(self.u32()? & 0xff)
+        }
+        fn multi(&mut self, part: fn(&mut Self) -> Option<Value>) -> Option<Value> {
+            let n = self.u32()? as usize;
+            if n > self.0.len() / 9 + 1 {
+                return None;
+            }
+            (0..n)
+                .map(|_| {
+                    self.header()?;
+                    part(self)
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array)
+        }
+    }
+    let mut r = R(wkb, 0);
+    let (kind, coordinates) = match r.header()? {
+        1 => ("Point", r.pt()?),
+        2 => ("LineString", r.pts()?),
+        3 => ("Polygon", r.rings()?),
+        4 => ("MultiPoint", r.multi(R::pt)?),
+        5 => ("MultiLineString", r.multi(R::pts)?),
+        6 => ("MultiPolygon", r.multi(R::rings)?),
+        _ => return None,
+    };
+    Some(json!({"type": kind, "coordinates": coordinates}))
+}
+
+#[cfg(test)]
+mod geojson_tests {
+    use super::*;
+    use geo_types::{polygon, MultiPolygon};
+
+    #[test]
+    fn wkb_to_geojson_roundtrip() {
+        let p = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
+        let g = Geometry::MultiPolygon(MultiPolygon(vec![p]));
+        let j = wkb_to_geojson(&to_wkb(&g)).unwrap();
+        assert_eq!(j["type"], "MultiPolygon");
+        assert_eq!(j["coordinates"][0][0][2], serde_json::json!([1.0, 1.0]));
+        assert!(wkb_to_geojson(&[1, 6, 0, 0, 0, 255, 255, 255, 255]).is_none());
+    }
+}
+
+/// geo-types geometry from little-endian 2D WKB.
+pub fn from_wkb(wkb: &[u8]) -> Option<Geometry<f64>> {
+    use geo_types::{MultiLineString, MultiPoint, MultiPolygon, Point};
+    struct R<'a>(&'a [u8], usize);
+    impl R<'_> {
+        fn u32(&mut self) -> Option<u32> {
+            let v = u32::from_le_bytes(self.0.get(self.1..self.1 + 4)?.try_into().ok()?);
+            self.1 += 4;
+            Some(v)
+        }
+        fn n(&mut self) -> Option<usize> {
+            let n = self.u32()? as usize;
+            (n <= self.0.len() / 4 + 1).then_some(n)
+        }
+        fn c(&mut self) -> Option<Coord<f64>> {
+            let x = f64::from_le_bytes(self.0.get(self.1..self.1 + 8)?.try_into().ok()?);
+            let y = f64::from_le_bytes(self.0.get(self.1 + 8..self.1 + 16)?.try_into().ok()?);
+            self.1 += 16;
+            Some(Coord { x, y })
+        }
+        fn ls(&mut self) -> Option<LineString<f64>> {
+            let n = self.n()?;
+            (0..n).map(|_| self.c()).collect::<Option<Vec<_>>>().map(LineString)
+        }
+        fn poly(&mut self) -> Option<Polygon<f64>> {
+            let n = self.n()?;
+            let mut rings = (0..n).map(|_| self.ls()).collect::<Option<Vec<_>>>()?;
+            if rings.is_empty() {
+                return Some(Polygon::new(LineString(vec![]), vec![]));
+            }
+            let ext = rings.remove(0);
+            Some(Polygon::new(ext, rings))
+        }
+        fn head(&mut self) -> Option<u32> {
+            (*self.0.get(self.1)? == 1).then_some(())?;
+            self.1 += 1;
+            Some(self.u32()? & 0xff)
+        }
+    }
+    let mut r = R(wkb, 0);
+    Some(match r.head()? {
+        1 => Geometry::Point(Point(r.c()?)),
+        2 => Geometry::LineString(r.ls()?),
+        3 => Geometry::Polygon(r.poly()?),
+        4 => {
+            let n = r.n()?;
+            Geometry::MultiPoint(MultiPoint(
+                (0..n).map(|_| r.head().and_then(|_| r.c()).map(Point)).collect::<Option<_>>()?,
+            ))
+        }
+        5 => {
+            let n = r.n()?;
+            Geometry::MultiLineString(MultiLineString(
+                (0..n).map(|_| r.head().and_then(|_| r.ls())).collect::<Option<_>>()?,
+            ))
+        }
+        6 => {
+            let n = r.n()?;
+            Geometry::MultiPolygon(MultiPolygon(
+                (0..n).map(|_| r.head().and_then(|_| r.poly())).collect::<Option<_>>()?,
+            ))
+        }
+        _ => return None,
+    })
+}

@@ -11,8 +11,9 @@ use sqlx::{Row as _, SqlitePool};
 use tokio::sync::{mpsc, Mutex};
 
 use super::{
-    fields_json, from_json, quote_ident, validate_meta, version_table, Batch, LayerMetaUpdate,
-    Result, Store, StoreError, StoredFeature, TokenRecord, KEPT_VERSIONS,
+    fields_json, from_json, order_by, quote_ident, validate_meta, version_table, wkb_intersects,
+    Batch, ItemQuery, LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord,
+    KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
@@ -146,6 +147,26 @@ fn org_from_row(r: &SqliteRow) -> Result<Org> {
     })
 }
 
+/// `SELECT fid, geom, columns… FROM table` of a layer's published version.
+fn select_features(layer: &Layer) -> String {
+    let cols: String = layer.fields.iter().map(|f| format!(", {}", quote_ident(&f.name))).collect();
+    format!("SELECT fid, geom{cols} FROM {}", quote_ident(&layer.id))
+}
+
+fn feature_from_row(layer: &Layer, r: &SqliteRow) -> Result<StoredFeature> {
+    let blob: Vec<u8> = r.try_get(1)?;
+    let wkb = gpkg_blob_wkb(&blob)
+        .ok_or_else(|| StoreError::Corrupt(format!("{}: bad geometry blob", layer.id)))?
+        .to_vec();
+    let values = layer
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+        .collect::<Result<_>>()?;
+    Ok(StoredFeature { fid: r.try_get(0)?, wkb, values })
+}
+
 fn sql_type(kind: FieldType) -> &'static str {
     match kind {
         FieldType::Integer => "INTEGER",
@@ -212,6 +233,15 @@ async fn register(
         .bind(geom.sql_name())
         .execute(&mut **tx)
         .await?;
+    if has_table(&mut **tx, &rtree(table)).await? {
+        sqlx::query(
+            "INSERT OR IGNORE INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', \
+             'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+        )
+        .bind(table)
+        .execute(&mut **tx)
+        .await?;
+    }
     for f in fields.iter().filter(|f| f.label != f.name) {
         // A duplicate label (a DBF can repeat a name) keeps no alias rather than failing.
         sqlx::query(
@@ -231,6 +261,7 @@ async fn register(
 async fn unregister(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     for sql in [
         "DELETE FROM gpkg_data_columns WHERE table_name = ?",
+        "DELETE FROM gpkg_extensions WHERE table_name = ?",
         "DELETE FROM gpkg_geometry_columns WHERE table_name = ?",
         "DELETE FROM gpkg_contents WHERE table_name = ?",
     ] {
@@ -239,13 +270,39 @@ async fn unregister(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     Ok(())
 }
 
+/// The GeoPackage R-tree spatial index of a feature table (`gpkg_rtree_index` extension).
+fn rtree(table: &str) -> String {
+    format!("rtree_{table}_geom")
+}
+
+async fn has_table(ex: impl sqlx::SqliteExecutor<'_>, name: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = ?")
+        .bind(name)
+        .fetch_one(ex)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Renames a version table and its R-tree.
 async fn rename(tx: &mut Tx<'_>, from: &str, to: &str) -> Result<()> {
-    let sql = format!(
-        "ALTER TABLE {} RENAME TO {}",
-        quote_ident(from),
-        quote_ident(to)
-    );
-    sqlx::query(&sql).execute(&mut **tx).await?;
+    let mut pairs = vec![(from.to_string(), to.to_string())];
+    if has_table(&mut **tx, &rtree(from)).await? {
+        pairs.push((rtree(from), rtree(to)));
+    }
+    for (a, b) in pairs {
+        let sql = format!("ALTER TABLE {} RENAME TO {}", quote_ident(&a), quote_ident(&b));
+        sqlx::query(&sql).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Drops a version table and its R-tree.
+async fn drop_table(tx: &mut Tx<'_>, table: &str) -> Result<()> {
+    for t in [rtree(table), table.to_string()] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -261,11 +318,7 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
     .fetch_all(&mut **tx)
     .await?;
     for v in old {
-        let drop = format!(
-            "DROP TABLE IF EXISTS {}",
-            quote_ident(&version_table(layer_id, v))
-        );
-        sqlx::query(&drop).execute(&mut **tx).await?;
+        drop_table(tx, &version_table(layer_id, v)).await?;
         sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ? AND version = ?")
             .bind(layer_id)
             .bind(v)
@@ -434,7 +487,13 @@ impl Store for GpkgStore {
         sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
             .execute(&mut *tx)
             .await?;
+        let index = format!(
+            "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
+            quote_ident(&rtree(&staging))
+        );
+        sqlx::query(&index).execute(&mut *tx).await?;
         let insert = insert_sql(&staging, &req.fields);
+        let insert_index = format!("INSERT INTO {} VALUES (?, ?, ?, ?, ?)", quote_ident(&rtree(&staging)));
         let mut extent = None;
         let mut count: i64 = 0;
         let summary = loop {
@@ -446,7 +505,15 @@ impl Store for GpkgStore {
                         for v in &row.values {
                             q = bind_value(q, v);
                         }
-                        q.execute(&mut *tx).await?;
+                        let fid = q.execute(&mut *tx).await?.last_insert_rowid();
+                        sqlx::query(&insert_index)
+                            .bind(fid)
+                            .bind(row.bbox[0])
+                            .bind(row.bbox[2])
+                            .bind(row.bbox[1])
+                            .bind(row.bbox[3])
+                            .execute(&mut *tx)
+                            .await?;
                         extend_bbox(&mut extent, &row.bbox);
                     }
                     count += batch.len() as i64;
@@ -566,9 +633,7 @@ impl Store for GpkgStore {
             } else {
                 version_table(id, v)
             };
-            sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))
-                .execute(&mut *tx)
-                .await?;
+            drop_table(&mut tx, &t).await?;
         }
         sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ?")
             .bind(id)
@@ -583,35 +648,53 @@ impl Store for GpkgStore {
     }
 
     async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
-        let cols: String = layer
-            .fields
-            .iter()
-            .map(|f| format!(", {}", quote_ident(&f.name)))
-            .collect();
-        let sql = format!(
-            "SELECT fid, geom{cols} FROM {} ORDER BY fid",
-            quote_ident(&layer.id)
-        );
+        let sql = format!("{} ORDER BY fid", select_features(layer));
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let blob: Vec<u8> = r.try_get(1)?;
-                let wkb = gpkg_blob_wkb(&blob)
-                    .ok_or_else(|| StoreError::Corrupt(format!("{}: bad geometry blob", layer.id)))?
-                    .to_vec();
-                let values = layer
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| value_from_row(r, i + 2, f.kind))
-                    .collect::<Result<_>>()?;
-                Ok(StoredFeature {
-                    fid: r.try_get(0)?,
-                    wkb,
-                    values,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| feature_from_row(layer, r)).collect()
+    }
+
+    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
+        let order = order_by(layer, &q.sort, "");
+        let Some(b) = q.bbox else {
+            let count = format!("SELECT count(*) FROM {}", quote_ident(&layer.id));
+            let matched: i64 = sqlx::query_scalar(&count).fetch_one(&self.pool).await?;
+            let sql = format!("{}{order} LIMIT ? OFFSET ?", select_features(layer));
+            let rows = sqlx::query(&sql).bind(q.limit).bind(q.offset).fetch_all(&self.pool).await?;
+            let features = rows.iter().map(|r| feature_from_row(layer, r)).collect::<Result<_>>()?;
+            return Ok((features, matched));
+        };
+        // The R-tree narrows to boxes that overlap; the exact test runs here.
+        let index = rtree(&layer.id);
+        let filter = if has_table(&self.pool, &index).await? {
+            format!(
+                " WHERE fid IN (SELECT id FROM {} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)",
+                quote_ident(&index)
+            )
+        } else {
+            String::new()
+        };
+        let sql = format!("{}{filter}{order}", select_features(layer));
+        let mut query = sqlx::query(&sql);
+        if !filter.is_empty() {
+            query = query.bind(b[0]).bind(b[2]).bind(b[1]).bind(b[3]);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut hits = Vec::new();
+        for r in &rows {
+            let f = feature_from_row(layer, r)?;
+            if wkb_intersects(&f.wkb, &b) {
+                hits.push(f);
+            }
+        }
+        let matched = hits.len() as i64;
+        let page = hits.into_iter().skip(q.offset as usize).take(q.limit as usize).collect();
+        Ok((page, matched))
+    }
+
+    async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {
+        let sql = format!("{} WHERE fid = ?", select_features(layer));
+        let row = sqlx::query(&sql).bind(fid).fetch_optional(&self.pool).await?;
+        row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
     }
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()> {

@@ -76,6 +76,45 @@ pub struct StoredFeature {
     pub values: Vec<Value>,
 }
 
+/// An items request, already resolved against the catalog (field indexes, not names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemQuery {
+    /// [west, south, east, north] in EPSG:4326: features whose geometry intersects it.
+    pub bbox: Option<[f64; 4]>,
+    /// (field index, None for the feature id; ascending?)
+    pub sort: Vec<(Option<usize>, bool)>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// `ORDER BY` from resolved fields (identifiers from the catalog), ties broken by fid, NULLs
+/// last. `text_collation` makes text order byte order in both stores, so they page alike.
+pub(crate) fn order_by(layer: &Layer, sort: &[(Option<usize>, bool)], text_collation: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (field, asc) in sort {
+        let dir = if *asc { "ASC" } else { "DESC" };
+        match field.and_then(|i| layer.fields.get(i)) {
+            Some(f) if f.kind == crate::model::FieldType::Text => {
+                parts.push(format!("{} {text_collation} {dir} NULLS LAST", quote_ident(&f.name)))
+            }
+            Some(f) => parts.push(format!("{} {dir} NULLS LAST", quote_ident(&f.name))),
+            None => parts.push(format!("fid {dir}")),
+        }
+    }
+    if !sort.iter().any(|(f, _)| f.is_none()) {
+        parts.push("fid ASC".into());
+    }
+    format!(" ORDER BY {}", parts.join(", "))
+}
+
+/// Does a stored geometry intersect a lon/lat box? The exact test the GeoPackage store runs
+/// after its R-tree narrowed the candidates (PostGIS runs ST_Intersects).
+pub(crate) fn wkb_intersects(wkb: &[u8], b: &[f64; 4]) -> bool {
+    use geo::Intersects;
+    let rect = geo::Rect::new((b[0], b[1]), (b[2], b[3]));
+    crate::geom::from_wkb(wkb).is_some_and(|g| g.intersects(&rect))
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// `gpkg` or `postgis`.
@@ -105,6 +144,10 @@ pub trait Store: Send + Sync {
 
     /// Every feature of the published version, ordered by fid.
     async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>>;
+    /// One page of features and how many match in all.
+    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)>;
+    /// One feature by id.
+    async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>>;
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;

@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Executor, PgPool, Row as _};
+use sqlx::{Executor, PgPool, Postgres, QueryBuilder, Row as _};
 use tokio::sync::mpsc;
 
 use super::{
-    fields_json, from_json, quote_ident, validate_meta, version_table, Batch, LayerMetaUpdate,
-    Result, Store, StoreError, StoredFeature, TokenRecord, KEPT_VERSIONS,
+    fields_json, from_json, order_by, quote_ident, validate_meta, version_table, Batch, ItemQuery,
+    LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
@@ -284,6 +284,33 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// `SELECT fid, wkb, columns… FROM table` of a layer's published version.
+fn select_features(layer: &Layer) -> String {
+    let cols: String = layer.fields.iter().map(|f| format!(", {}", read_expr(f))).collect();
+    format!("SELECT fid, ST_AsBinary(geom, 'NDR'){cols} FROM {}", quote_ident(&layer.id))
+}
+
+fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
+    let values = layer
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+        .collect::<Result<_>>()?;
+    Ok(StoredFeature { fid: r.try_get(0)?, wkb: r.try_get(1)?, values })
+}
+
+fn push_where(qb: &mut QueryBuilder<'_, Postgres>, q: &ItemQuery) {
+    if let Some(b) = q.bbox {
+        qb.push(" WHERE ST_Intersects(geom, ST_MakeEnvelope(");
+        let mut sep = qb.separated(", ");
+        for v in b {
+            sep.push_bind(v);
+        }
+        qb.push(", 4326))");
+    }
 }
 
 /// The select-list expression that reads a column back in the shape `Value` expects.
@@ -608,31 +635,28 @@ impl Store for PgStore {
     }
 
     async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
-        let cols: String = layer
-            .fields
-            .iter()
-            .map(|f| format!(", {}", read_expr(f)))
-            .collect();
-        let sql = format!(
-            "SELECT fid, ST_AsBinary(geom, 'NDR'){cols} FROM {} ORDER BY fid",
-            quote_ident(&layer.id)
-        );
+        let sql = format!("{} ORDER BY fid", select_features(layer));
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let values = layer
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| value_from_row(r, i + 2, f.kind))
-                    .collect::<Result<_>>()?;
-                Ok(StoredFeature {
-                    fid: r.try_get(0)?,
-                    wkb: r.try_get(1)?,
-                    values,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| feature_from_row(layer, r)).collect()
+    }
+
+    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
+        let mut count = QueryBuilder::<Postgres>::new(format!("SELECT count(*) FROM {}", quote_ident(&layer.id)));
+        push_where(&mut count, q);
+        let matched: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::<Postgres>::new(select_features(layer));
+        push_where(&mut page, q);
+        page.push(order_by(layer, &q.sort, "COLLATE \"C\""));
+        page.push(" LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
+        let rows = page.build().fetch_all(&self.pool).await?;
+        let features = rows.iter().map(|r| feature_from_row(layer, r)).collect::<Result<_>>()?;
+        Ok((features, matched))
+    }
+
+    async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {
+        let sql = format!("{} WHERE fid = $1", select_features(layer));
+        let row = sqlx::query(&sql).bind(fid).fetch_optional(&self.pool).await?;
+        row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
     }
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()> {
