@@ -227,14 +227,20 @@ pub fn wkb_to_geojson(wkb: &[u8]) -> Option<serde_json::Value> {
             if n > self.0.len() / 16 + 1 {
                 return None;
             }
-            (0..n).map(|_| self.pt()).collect::<Option<Vec<_>>>().map(Value::Array)
+            (0..n)
+                .map(|_| self.pt())
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array)
         }
         fn rings(&mut self) -> Option<Value> {
             let n = self.u32()? as usize;
             if n > self.0.len() / 4 + 1 {
                 return None;
             }
-            (0..n).map(|_| self.pts()).collect::<Option<Vec<_>>>().map(Value::Array)
+            (0..n)
+                .map(|_| self.pts())
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array)
         }
         fn header(&mut self) -> Option<u32> {
             if *self.0.get(self.1)? != 1 {
@@ -308,7 +314,10 @@ pub fn from_wkb(wkb: &[u8]) -> Option<Geometry<f64>> {
         }
         fn ls(&mut self) -> Option<LineString<f64>> {
             let n = self.n()?;
-            (0..n).map(|_| self.c()).collect::<Option<Vec<_>>>().map(LineString)
+            (0..n)
+                .map(|_| self.c())
+                .collect::<Option<Vec<_>>>()
+                .map(LineString)
         }
         fn poly(&mut self) -> Option<Polygon<f64>> {
             let n = self.n()?;
@@ -333,19 +342,25 @@ pub fn from_wkb(wkb: &[u8]) -> Option<Geometry<f64>> {
         4 => {
             let n = r.n()?;
             Geometry::MultiPoint(MultiPoint(
-                (0..n).map(|_| r.head().and_then(|_| r.c()).map(Point)).collect::<Option<_>>()?,
+                (0..n)
+                    .map(|_| r.head().and_then(|_| r.c()).map(Point))
+                    .collect::<Option<_>>()?,
             ))
         }
         5 => {
             let n = r.n()?;
             Geometry::MultiLineString(MultiLineString(
-                (0..n).map(|_| r.head().and_then(|_| r.ls())).collect::<Option<_>>()?,
+                (0..n)
+                    .map(|_| r.head().and_then(|_| r.ls()))
+                    .collect::<Option<_>>()?,
             ))
         }
         6 => {
             let n = r.n()?;
             Geometry::MultiPolygon(MultiPolygon(
-                (0..n).map(|_| r.head().and_then(|_| r.poly())).collect::<Option<_>>()?,
+                (0..n)
+                    .map(|_| r.head().and_then(|_| r.poly()))
+                    .collect::<Option<_>>()?,
             ))
         }
         _ => return None,

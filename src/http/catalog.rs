@@ -58,7 +58,11 @@ pub async fn landing(
             {"rel": "self", "type": "application/json", "href": "/?f=json"},
             {"rel": "alternate", "type": "text/html", "href": "/?f=html"},
             {"rel": "data", "type": "application/json", "href": "/api/layers", "title": "layers"},
-            {"rel": "related", "type": "application/json", "href": "/api/orgs", "title": "organisations"}
+            {"rel": "related", "type": "application/json", "href": "/api/orgs", "title": "organisations"},
+            {"rel": "conformance", "type": "application/json", "href": "/conformance"},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": "/api"},
+            {"rel": "data", "type": "application/json", "href": "/collections", "title": "collections (OGC API - Features)"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": "/tileMatrixSets"}
         ]
     }))
     .into_response())
@@ -98,6 +102,37 @@ pub async fn viewer_config(State(state): State<AppState>) -> Json<Json_> {
         "basemap_url": state.config.basemap_url,
         "basemap_attribution": state.config.basemap_attribution,
     }))
+}
+
+/// Conformance classes: Features Part 1 and Tiles.
+pub async fn conformance() -> Json<Json_> {
+    let all: Vec<&str> = crate::features::CONFORMANCE
+        .iter()
+        .chain(super::tiles::TILES_CONFORMANCE)
+        .copied()
+        .collect();
+    Json(json!({"conformsTo": all}))
+}
+
+/// The OpenAPI 3.0 document, for the collections the caller may see.
+pub async fn openapi(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers).await?;
+    let layers: Vec<Layer> = state
+        .tiles
+        .layers()
+        .into_iter()
+        .filter(|l| visible(l, who.as_ref()))
+        .collect();
+    let doc = crate::features::openapi::document(&layers, &super::base_url(&state, &headers));
+    let mut res = Json(doc).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"),
+    );
+    Ok(res)
 }
 
 pub async fn health() -> Json<Json_> {

@@ -2,6 +2,7 @@
 
 mod catalog;
 pub mod error;
+mod features;
 mod tiles;
 mod upload;
 
@@ -82,7 +83,12 @@ pub fn router(state: AppState) -> Router {
             get(catalog::layer).patch(catalog::update_layer),
         )
         .route("/api/layers/{id}/rollback", post(catalog::rollback))
-        .route("/conformance", get(tiles::conformance))
+        .route("/conformance", get(catalog::conformance))
+        .route("/api", get(catalog::openapi))
+        .route("/collections", get(features::collections))
+        .route("/collections/{id}", get(features::collection))
+        .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/items/{fid}", get(features::item))
         .route("/tiles/{spec}", get(tiles::tilejson_doc))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::xyz))
         .route("/tileMatrixSets", get(tiles::tile_matrix_sets))

@@ -232,7 +232,3 @@ pub const TILES_CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ];
-
-pub async fn conformance() -> Json<Json_> {
-    Json(json!({"conformsTo": TILES_CONFORMANCE}))
-}

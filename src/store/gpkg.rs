@@ -149,7 +149,11 @@ fn org_from_row(r: &SqliteRow) -> Result<Org> {
 
 /// `SELECT fid, geom, columns… FROM table` of a layer's published version.
 fn select_features(layer: &Layer) -> String {
-    let cols: String = layer.fields.iter().map(|f| format!(", {}", quote_ident(&f.name))).collect();
+    let cols: String = layer
+        .fields
+        .iter()
+        .map(|f| format!(", {}", quote_ident(&f.name)))
+        .collect();
     format!("SELECT fid, geom{cols} FROM {}", quote_ident(&layer.id))
 }
 
@@ -164,7 +168,11 @@ fn feature_from_row(layer: &Layer, r: &SqliteRow) -> Result<StoredFeature> {
         .enumerate()
         .map(|(i, f)| value_from_row(r, i + 2, f.kind))
         .collect::<Result<_>>()?;
-    Ok(StoredFeature { fid: r.try_get(0)?, wkb, values })
+    Ok(StoredFeature {
+        fid: r.try_get(0)?,
+        wkb,
+        values,
+    })
 }
 
 fn sql_type(kind: FieldType) -> &'static str {
@@ -290,7 +298,11 @@ async fn rename(tx: &mut Tx<'_>, from: &str, to: &str) -> Result<()> {
         pairs.push((rtree(from), rtree(to)));
     }
     for (a, b) in pairs {
-        let sql = format!("ALTER TABLE {} RENAME TO {}", quote_ident(&a), quote_ident(&b));
+        let sql = format!(
+            "ALTER TABLE {} RENAME TO {}",
+            quote_ident(&a),
+            quote_ident(&b)
+        );
         sqlx::query(&sql).execute(&mut **tx).await?;
     }
     Ok(())
@@ -493,7 +505,10 @@ impl Store for GpkgStore {
         );
         sqlx::query(&index).execute(&mut *tx).await?;
         let insert = insert_sql(&staging, &req.fields);
-        let insert_index = format!("INSERT INTO {} VALUES (?, ?, ?, ?, ?)", quote_ident(&rtree(&staging)));
+        let insert_index = format!(
+            "INSERT INTO {} VALUES (?, ?, ?, ?, ?)",
+            quote_ident(&rtree(&staging))
+        );
         let mut extent = None;
         let mut count: i64 = 0;
         let summary = loop {
@@ -659,8 +674,15 @@ impl Store for GpkgStore {
             let count = format!("SELECT count(*) FROM {}", quote_ident(&layer.id));
             let matched: i64 = sqlx::query_scalar(&count).fetch_one(&self.pool).await?;
             let sql = format!("{}{order} LIMIT ? OFFSET ?", select_features(layer));
-            let rows = sqlx::query(&sql).bind(q.limit).bind(q.offset).fetch_all(&self.pool).await?;
-            let features = rows.iter().map(|r| feature_from_row(layer, r)).collect::<Result<_>>()?;
+            let rows = sqlx::query(&sql)
+                .bind(q.limit)
+                .bind(q.offset)
+                .fetch_all(&self.pool)
+                .await?;
+            let features = rows
+                .iter()
+                .map(|r| feature_from_row(layer, r))
+                .collect::<Result<_>>()?;
             return Ok((features, matched));
         };
         // The R-tree narrows to boxes that overlap; the exact test runs here.
@@ -687,13 +709,20 @@ impl Store for GpkgStore {
             }
         }
         let matched = hits.len() as i64;
-        let page = hits.into_iter().skip(q.offset as usize).take(q.limit as usize).collect();
+        let page = hits
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit as usize)
+            .collect();
         Ok((page, matched))
     }
 
     async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {
         let sql = format!("{} WHERE fid = ?", select_features(layer));
-        let row = sqlx::query(&sql).bind(fid).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
     }
 

@@ -89,14 +89,19 @@ pub struct ItemQuery {
 
 /// `ORDER BY` from resolved fields (identifiers from the catalog), ties broken by fid, NULLs
 /// last. `text_collation` makes text order byte order in both stores, so they page alike.
-pub(crate) fn order_by(layer: &Layer, sort: &[(Option<usize>, bool)], text_collation: &str) -> String {
+pub(crate) fn order_by(
+    layer: &Layer,
+    sort: &[(Option<usize>, bool)],
+    text_collation: &str,
+) -> String {
     let mut parts: Vec<String> = Vec::new();
     for (field, asc) in sort {
         let dir = if *asc { "ASC" } else { "DESC" };
         match field.and_then(|i| layer.fields.get(i)) {
-            Some(f) if f.kind == crate::model::FieldType::Text => {
-                parts.push(format!("{} {text_collation} {dir} NULLS LAST", quote_ident(&f.name)))
-            }
+            Some(f) if f.kind == crate::model::FieldType::Text => parts.push(format!(
+                "{} {text_collation} {dir} NULLS LAST",
+                quote_ident(&f.name)
+            )),
             Some(f) => parts.push(format!("{} {dir} NULLS LAST", quote_ident(&f.name))),
             None => parts.push(format!("fid {dir}")),
         }

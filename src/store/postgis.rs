@@ -288,8 +288,15 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
 
 /// `SELECT fid, wkb, columns… FROM table` of a layer's published version.
 fn select_features(layer: &Layer) -> String {
-    let cols: String = layer.fields.iter().map(|f| format!(", {}", read_expr(f))).collect();
-    format!("SELECT fid, ST_AsBinary(geom, 'NDR'){cols} FROM {}", quote_ident(&layer.id))
+    let cols: String = layer
+        .fields
+        .iter()
+        .map(|f| format!(", {}", read_expr(f)))
+        .collect();
+    format!(
+        "SELECT fid, ST_AsBinary(geom, 'NDR'){cols} FROM {}",
+        quote_ident(&layer.id)
+    )
 }
 
 fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
@@ -299,7 +306,11 @@ fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
         .enumerate()
         .map(|(i, f)| value_from_row(r, i + 2, f.kind))
         .collect::<Result<_>>()?;
-    Ok(StoredFeature { fid: r.try_get(0)?, wkb: r.try_get(1)?, values })
+    Ok(StoredFeature {
+        fid: r.try_get(0)?,
+        wkb: r.try_get(1)?,
+        values,
+    })
 }
 
 fn push_where(qb: &mut QueryBuilder<'_, Postgres>, q: &ItemQuery) {
@@ -641,21 +652,33 @@ impl Store for PgStore {
     }
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
-        let mut count = QueryBuilder::<Postgres>::new(format!("SELECT count(*) FROM {}", quote_ident(&layer.id)));
+        let mut count = QueryBuilder::<Postgres>::new(format!(
+            "SELECT count(*) FROM {}",
+            quote_ident(&layer.id)
+        ));
         push_where(&mut count, q);
         let matched: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
         let mut page = QueryBuilder::<Postgres>::new(select_features(layer));
         push_where(&mut page, q);
         page.push(order_by(layer, &q.sort, "COLLATE \"C\""));
-        page.push(" LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
+        page.push(" LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
         let rows = page.build().fetch_all(&self.pool).await?;
-        let features = rows.iter().map(|r| feature_from_row(layer, r)).collect::<Result<_>>()?;
+        let features = rows
+            .iter()
+            .map(|r| feature_from_row(layer, r))
+            .collect::<Result<_>>()?;
         Ok((features, matched))
     }
 
     async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {
         let sql = format!("{} WHERE fid = $1", select_features(layer));
-        let row = sqlx::query(&sql).bind(fid).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
     }
 

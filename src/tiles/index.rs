@@ -114,6 +114,9 @@ impl LayerIndex {
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
+        // Lines and polygons smaller than a screen pixel (8 units of a 512-pixel tile) are
+        // left out below z16: invisible, and at low zoom they are most of a dense layer.
+        let min_size = if tile.z >= 16 { 1.0 } else { 8.0 };
         // Point thinning at low zoom: one point per cell of `cell` tile units.
         let cell = match tile.z {
             0..=8 => 16,
@@ -144,8 +147,8 @@ impl LayerIndex {
                     GeomKind::Point
                 }
                 MercGeom::Lines(lines) => {
-                    if w < 1.0 && h < 1.0 {
-                        continue; // smaller than a pixel
+                    if w < min_size && h < min_size {
+                        continue;
                     }
                     for line in lines {
                         let projected: Vec<Pt> = line.iter().map(|p| ts.apply(p)).collect();
@@ -159,7 +162,7 @@ impl LayerIndex {
                     GeomKind::LineString
                 }
                 MercGeom::Polygons(polys) => {
-                    if w < 1.0 && h < 1.0 {
+                    if w < min_size && h < min_size {
                         continue;
                     }
                     let mut parts: Vec<Vec<Vec<IPt>>> = Vec::with_capacity(polys.len());
@@ -212,8 +215,10 @@ fn tile_polygon(rings: &[Vec<Pt>], tol: f64) -> Option<Vec<Vec<IPt>>> {
 /// the snapped rings (exteriors and holes by orientation) repairs that; it only runs when a
 /// cheap test cannot rule a problem out.
 fn make_valid(parts: Vec<Vec<Vec<IPt>>>) -> Vec<Vec<Vec<IPt>>> {
-    if parts.len() == 1 && parts[0].len() == 1 && parts[0][0].len() == 3 {
-        return parts; // a triangle with non-zero area is valid
+    // The common case, one small ring, is checked directly: far cheaper than an overlay.
+    if parts.len() == 1 && parts[0].len() == 1 && parts[0][0].len() <= 64 && is_simple(&parts[0][0])
+    {
+        return parts;
     }
     let (once, exact) = union_snapped(&parts);
     if exact {
@@ -221,6 +226,58 @@ fn make_valid(parts: Vec<Vec<Vec<IPt>>>) -> Vec<Vec<Vec<IPt>>> {
     }
     // New vertices at intersections were rounded: one more pass settles them.
     union_snapped(&once).0
+}
+
+/// Does a ring (without its closing point) have no repeated vertex and no two edges that
+/// touch or cross, other than neighbours at their shared vertex? O(n²), for small rings.
+fn is_simple(r: &[IPt]) -> bool {
+    let n = r.len();
+    if n < 3 {
+        return false;
+    }
+    let orient = |a: IPt, b: IPt, c: IPt| -> i64 {
+        let v = (b[0] - a[0]) as i64 * (c[1] - a[1]) as i64
+            - (b[1] - a[1]) as i64 * (c[0] - a[0]) as i64;
+        v.signum()
+    };
+    let on = |a: IPt, b: IPt, p: IPt| {
+        p[0] >= a[0].min(b[0])
+            && p[0] <= a[0].max(b[0])
+            && p[1] >= a[1].min(b[1])
+            && p[1] <= a[1].max(b[1])
+    };
+    let touch = |a: IPt, b: IPt, c: IPt, d: IPt| -> bool {
+        let (o1, o2, o3, o4) = (
+            orient(a, b, c),
+            orient(a, b, d),
+            orient(c, d, a),
+            orient(c, d, b),
+        );
+        (o1 != o2 && o3 != o4)
+            || (o1 == 0 && on(a, b, c))
+            || (o2 == 0 && on(a, b, d))
+            || (o3 == 0 && on(c, d, a))
+            || (o4 == 0 && on(c, d, b))
+    };
+    for i in 0..n {
+        let (a, b) = (r[i], r[(i + 1) % n]);
+        for j in i + 1..n {
+            let (c, d) = (r[j], r[(j + 1) % n]);
+            let neighbours = j == i + 1 || (i == 0 && j == n - 1);
+            if neighbours {
+                // Adjacent edges may only share their common vertex: no folding back.
+                let (shared, p, q) = if j == i + 1 { (b, a, d) } else { (a, b, c) };
+                if orient(p, shared, q) == 0 && !on(p, q, shared) {
+                    return false;
+                }
+                continue;
+            }
+            if touch(a, b, c, d) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The union of snapped polygons, snapped again; true if no vertex needed rounding.

@@ -1,0 +1,293 @@
+//! OGC API - Features, Part 1: request parameters checked against the catalog, and the
+//! GeoJSON documents. Pure functions: no HTTP, no SQL.
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::model::{Layer, Value};
+pub mod openapi;
+
+use crate::store::{ItemQuery, StoredFeature};
+
+pub const DEFAULT_LIMIT: i64 = 10;
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// The conformance classes of Part 1 Atlante implements.
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParamError {
+    #[error("{0}")]
+    Bad(String),
+}
+
+fn bad(msg: impl Into<String>) -> ParamError {
+    ParamError::Bad(msg.into())
+}
+
+/// A checked items request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Items {
+    pub query: ItemQuery,
+    /// Field indexes to return; None: all.
+    pub properties: Option<Vec<usize>>,
+}
+
+fn field_index(layer: &Layer, name: &str) -> Result<Option<usize>, ParamError> {
+    if name == "id" || name == "fid" {
+        return Ok(None);
+    }
+    layer
+        .fields
+        .iter()
+        .position(|f| f.name == name)
+        .map(Some)
+        .ok_or_else(|| {
+            bad(format!(
+                "unknown property '{name}' for collection {}",
+                layer.id
+            ))
+        })
+}
+
+fn parse_number(s: &str, what: &str) -> Result<f64, ParamError> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("{what}: '{s}' is not a number")))?;
+    if !v.is_finite() {
+        return Err(bad(format!("{what}: '{s}' is not a finite number")));
+    }
+    Ok(v)
+}
+
+/// Parses `bbox=w,s,e,n` in CRS84.
+pub fn parse_bbox(s: &str) -> Result<[f64; 4], ParamError> {
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() != 4 {
+        return Err(bad(format!(
+            "bbox needs 4 numbers (west,south,east,north), got {}",
+            parts.len()
+        )));
+    }
+    let mut b = [0.0; 4];
+    for (i, p) in parts.iter().enumerate() {
+        b[i] = parse_number(p, "bbox")?;
+    }
+    if !(-180.0..=180.0).contains(&b[0]) || !(-180.0..=180.0).contains(&b[2]) {
+        return Err(bad("bbox longitudes must be within -180..180"));
+    }
+    if !(-90.0..=90.0).contains(&b[1]) || !(-90.0..=90.0).contains(&b[3]) {
+        return Err(bad("bbox latitudes must be within -90..90"));
+    }
+    if b[1] > b[3] {
+        return Err(bad("bbox south is greater than north"));
+    }
+    if b[0] > b[2] {
+        return Err(bad("bbox crossing the antimeridian is not supported"));
+    }
+    Ok(b)
+}
+
+fn parse_int(s: &str, what: &str, min: i64, max: i64) -> Result<i64, ParamError> {
+    let v: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("{what} must be an integer, not '{s}'")))?;
+    if v < min || v > max {
+        return Err(bad(format!("{what} must be between {min} and {max}")));
+    }
+    Ok(v)
+}
+
+/// Checks the query parameters of `/collections/{id}/items` against the layer.
+/// Unknown parameters are refused, so a typo never silently returns everything.
+pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, ParamError> {
+    let mut q = ItemQuery {
+        bbox: None,
+        sort: Vec::new(),
+        limit: DEFAULT_LIMIT,
+        offset: 0,
+    };
+    let mut properties = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, v) in params {
+        if seen.contains(&k.as_str()) {
+            return Err(bad(format!("parameter '{k}' given twice")));
+        }
+        seen.push(k);
+        match k.as_str() {
+            "limit" => q.limit = parse_int(v, "limit", 1, MAX_LIMIT)?,
+            "offset" => q.offset = parse_int(v, "offset", 0, i64::MAX / 2)?,
+            "bbox" => q.bbox = Some(parse_bbox(v)?),
+            "bbox-crs" if v == CRS84 => {}
+            "bbox-crs" => return Err(bad(format!("bbox-crs '{v}' is not supported; use {CRS84}"))),
+            "properties" => {
+                let mut idx = Vec::new();
+                for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match field_index(layer, name)? {
+                        Some(i) if !idx.contains(&i) => idx.push(i),
+                        _ => {}
+                    }
+                }
+                properties = Some(idx);
+            }
+            "sortby" => {
+                for item in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    let (name, asc) = match item.as_bytes()[0] {
+                        b'-' => (&item[1..], false),
+                        b'+' => (&item[1..], true),
+                        _ => (item, true),
+                    };
+                    q.sort.push((field_index(layer, name)?, asc));
+                }
+            }
+            "f" => {}
+            "crs" if v == CRS84 => {}
+            "crs" | "filter" | "filter-lang" | "filter-crs" | "datetime" => {
+                return Err(bad(format!("parameter '{k}' is not supported yet")));
+            }
+            other => return Err(bad(format!("unknown parameter '{other}'"))),
+        }
+    }
+    Ok(Items {
+        query: q,
+        properties,
+    })
+}
+
+/// A GeoJSON feature.
+pub fn feature_json(layer: &Layer, f: &StoredFeature, properties: Option<&[usize]>) -> Json {
+    let mut props = Map::new();
+    let mut put = |i: usize| {
+        if let (Some(field), Some(v)) = (layer.fields.get(i), f.values.get(i)) {
+            props.insert(field.name.clone(), value_json(v));
+        }
+    };
+    match properties {
+        Some(idx) => idx.iter().for_each(|i| put(*i)),
+        None => (0..layer.fields.len()).for_each(put),
+    }
+    json!({
+        "type": "Feature",
+        "id": f.fid,
+        "geometry": crate::geom::wkb_to_geojson(&f.wkb),
+        "properties": props,
+    })
+}
+
+pub fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Integer(i) => json!(i),
+        Value::Real(f) => json!(f),
+        Value::Boolean(b) => json!(b),
+        Value::Text(s) | Value::Date(s) | Value::Datetime(s) => json!(s),
+    }
+}
+
+/// The collection document of a layer.
+pub fn collection_json(layer: &Layer, base: &str) -> Json {
+    let b = layer.extent.unwrap_or([-180.0, -90.0, 180.0, 90.0]);
+    let href = format!("{base}/collections/{}", layer.id);
+    json!({
+        "id": layer.id,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "extent": {"spatial": {"bbox": [b], "crs": CRS84}},
+        "attribution": layer.attribution,
+        "license": layer.licence,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": href},
+            {"rel": "alternate", "type": "text/html", "href": format!("{href}?f=html")},
+            {"rel": "items", "type": "application/geo+json", "href": format!("{href}/items")},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "href": format!("{href}/tiles")},
+        ]
+    })
+}
+
+/// Rebuilds the query string of an items request with another offset.
+fn with_offset(params: &[(String, String)], offset: i64) -> String {
+    let mut out: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "offset" && k != "f")
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect();
+    out.push(format!("offset={offset}"));
+    out.join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The items document: features, counts and paging links.
+pub fn items_json(
+    layer: &Layer,
+    base: &str,
+    params: &[(String, String)],
+    req: &Items,
+    features: &[StoredFeature],
+    matched: i64,
+) -> Json {
+    let href = format!("{base}/collections/{}/items", layer.id);
+    let q = &req.query;
+    let mut links = vec![
+        json!({"rel": "self", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.offset))}),
+        json!({"rel": "alternate", "type": "text/html", "href": format!("{href}?{}&f=html", with_offset(params, q.offset))}),
+        json!({"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", layer.id)}),
+    ];
+    if q.offset + (features.len() as i64) < matched {
+        links.push(json!({"rel": "next", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.offset + q.limit))}));
+    }
+    if q.offset > 0 {
+        links.push(json!({"rel": "prev", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, (q.offset - q.limit).max(0)))}));
+    }
+    json!({
+        "type": "FeatureCollection",
+        "features": features.iter().map(|f| feature_json(layer, f, req.properties.as_deref())).collect::<Vec<_>>(),
+        "numberMatched": matched,
+        "numberReturned": features.len(),
+        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "links": links,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bboxes() {
+        assert!(parse_bbox("9,45,9.3,45.6").is_ok());
+        for bad in [
+            "9,45,9.3",
+            "9,45,9.3,45.6,1",
+            "NaN,45,9,46",
+            "9,160,9.3,45",
+            "a,b,c,d",
+            "inf,0,1,1",
+            "10,45,9,46",
+        ] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! OGC API - Features endpoints: collections, items, one item; GeoJSON or HTML.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value as Json_};
+
+use super::error::ApiError;
+use super::{base_url, caller, escape_html, AppState};
+use crate::features::{self, collection_json, feature_json, items_json, parse_items};
+use crate::model::Layer;
+
+const GEOJSON: &str = "application/geo+json";
+
+/// `?f=` first, then `Accept`; no `Accept` means JSON (many OGC clients send none).
+fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
+    match params
+        .iter()
+        .find(|(k, _)| k == "f")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("html") => Ok(true),
+        Some("json") | Some("geojson") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "f must be json or html, not '{other}'"
+        ))),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))),
+    }
+}
+
+/// Public layers, and the caller's private ones.
+async fn visible_layers(state: &AppState, headers: &HeaderMap) -> Result<Vec<Layer>, ApiError> {
+    let who = caller(state, headers).await?;
+    Ok(state
+        .tiles
+        .layers()
+        .into_iter()
+        .filter(|l| l.is_public() || who.as_ref().is_some_and(|c| c.can_read_private(&l.org)))
+        .collect())
+}
+
+async fn visible_layer(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
+    visible_layers(state, headers)
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+        .ok_or_else(|| ApiError::not_found("collection"))
+}
+
+fn html_page(title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <link rel=\"stylesheet\" href=\"/static/viewer/viewer.css\"></head>\
+         <body style=\"display:block;padding:16px\">{body}</body></html>",
+        escape_html(title)
+    );
+    let mut res = Html(page).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; object-src 'none'"),
+    );
+    res
+}
+
+pub async fn collections(
+    State(state): State<AppState>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let layers = visible_layers(&state, &headers).await?;
+    if wants_html(&params, &headers)? {
+        let rows: String = layers
+            .iter()
+            .map(|l| {
+                format!(
+                    "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{t}</td><td>{n}</td></tr>",
+                    id = escape_html(&l.id),
+                    t = escape_html(&l.title),
+                    n = l.feature_count
+                )
+            })
+            .collect();
+        return Ok(html_page(
+            "Collections",
+            &format!("<h1>Collections</h1><table>{rows}</table>"),
+        ));
+    }
+    Ok(Json(json!({
+        "collections": layers.iter().map(|l| collection_json(l, &base)).collect::<Vec<_>>(),
+        "links": [
+            {"rel": "self", "type": "application/json", "href": format!("{base}/collections")},
+            {"rel": "alternate", "type": "text/html", "href": format!("{base}/collections?f=html")}
+        ]
+    }))
+    .into_response())
+}
+
+pub async fn collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = visible_layer(&state, &headers, &id).await?;
+    if wants_html(&params, &headers)? {
+        let fields: String = layer
+            .fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{:?}</td></tr>",
+                    escape_html(&f.name),
+                    escape_html(&f.label),
+                    f.kind
+                )
+            })
+            .collect();
+        let body = format!(
+            "<h1>{}</h1><p>{}</p><p><a href=\"/collections/{}/items?f=html\">items</a></p><table>{fields}</table>",
+            escape_html(&layer.title),
+            escape_html(&layer.description),
+            escape_html(&layer.id)
+        );
+        return Ok(html_page(&layer.title, &body));
+    }
+    Ok(Json(collection_json(&layer, &base_url(&state, &headers))).into_response())
+}
+
+pub async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = visible_layer(&state, &headers, &id).await?;
+    let html = wants_html(&params, &headers)?;
+    let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (found, matched) = state.store.items(&layer, &req.query).await?;
+    if html {
+        let mut rows = String::new();
+        for f in &found {
+            rows.push_str(&format!(
+                "<tr><td><a href=\"/collections/{}/items/{}?f=html\">{}</a></td>",
+                escape_html(&layer.id),
+                f.fid,
+                f.fid
+            ));
+            for v in &f.values {
+                let text = match features::value_json(v) {
+                    Json_::String(s) => s,
+                    Json_::Null => String::new(),
+                    other => other.to_string(),
+                };
+                rows.push_str(&format!("<td>{}</td>", escape_html(&text)));
+            }
+            rows.push_str("</tr>");
+        }
+        let head: String = layer
+            .fields
+            .iter()
+            .map(|f| format!("<th>{}</th>", escape_html(&f.label)))
+            .collect();
+        let body = format!(
+            "<h1>{}</h1><p>{} of {matched}</p><table><tr><th>id</th>{head}</tr>{rows}</table>",
+            escape_html(&layer.title),
+            found.len()
+        );
+        return Ok(html_page(&layer.title, &body));
+    }
+    let doc = items_json(
+        &layer,
+        &base_url(&state, &headers),
+        &params,
+        &req,
+        &found,
+        matched,
+    );
+    let mut res = Json(doc).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    Ok(res)
+}
+
+pub async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = visible_layer(&state, &headers, &id).await?;
+    let html = wants_html(&params, &headers)?;
+    if let Some((k, _)) = params.iter().find(|(k, _)| k != "f") {
+        return Err(ApiError::bad_request(format!("unknown parameter '{k}'")));
+    }
+    let fid: i64 = fid.parse().map_err(|_| ApiError::not_found("feature"))?;
+    let f = state
+        .store
+        .item(&layer, fid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("feature"))?;
+    let base = base_url(&state, &headers);
+    if html {
+        let rows: String = layer
+            .fields
+            .iter()
+            .zip(&f.values)
+            .map(|(field, v)| {
+                let text = match features::value_json(v) {
+                    Json_::String(s) => s,
+                    Json_::Null => String::new(),
+                    other => other.to_string(),
+                };
+                format!(
+                    "<tr><th>{}</th><td>{}</td></tr>",
+                    escape_html(&field.label),
+                    escape_html(&text)
+                )
+            })
+            .collect();
+        return Ok(html_page(
+            &layer.title,
+            &format!(
+                "<h1>{} · {}</h1><table>{rows}</table>",
+                escape_html(&layer.title),
+                f.fid
+            ),
+        ));
+    }
+    let mut doc = feature_json(&layer, &f, None);
+    doc["links"] = json!([
+        {"rel": "self", "type": GEOJSON, "href": format!("{base}/collections/{}/items/{}", layer.id, f.fid)},
+        {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", layer.id)}
+    ]);
+    let mut res = Json(doc).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    Ok(res)
+}
