@@ -1,0 +1,350 @@
+//! OGC API - Features Part 1 on both stores, through the real router: collections, items,
+//! paging, bbox (checked against an independent computation), properties, sortby, one item,
+//! HTML, OpenAPI, private layers and every bad parameter as a 400.
+
+mod common;
+
+use atlante::config::Config;
+use atlante::http::{router, AppState};
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{demo, ingest_file, TestStore};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn get(
+    app: &axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let mut b = Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = app
+        .clone()
+        .oneshot(b.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, ctype, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get_json(app: &axum::Router, uri: &str) -> Value {
+    let (s, _, body) = get(app, uri, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn setup(t: &TestStore) -> axum::Router {
+    ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    ingest_file(
+        &t.store,
+        &demo("milano/atm_fermate_metro.geojson"),
+        "015146",
+        "fermate",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    router(
+        AppState::new(t.store.clone(), Config::default())
+            .await
+            .unwrap(),
+    )
+}
+
+/// Metro stops inside a box, computed from the source GeoJSON, not through Atlante.
+fn stops_in(b: [f64; 4]) -> usize {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(demo("milano/atm_fermate_metro.geojson")).unwrap())
+            .unwrap();
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let c = &f["geometry"]["coordinates"];
+            let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+            x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3]
+        })
+        .count()
+}
+
+/// NIL polygons intersecting a box, with geo over the source GeoJSON.
+fn nil_in(b: [f64; 4]) -> usize {
+    use geo::Intersects;
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(demo("milano/nil_2020.geojson")).unwrap()).unwrap();
+    let rect = geo::Rect::new((b[0], b[1]), (b[2], b[3]));
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let rings = f["geometry"]["coordinates"].as_array().unwrap();
+            let ls = |r: &Value| {
+                geo::LineString::from(
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let poly = geo::Polygon::new(ls(&rings[0]), rings[1..].iter().map(ls).collect());
+            poly.intersects(&rect)
+        })
+        .count()
+}
+
+async fn collections_items_and_paging(t: TestStore) {
+    let app = setup(&t).await;
+    let c = get_json(&app, "/collections").await;
+    let ids: Vec<&str> = c["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["015146_fermate", "015146_nil"]);
+    let conf = get_json(&app, "/conformance").await;
+    for k in ["core", "geojson", "html", "oas30"] {
+        let uri = format!("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/{k}");
+        assert!(conf["conformsTo"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::String(uri)));
+    }
+    let col = get_json(&app, "/collections/015146_nil").await;
+    assert!(col["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "items"));
+
+    let (s, ctype, body) = get(&app, "/collections/015146_nil/items", &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ctype, "application/geo+json");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["numberMatched"], 88);
+    assert_eq!(page["numberReturned"], 10);
+    // Follow `next` to the end: every feature once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut uri = "/collections/015146_nil/items?limit=25".to_string();
+    loop {
+        let p = get_json(&app, &uri).await;
+        for f in p["features"].as_array().unwrap() {
+            assert!(
+                seen.insert(f["id"].as_i64().unwrap()),
+                "duplicate feature across pages"
+            );
+        }
+        match p["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(l) => {
+                uri = l["href"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://localhost")
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 88);
+    let last = get_json(&app, "/collections/015146_nil/items?limit=25&offset=75").await;
+    assert!(last["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "prev"));
+
+    // bbox against independent computations, for points and polygons.
+    for b in [
+        [9.18, 45.46, 9.20, 45.47],
+        [9.0, 45.3, 9.4, 45.6],
+        [9.1, 45.5, 9.12, 45.52],
+        [8.0, 44.0, 8.1, 44.1],
+    ] {
+        let q = format!("bbox={},{},{},{}&limit=1000", b[0], b[1], b[2], b[3]);
+        let stops = get_json(&app, &format!("/collections/015146_fermate/items?{q}")).await;
+        assert_eq!(
+            stops["numberMatched"].as_u64().unwrap() as usize,
+            stops_in(b),
+            "stops in {b:?}"
+        );
+        assert_eq!(stops["features"].as_array().unwrap().len(), stops_in(b));
+        let nil = get_json(&app, &format!("/collections/015146_nil/items?{q}")).await;
+        assert_eq!(
+            nil["numberMatched"].as_u64().unwrap() as usize,
+            nil_in(b),
+            "NIL in {b:?}"
+        );
+    }
+
+    // properties and sortby.
+    let p = get_json(
+        &app,
+        "/collections/015146_nil/items?properties=nil&sortby=-nil&limit=3",
+    )
+    .await;
+    let names: Vec<&str> = p["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["nil"].as_str().unwrap())
+        .collect();
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(demo("milano/nil_2020.geojson")).unwrap()).unwrap();
+    let mut expected: Vec<String> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["NIL"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+    assert_eq!(names, expected[..3]);
+    assert_eq!(p["features"][0]["properties"].as_object().unwrap().len(), 1);
+    let p = get_json(&app, "/collections/015146_nil/items?sortby=+id_nil&limit=2").await;
+    assert_eq!(p["features"][0]["properties"]["id_nil"], 1);
+
+    // One feature.
+    let first = page["features"][0]["id"].as_i64().unwrap();
+    let f = get_json(&app, &format!("/collections/015146_nil/items/{first}")).await;
+    assert_eq!(f["id"], first);
+    assert_eq!(f["geometry"]["type"], "MultiPolygon");
+    for missing in [
+        "/collections/015146_nil/items/999999",
+        "/collections/015146_nil/items/abc",
+        "/collections/nope/items",
+        "/collections/nope",
+    ] {
+        let (s, ctype, _) = get(&app, missing, &[]).await;
+        assert_eq!(
+            (s, ctype.as_str()),
+            (StatusCode::NOT_FOUND, "application/problem+json"),
+            "{missing}"
+        );
+    }
+}
+
+async fn bad_parameters_are_400(t: TestStore) {
+    let app = setup(&t).await;
+    for q in [
+        "bbox=9,45,9.3",
+        "bbox=9,45,9.3,45.6,1",
+        "bbox=NaN,45,9.3,45.6",
+        "bbox=9,160,9.3,45.6",
+        "bbox=a,b,c,d",
+        "limit=-1",
+        "limit=0",
+        "limit=1000000000000",
+        "limit=ten",
+        "offset=-5",
+        "properties=nope",
+        "sortby=-nope",
+        "sortby=exec(1)",
+        "unknown=1",
+        "filter=nil%3D'DUOMO'",
+        "crs=EPSG:4326",
+        "f=xml",
+        "limit=1&limit=2",
+        "bbox-crs=EPSG:3003",
+    ] {
+        let (s, ctype, body) = get(&app, &format!("/collections/015146_nil/items?{q}"), &[]).await;
+        assert_eq!(
+            (s, ctype.as_str()),
+            (StatusCode::BAD_REQUEST, "application/problem+json"),
+            "{q}: {body}"
+        );
+    }
+}
+
+async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
+    let _ = setup(&t).await;
+    let evil = "<script>alert(1)</script>";
+    t.store
+        .update_layer_meta(
+            "015146_nil",
+            &atlante::store::LayerMetaUpdate {
+                title: Some(evil.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    t.store
+        .update_layer_meta(
+            "015146_fermate",
+            &atlante::store::LayerMetaUpdate {
+                visibility: Some("private".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let app = router(
+        AppState::new(t.store.clone(), Config::default())
+            .await
+            .unwrap(),
+    );
+    for uri in [
+        "/collections?f=html",
+        "/collections/015146_nil?f=html",
+        "/collections/015146_nil/items?f=html",
+    ] {
+        let (s, ctype, body) = get(&app, uri, &[("accept", "text/html")]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(ctype.starts_with("text/html"));
+        assert!(!body.contains(evil), "{uri} echoes markup");
+        assert!(body.contains("&lt;script&gt;"), "{uri}");
+    }
+    let c = get_json(&app, "/collections").await;
+    assert_eq!(c["collections"].as_array().unwrap().len(), 1);
+    let (s, _, _) = get(&app, "/collections/015146_fermate/items", &[]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let api = get_json(&app, "/api").await;
+    assert_eq!(api["openapi"], "3.0.3");
+    let ids =
+        &api["paths"]["/collections/{collectionId}"]["get"]["parameters"][0]["schema"]["enum"];
+    assert_eq!(ids, &serde_json::json!(["015146_nil"]));
+    assert!(api["components"]["schemas"]
+        .get("properties_015146_fermate")
+        .is_none());
+    let token = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
+        .await
+        .unwrap();
+    let (s, _, _) = get(
+        &app,
+        "/collections/015146_fermate/items",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+both_stores!(
+    collections_items_and_paging,
+    bad_parameters_are_400,
+    html_is_escaped_and_private_layers_hidden
+);
