@@ -114,9 +114,16 @@ impl LayerIndex {
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
-        // Lines and polygons smaller than a screen pixel (8 units of a 512-pixel tile) are
-        // left out below z16: invisible, and at low zoom they are most of a dense layer.
-        let min_size = if tile.z >= 16 { 1.0 } else { 8.0 };
+        // Lines and polygons smaller than a few screen pixels (a pixel is 8 units of a
+        // 512-pixel tile) are left out: below 4 px up to z9, 2 px at z10–11, 1 px to z15.
+        // At low zoom they are most of a dense layer and draw as noise; this keeps those
+        // tiles small and fast (see docs/architecture.md).
+        let min_size = match tile.z {
+            0..=9 => 32.0,
+            10..=11 => 16.0,
+            12..=15 => 8.0,
+            _ => 1.0,
+        };
         // Point thinning at low zoom: one point per cell of `cell` tile units.
         let cell = match tile.z {
             0..=8 => 16,
