@@ -207,70 +207,31 @@ mod tests {
 /// GeoJSON geometry from little-endian 2D WKB (as the stores return it).
 pub fn wkb_to_geojson(wkb: &[u8]) -> Option<serde_json::Value> {
     use serde_json::{json, Value};
-    struct R<'a>(&'a [u8], usize);
-    impl R<'_> {
-        fn u32(&mut self) -> Option<u32> {
-            let v = u32::from_le_bytes(self.0.get(self.1..self.1 + 4)?.try_into().ok()?);
-            self.1 += 4;
-            Some(v)
-        }
-        fn f64(&mut self) -> Option<f64> {
-            let v = f64::from_le_bytes(self.0.get(self.1..self.1 + 8)?.try_into().ok()?);
-            self.1 += 8;
-            Some(v)
-        }
-        fn pt(&mut self) -> Option<Value> {
-            Some(json!([self.f64()?, self.f64()?]))
-        }
-        fn pts(&mut self) -> Option<Value> {
-            let n = self.u32()? as usize;
-            if n > self.0.len() / 16 + 1 {
-                return None;
-            }
-            (0..n)
-                .map(|_| self.pt())
-                .collect::<Option<Vec<_>>>()
-                .map(Value::Array)
-        }
-        fn rings(&mut self) -> Option<Value> {
-            let n = self.u32()? as usize;
-            if n > self.0.len() / 4 + 1 {
-                return None;
-            }
-            (0..n)
-                .map(|_| self.pts())
-                .collect::<Option<Vec<_>>>()
-                .map(Value::Array)
-        }
-        fn header(&mut self) -> Option<u32> {
-            if *self.0.get(self.1)? != 1 {
-                return None; // Atlante writes little endian only
-            }
-            self.1 += 1;
-            Some(self.u32()? & 0xff)
-        }
-        fn multi(&mut self, part: fn(&mut Self) -> Option<Value>) -> Option<Value> {
-            let n = self.u32()? as usize;
-            if n > self.0.len() / 9 + 1 {
-                return None;
-            }
-            (0..n)
-                .map(|_| {
-                    self.header()?;
-                    part(self)
-                })
-                .collect::<Option<Vec<_>>>()
-                .map(Value::Array)
-        }
-    }
-    let mut r = R(wkb, 0);
-    let (kind, coordinates) = match r.header()? {
-        1 => ("Point", r.pt()?),
-        2 => ("LineString", r.pts()?),
-        3 => ("Polygon", r.rings()?),
-        4 => ("MultiPoint", r.multi(R::pt)?),
-        5 => ("MultiLineString", r.multi(R::pts)?),
-        6 => ("MultiPolygon", r.multi(R::rings)?),
+    let pts = |l: &LineString<f64>| Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect());
+    let rings = |p: &Polygon<f64>| {
+        Value::Array(
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(pts)
+                .collect(),
+        )
+    };
+    let (kind, coordinates) = match from_wkb(wkb)? {
+        Geometry::Point(p) => ("Point", json!([p.x(), p.y()])),
+        Geometry::LineString(l) => ("LineString", pts(&l)),
+        Geometry::Polygon(p) => ("Polygon", rings(&p)),
+        Geometry::MultiPoint(m) => (
+            "MultiPoint",
+            Value::Array(m.0.iter().map(|p| json!([p.x(), p.y()])).collect()),
+        ),
+        Geometry::MultiLineString(m) => (
+            "MultiLineString",
+            Value::Array(m.0.iter().map(pts).collect()),
+        ),
+        Geometry::MultiPolygon(m) => (
+            "MultiPolygon",
+            Value::Array(m.0.iter().map(rings).collect()),
+        ),
         _ => return None,
     };
     Some(json!({"type": kind, "coordinates": coordinates}))

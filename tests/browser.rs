@@ -1,64 +1,11 @@
 //! Browser tests in headless Debian chromium (playwright-core): the real binary serves the
 //! demo data; MapLibre draws Atlante's tiles, identify and comune search work.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-struct Server(Child);
+use std::process::Command;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A server with the demo data on a fresh embedded store; returns it and its base URL.
-fn demo_server(dir: &std::path::Path) -> (Server, String) {
-    let store = dir.join("atlante.gpkg");
-    let bin = env!("CARGO_BIN_EXE_atlante");
-    let st = Command::new(bin)
-        .current_dir(repo())
-        .args(["--store", store.to_str().unwrap(), "demo", "--no-serve"])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .current_dir(repo())
-        .args([
-            "--store",
-            store.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (server, format!("http://127.0.0.1:{port}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server did not start");
-}
+use common::{demo_store, repo, serve};
 
 fn run(scenario: &str, base: &str, out: &std::path::Path) -> serde_json::Value {
     let st = Command::new("node")
@@ -78,7 +25,8 @@ fn run(scenario: &str, base: &str, out: &std::path::Path) -> serde_json::Value {
 #[test]
 fn maplibre_draws_atlante_tiles() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base) = demo_server(dir.path());
+    let server = serve(&demo_store(dir.path()));
+    let base = server.url();
     let v = run("tiles", &base, dir.path());
     let painted = v["painted"].as_f64().unwrap();
     let total = v["total"].as_f64().unwrap();
@@ -90,7 +38,8 @@ fn maplibre_draws_atlante_tiles() {
 #[test]
 fn viewer_identify_search_and_url_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base) = demo_server(dir.path());
+    let server = serve(&demo_store(dir.path()));
+    let base = server.url();
     let v = run("viewer", &base, dir.path());
     assert!(v["painted"].as_u64().unwrap() > 50_000, "{v}");
     assert_eq!(

@@ -1,46 +1,26 @@
 //! GDAL's OAPIF driver as a client of the real server: it lists every public collection with
 //! the catalog's feature counts, and `ogr2ogr -spat` copies what the server's bbox returns.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 #[test]
 fn ogr_oapif_reads_atlante() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("atlante.gpkg");
-    let bin = env!("CARGO_BIN_EXE_atlante");
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let st = Command::new(bin).current_dir(repo).args(["--store", store.to_str().unwrap(), "demo", "--no-serve"]).output().unwrap();
-    assert!(st.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _server = Server(
-        Command::new(bin)
-            .current_dir(repo)
-            .args(["--store", store.to_str().unwrap(), "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = common::serve(&common::demo_store(dir.path()));
+    let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
-    let out = Command::new("ogrinfo").args(["-ro", "-so", "-al", &url]).output().unwrap();
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al", &url])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut counts = Vec::new();
     let mut name = String::new();
     for line in text.lines() {
@@ -66,10 +46,22 @@ fn ogr_oapif_reads_atlante() {
     let st = Command::new("ogr2ogr")
         .args(["-f", "GeoJSON"])
         .arg(&copy)
-        .args([&url, "015146_metro_fermate", "-spat", "9.18", "45.46", "9.20", "45.47"])
+        .args([
+            &url,
+            "015146_metro_fermate",
+            "-spat",
+            "9.18",
+            "45.46",
+            "9.20",
+            "45.47",
+        ])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&copy).unwrap()).unwrap();
     let copied = doc["features"].as_array().unwrap().len();
     assert_eq!(copied, 6);

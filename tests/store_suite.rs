@@ -402,3 +402,112 @@ async fn gpkg_store_is_a_valid_geopackage_for_gdal() {
     .unwrap();
     assert_eq!(alias, "NIL");
 }
+
+/// Converts a demo file with ogr2ogr (the conversion is GDAL's, the ingest is Atlante's).
+fn convert(src: &std::path::Path, dst: &std::path::Path, args: &[&str]) {
+    let st = std::process::Command::new("ogr2ogr")
+        .args(args)
+        .arg(dst)
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "ogr2ogr {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// Every accepted format and the CRSs the issue names land where the EPSG:4326 original is.
+async fn every_format_and_crs_lands_in_place(t: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let stops = demo("milano/atm_fermate_metro.geojson");
+    let lines = demo("milano/atm_percorsi_metro.geojson");
+    let (orig, _) = ingest_file(&t.store, &stops, "015146", "orig", |_| {})
+        .await
+        .unwrap();
+    let reference = t.store.scan(&orig).await.unwrap();
+    let d = |n: &str| dir.path().join(n);
+    convert(
+        &stops,
+        &d("wkt.csv"),
+        &["-f", "CSV", "-lco", "GEOMETRY=AS_WKT"],
+    );
+    convert(
+        &stops,
+        &d("xy.csv"),
+        &["-f", "CSV", "-lco", "GEOMETRY=AS_XY"],
+    );
+    convert(&stops, &d("stops.kml"), &["-f", "KML"]);
+    convert(&stops, &d("stops.gpkg"), &["-f", "GPKG", "-nln", "fermate"]);
+    convert(
+        &stops,
+        &d("stops_3857.geojson"),
+        &["-f", "GeoJSON", "-t_srs", "EPSG:3857", "-lco", "RFC7946=NO"],
+    );
+    convert(
+        &stops,
+        &d("stops_7791.geojson"),
+        &["-f", "GeoJSON", "-t_srs", "EPSG:7791", "-lco", "RFC7946=NO"],
+    );
+    convert(
+        &stops,
+        &d("stops_3003.gpkg"),
+        &["-f", "GPKG", "-t_srs", "EPSG:3003"],
+    );
+    convert(
+        &lines,
+        &d("lines_3003.dxf"),
+        &["-f", "DXF", "-t_srs", "EPSG:3003"],
+    );
+    let cases: Vec<(&str, Box<dyn Fn(&mut atlante::ingest::IngestOptions)>, &str)> = vec![
+        ("wkt.csv", Box::new(|_| {}), "EPSG:4326"),
+        ("xy.csv", Box::new(|_| {}), "EPSG:4326"),
+        ("stops.kml", Box::new(|_| {}), "EPSG:4326"),
+        (
+            "stops.gpkg",
+            Box::new(|o| o.source_layer = Some("fermate".into())),
+            "EPSG:4326",
+        ),
+        ("stops_3857.geojson", Box::new(|_| {}), "EPSG:3857"),
+        ("stops_7791.geojson", Box::new(|_| {}), "EPSG:7791"),
+        ("stops_3003.gpkg", Box::new(|_| {}), "EPSG:3003"),
+    ];
+    for (i, (file, tweak, crs)) in cases.into_iter().enumerate() {
+        let (layer, summary) =
+            ingest_file(&t.store, &d(file), "015146", &format!("f{i}"), |o| tweak(o))
+                .await
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(summary.written, 110, "{file}");
+        assert_eq!(layer.source.crs, crs, "{file}");
+        let rows = t.store.scan(&layer).await.unwrap();
+        let worst = rows
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
+            .fold(0.0, f64::max);
+        assert!(worst < 5.0, "{file}: {worst} m away");
+        assert!(
+            text_values(&rows).iter().any(|v| v.contains("DUOMO")),
+            "{file}: attributes lost"
+        );
+    }
+    // DXF carries no CRS: it needs --crs; its entities are lines here.
+    let (dxf, s) = ingest_file(&t.store, &d("lines_3003.dxf"), "015146", "dxf", |o| {
+        o.crs = Some("EPSG:3003".into())
+    })
+    .await
+    .unwrap();
+    assert_eq!(dxf.geom_type, GeomType::MultiLineString);
+    assert!(s.written > 0);
+    let (wgs, _) = ingest_file(&t.store, &lines, "015146", "lines", |_| {})
+        .await
+        .unwrap();
+    let moved = bbox_distance_m(&dxf.extent.unwrap(), &wgs.extent.unwrap());
+    assert!(
+        moved < 5.0,
+        "the DXF's extent is {moved} m from the original's"
+    );
+}
+
+both_stores!(every_format_and_crs_lands_in_place);

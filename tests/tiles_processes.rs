@@ -5,53 +5,12 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use atlante::tiles::math::{tile_for_lonlat, TileCoord};
 use atlante::tiles::pmtiles::tile_id;
 use common::{demo, ingest_file};
-
-struct Server(Child, u16);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve(location: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_atlante"))
-        .args([
-            "--store",
-            location,
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child, port);
-    for _ in 0..200 {
-        if http_get(port, "/ready")
-            .await
-            .map(|(s, _)| s == 200)
-            .unwrap_or(false)
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up");
-}
 
 /// A minimal HTTP/1.1 GET (the test needs no client crate).
 async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
@@ -114,9 +73,12 @@ async fn second_server_on_postgis_serves_new_version_within_2s() {
     )
     .await
     .unwrap();
-    let server = serve(&t.location).await;
-    assert_eq!(tilejson_version(server.1, &l.id).await, "015146_fermate@1");
-    let (s, before) = http_get(server.1, "/tiles/015146_fermate/0/0/0.mvt")
+    let server = common::serve(&t.location);
+    assert_eq!(
+        tilejson_version(server.port, &l.id).await,
+        "015146_fermate@1"
+    );
+    let (s, before) = http_get(server.port, "/tiles/015146_fermate/0/0/0.mvt")
         .await
         .unwrap();
     assert_eq!(s, 200);
@@ -131,7 +93,7 @@ async fn second_server_on_postgis_serves_new_version_within_2s() {
     .await
     .unwrap();
     let started = Instant::now();
-    while tilejson_version(server.1, &l.id).await != "015146_fermate@2" {
+    while tilejson_version(server.port, &l.id).await != "015146_fermate@2" {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "still the old version after 2 s"
@@ -142,7 +104,7 @@ async fn second_server_on_postgis_serves_new_version_within_2s() {
         "new version served after {} ms",
         started.elapsed().as_millis()
     );
-    let (_, after) = http_get(server.1, "/tiles/015146_fermate/0/0/0.mvt")
+    let (_, after) = http_get(server.port, "/tiles/015146_fermate/0/0/0.mvt")
         .await
         .unwrap();
     assert_ne!(before, after);
@@ -249,11 +211,11 @@ async fn pmtiles_export_holds_the_servers_tiles() {
         String::from_utf8_lossy(&st.stderr)
     );
     let file = std::fs::read(&out).unwrap();
-    let server = serve(&t.location).await;
+    let server = common::serve(&t.location);
     for z in [0u8, 5, 9, 11, 13] {
         let c = tile_for_lonlat(9.19, 45.465, z);
         let (s, served) = http_get(
-            server.1,
+            server.port,
             &format!(
                 "/tiles/015146_nil,015146_fermate/{}/{}/{}.mvt",
                 c.z, c.x, c.y

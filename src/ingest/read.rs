@@ -58,6 +58,19 @@ impl Kind {
             Kind::Dxf => "DXF",
         }
     }
+
+    /// The GDAL drivers allowed to open this kind: for KML, LIBKML (which reads
+    /// ExtendedData attributes) first, GDAL's own KML reader where LIBKML is missing.
+    fn drivers(self) -> &'static [&'static str] {
+        match self {
+            Kind::Kml => &["LIBKML", "KML"],
+            Kind::Shapefile => &["ESRI Shapefile"],
+            Kind::GeoPackage => &["GPKG"],
+            Kind::GeoJson => &["GeoJSON"],
+            Kind::Csv => &["CSV"],
+            Kind::Dxf => &["DXF"],
+        }
+    }
 }
 
 /// Everything the reader needs; owned, so it can move to the blocking thread.
@@ -351,13 +364,13 @@ impl Reader {
             );
         }
         let oo: Vec<&str> = open_options.iter().map(String::as_str).collect();
-        let drivers = [kind.driver()];
+        let drivers = kind.drivers();
         let (opened, msgs) = gdal_env::capture(|| {
             Dataset::open_ex(
                 &path,
                 DatasetOptions {
                     open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
-                    allowed_drivers: Some(&drivers),
+                    allowed_drivers: Some(drivers),
                     open_options: Some(&oo),
                     sibling_files: None,
                 },
@@ -587,9 +600,18 @@ impl Reader {
                 summary.repaired += repaired as u64;
                 let mut values = Vec::with_capacity(self.fields.len());
                 for (f, &i) in self.fields.iter().zip(&self.src_index) {
-                    let v = feature
-                        .field(i)
-                        .map_err(|e| invalid(&display, format!("feature {n}: {e}")))?;
+                    // SAFETY: the handle belongs to `feature`, alive here; `i` is one of its
+                    // definition's field indexes. (gdal's `field` misreads unset dates.)
+                    let set = unsafe {
+                        gdal_sys::OGR_F_IsFieldSetAndNotNull(feature.c_feature(), i as i32)
+                    } != 0;
+                    let v = if set {
+                        feature
+                            .field(i)
+                            .map_err(|e| invalid(&display, format!("feature {n}: {e}")))?
+                    } else {
+                        None
+                    };
                     values.push(to_value(v, f.kind));
                 }
                 batch.push(Row { wkb, bbox, values });

@@ -349,3 +349,64 @@ pub fn make_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
     }
     w.finish().unwrap();
 }
+
+/// A running `atlante serve` of the real binary, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on a free port over `location` and waits until it accepts connections.
+pub fn serve(location: &str) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_atlante"))
+        .current_dir(repo())
+        .args([
+            "--store",
+            location,
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port };
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("the server did not start");
+}
+
+/// A fresh embedded store in `dir` loaded by `atlante demo --no-serve`; returns its path.
+pub fn demo_store(dir: &Path) -> String {
+    let store = dir.join("atlante.gpkg").display().to_string();
+    let st = Command::new(env!("CARGO_BIN_EXE_atlante"))
+        .current_dir(repo())
+        .args(["--store", &store, "demo", "--no-serve"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    store
+}
