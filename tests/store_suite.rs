@@ -460,7 +460,8 @@ async fn every_format_and_crs_lands_in_place(t: TestStore) {
         &d("lines_3003.dxf"),
         &["-f", "DXF", "-t_srs", "EPSG:3003"],
     );
-    let cases: Vec<(&str, Box<dyn Fn(&mut atlante::ingest::IngestOptions)>, &str)> = vec![
+    type Tweak = Box<dyn Fn(&mut atlante::ingest::IngestOptions)>;
+    let cases: Vec<(&str, Tweak, &str)> = vec![
         ("wkt.csv", Box::new(|_| {}), "EPSG:4326"),
         ("xy.csv", Box::new(|_| {}), "EPSG:4326"),
         ("stops.kml", Box::new(|_| {}), "EPSG:4326"),
