@@ -206,31 +206,49 @@ mod tests {
 
 /// GeoJSON geometry from little-endian 2D WKB (as the stores return it).
 pub fn wkb_to_geojson(wkb: &[u8]) -> Option<serde_json::Value> {
+    wkb_to_geojson_with(wkb, &mut |x, y| Some((x, y)))
+}
+
+/// GeoJSON geometry from WKB with every coordinate mapped by `f` (a CRS transformation);
+/// None if the WKB is bad or a coordinate cannot be mapped.
+pub fn wkb_to_geojson_with(
+    wkb: &[u8],
+    f: &mut dyn FnMut(f64, f64) -> Option<(f64, f64)>,
+) -> Option<serde_json::Value> {
     use serde_json::{json, Value};
-    let pts = |l: &LineString<f64>| Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect());
-    let rings = |p: &Polygon<f64>| {
-        Value::Array(
-            std::iter::once(p.exterior())
-                .chain(p.interiors())
-                .map(pts)
-                .collect(),
-        )
-    };
+    type Map<'a> = &'a mut dyn FnMut(f64, f64) -> Option<(f64, f64)>;
+    fn pt(c: &Coord<f64>, f: Map) -> Option<Value> {
+        f(c.x, c.y).map(|(a, b)| json!([a, b]))
+    }
+    fn pts(l: &LineString<f64>, f: Map) -> Option<Value> {
+        l.0.iter()
+            .map(|c| pt(c, f))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array)
+    }
+    fn rings(p: &Polygon<f64>, f: Map) -> Option<Value> {
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(|r| pts(r, f))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array)
+    }
+    let many = |v: Vec<Option<Value>>| v.into_iter().collect::<Option<Vec<_>>>().map(Value::Array);
     let (kind, coordinates) = match from_wkb(wkb)? {
-        Geometry::Point(p) => ("Point", json!([p.x(), p.y()])),
-        Geometry::LineString(l) => ("LineString", pts(&l)),
-        Geometry::Polygon(p) => ("Polygon", rings(&p)),
+        Geometry::Point(p) => ("Point", pt(&p.0, f)?),
+        Geometry::LineString(l) => ("LineString", pts(&l, f)?),
+        Geometry::Polygon(p) => ("Polygon", rings(&p, f)?),
         Geometry::MultiPoint(m) => (
             "MultiPoint",
-            Value::Array(m.0.iter().map(|p| json!([p.x(), p.y()])).collect()),
+            many(m.0.iter().map(|p| pt(&p.0, f)).collect())?,
         ),
         Geometry::MultiLineString(m) => (
             "MultiLineString",
-            Value::Array(m.0.iter().map(pts).collect()),
+            many(m.0.iter().map(|l| pts(l, f)).collect())?,
         ),
         Geometry::MultiPolygon(m) => (
             "MultiPolygon",
-            Value::Array(m.0.iter().map(rings).collect()),
+            many(m.0.iter().map(|p| rings(p, f)).collect())?,
         ),
         _ => return None,
     };

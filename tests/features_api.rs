@@ -266,10 +266,10 @@ async fn bad_parameters_are_400(t: TestStore) {
         "sortby=exec(1)",
         "unknown=1",
         "filter=nil%3D'DUOMO'",
-        "crs=EPSG:4326",
+        "crs=EPSG:9999",
         "f=xml",
         "limit=1&limit=2",
-        "bbox-crs=EPSG:3003",
+        "bbox-crs=nonsense",
     ] {
         let (s, ctype, body) = get(&app, &format!("/collections/015146_nil/items?{q}"), &[]).await;
         assert_eq!(
@@ -348,3 +348,125 @@ both_stores!(
     bad_parameters_are_400,
     html_is_escaped_and_private_layers_hidden
 );
+
+/// `gdaltransform` of one lon/lat point to an EPSG code, in GDAL's traditional order.
+fn gdal_point(lon: f64, lat: f64, epsg: u32) -> (f64, f64) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gdaltransform")
+        .args(["-s_srs", "EPSG:4326", "-t_srs", &format!("EPSG:{epsg}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{lon} {lat}").unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let v: Vec<f64> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    (v[0], v[1])
+}
+
+async fn output_crs_and_bbox_crs(t: TestStore) {
+    let app = setup(&t).await;
+    let col = get_json(&app, "/collections/015146_fermate").await;
+    let crs: Vec<&str> = col["crs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for code in [4326, 3857, 3003, 32632, 6707, 7791] {
+        assert!(crs.contains(&format!("http://www.opengis.net/def/crs/EPSG/0/{code}").as_str()));
+    }
+    let conf = get_json(&app, "/conformance").await;
+    assert!(conf["conformsTo"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::String(
+            "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs".into()
+        )));
+    // Find Duomo M1 and read it in each CRS.
+    let all = get_json(&app, "/collections/015146_fermate/items?limit=200").await;
+    let duomo = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["nome"] == "DUOMO M1")
+        .unwrap();
+    let (id, lon, lat) = (
+        duomo["id"].as_i64().unwrap(),
+        duomo["geometry"]["coordinates"][0].as_f64().unwrap(),
+        duomo["geometry"]["coordinates"][1].as_f64().unwrap(),
+    );
+    for (code, swapped) in [
+        (3003, false),
+        (32632, false),
+        (3857, false),
+        (7791, false),
+        (6707, true),
+        (4326, true),
+    ] {
+        let uri = format!("/collections/015146_fermate/items/{id}?crs=http://www.opengis.net/def/crs/EPSG/0/{code}");
+        let (s, _, body) = get(&app, &uri, &[]).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let f: Value = serde_json::from_str(&body).unwrap();
+        let c = &f["geometry"]["coordinates"];
+        let (a, b) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        let (e, n) = if swapped { (b, a) } else { (a, b) };
+        let (ge, gn) = if code == 4326 {
+            (lon, lat)
+        } else {
+            gdal_point(lon, lat, code)
+        };
+        let tol = if code == 4326 { 1e-9 } else { 1.0 };
+        assert!(
+            (e - ge).abs() < tol && (n - gn).abs() < tol,
+            "EPSG:{code}: ({e}, {n}) vs GDAL ({ge}, {gn})"
+        );
+        let res = app
+            .clone()
+            .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["content-crs"],
+            format!("<http://www.opengis.net/def/crs/EPSG/0/{code}>")
+        );
+    }
+    // A bbox in Gauss-Boaga around the Duomo, as a comune's GIS would send it.
+    let (e, n) = gdal_point(lon, lat, 3003);
+    let q = format!(
+        "bbox-crs=EPSG:3003&bbox={},{},{},{}&limit=100",
+        e - 300.0,
+        n - 300.0,
+        e + 300.0,
+        n + 300.0
+    );
+    let near = get_json(&app, &format!("/collections/015146_fermate/items?{q}")).await;
+    let names: Vec<&str> = near["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["nome"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"DUOMO M1") && names.len() < 10, "{names:?}");
+    // In EPSG:4326 a bbox is lat/lon.
+    let q = format!(
+        "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326&bbox={},{},{},{}",
+        lat - 0.001,
+        lon - 0.001,
+        lat + 0.001,
+        lon + 0.001
+    );
+    let near = get_json(&app, &format!("/collections/015146_fermate/items?{q}")).await;
+    assert!(near["numberMatched"].as_i64().unwrap() >= 1);
+    for q in [
+        "crs=EPSG:2000",
+        "crs=nonsense",
+        "bbox-crs=EPSG:1234&bbox=1,2,3,4",
+        "bbox-crs=EPSG:3003&bbox=5,5,1,1",
+    ] {
+        let (s, _, body) = get(&app, &format!("/collections/015146_fermate/items?{q}"), &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {body}");
+    }
+}
+
+both_stores!(output_crs_and_bbox_crs);

@@ -17,9 +17,10 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
 
-const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+use crate::crs::{parse_uri, supported_uris, Transformer, CRS84};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParamError {
@@ -37,6 +38,42 @@ pub struct Items {
     pub query: ItemQuery,
     /// Field indexes to return; None: all.
     pub properties: Option<Vec<usize>>,
+    /// Output CRS: None for CRS84, else an EPSG code (authority axis order).
+    pub crs: Option<u32>,
+}
+
+/// The URI of an output CRS.
+pub fn crs_uri(crs: Option<u32>) -> String {
+    match crs {
+        None => CRS84.to_string(),
+        Some(c) => format!("http://www.opengis.net/def/crs/EPSG/0/{c}"),
+    }
+}
+
+/// Parses the `crs` parameter.
+pub fn parse_crs(v: &str) -> Result<Option<u32>, ParamError> {
+    parse_uri(v).map_err(ParamError::Bad)
+}
+
+/// Parses a bbox given in `bbox_crs` (its axis order) into CRS84.
+fn parse_bbox_in(v: &str, bbox_crs: Option<u32>) -> Result<[f64; 4], ParamError> {
+    let Some(epsg) = bbox_crs else {
+        return parse_bbox(v);
+    };
+    let parts: Vec<&str> = v.split(',').collect();
+    if parts.len() != 4 {
+        return Err(bad(format!("bbox needs 4 numbers, got {}", parts.len())));
+    }
+    let mut b = [0.0; 4];
+    for (i, p) in parts.iter().enumerate() {
+        b[i] = parse_number(p, "bbox")?;
+    }
+    if b[0] > b[2] || b[1] > b[3] {
+        return Err(bad("bbox minimum is greater than its maximum"));
+    }
+    let c = crate::crs::bbox_to_crs84(epsg, b)
+        .ok_or_else(|| bad("bbox lies outside its CRS's area of use"))?;
+    parse_bbox(&format!("{},{},{},{}", c[0], c[1], c[2], c[3]))
 }
 
 fn field_index(layer: &Layer, name: &str) -> Result<Option<usize>, ParamError> {
@@ -116,6 +153,11 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
         offset: 0,
     };
     let mut properties = None;
+    let mut crs = None;
+    let bbox_crs = match params.iter().find(|(k, _)| k == "bbox-crs") {
+        Some((_, v)) => parse_crs(v)?,
+        None => None,
+    };
     let mut seen: Vec<&str> = Vec::new();
     for (k, v) in params {
         if seen.contains(&k.as_str()) {
@@ -125,9 +167,8 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
         match k.as_str() {
             "limit" => q.limit = parse_int(v, "limit", 1, MAX_LIMIT)?,
             "offset" => q.offset = parse_int(v, "offset", 0, i64::MAX / 2)?,
-            "bbox" => q.bbox = Some(parse_bbox(v)?),
-            "bbox-crs" if v == CRS84 => {}
-            "bbox-crs" => return Err(bad(format!("bbox-crs '{v}' is not supported; use {CRS84}"))),
+            "bbox" => q.bbox = Some(parse_bbox_in(v, bbox_crs)?),
+            "bbox-crs" => {}
             "properties" => {
                 let mut idx = Vec::new();
                 for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -149,8 +190,8 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
                 }
             }
             "f" => {}
-            "crs" if v == CRS84 => {}
-            "crs" | "filter" | "filter-lang" | "filter-crs" | "datetime" => {
+            "crs" => crs = parse_crs(v)?,
+            "filter" | "filter-lang" | "filter-crs" | "datetime" => {
                 return Err(bad(format!("parameter '{k}' is not supported yet")));
             }
             other => return Err(bad(format!("unknown parameter '{other}'"))),
@@ -159,11 +200,38 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
     Ok(Items {
         query: q,
         properties,
+        crs,
     })
 }
 
+/// Maps CRS84 coordinates into the output CRS of a request.
+pub struct Output(Option<Transformer>);
+
+impl Output {
+    pub fn new(crs: Option<u32>) -> Result<Output, ParamError> {
+        match crs {
+            None => Ok(Output(None)),
+            Some(c) => Transformer::new(c)
+                .map(|t| Output(Some(t)))
+                .ok_or_else(|| bad(format!("no transformation to EPSG:{c}"))),
+        }
+    }
+    fn geometry(&mut self, wkb: &[u8]) -> Json {
+        let g = match &mut self.0 {
+            None => crate::geom::wkb_to_geojson(wkb),
+            Some(t) => crate::geom::wkb_to_geojson_with(wkb, &mut |x, y| t.forward(x, y)),
+        };
+        g.unwrap_or(Json::Null)
+    }
+}
+
 /// A GeoJSON feature.
-pub fn feature_json(layer: &Layer, f: &StoredFeature, properties: Option<&[usize]>) -> Json {
+pub fn feature_json(
+    layer: &Layer,
+    f: &StoredFeature,
+    properties: Option<&[usize]>,
+    out: &mut Output,
+) -> Json {
     let mut props = Map::new();
     let mut put = |i: usize| {
         if let (Some(field), Some(v)) = (layer.fields.get(i), f.values.get(i)) {
@@ -177,7 +245,7 @@ pub fn feature_json(layer: &Layer, f: &StoredFeature, properties: Option<&[usize
     json!({
         "type": "Feature",
         "id": f.fid,
-        "geometry": crate::geom::wkb_to_geojson(&f.wkb),
+        "geometry": out.geometry(&f.wkb),
         "properties": props,
     })
 }
@@ -201,7 +269,7 @@ pub fn collection_json(layer: &Layer, base: &str) -> Json {
         "title": layer.title,
         "description": layer.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": supported_uris(),
         "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [b], "crs": CRS84}},
         "attribution": layer.attribution,
@@ -247,6 +315,7 @@ pub fn items_json(
     req: &Items,
     features: &[StoredFeature],
     matched: i64,
+    out: &mut Output,
 ) -> Json {
     let href = format!("{base}/collections/{}/items", layer.id);
     let q = &req.query;
@@ -263,7 +332,7 @@ pub fn items_json(
     }
     json!({
         "type": "FeatureCollection",
-        "features": features.iter().map(|f| feature_json(layer, f, req.properties.as_deref())).collect::<Vec<_>>(),
+        "features": features.iter().map(|f| feature_json(layer, f, req.properties.as_deref(), out)).collect::<Vec<_>>(),
         "numberMatched": matched,
         "numberReturned": features.len(),
         "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

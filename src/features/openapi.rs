@@ -64,6 +64,8 @@ pub fn document(layers: &[Layer], base: &str) -> Json {
                     {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
                     {"name": "properties", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}},
                     {"name": "sortby", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}},
+                    {"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crate::crs::supported_uris()}},
+                    {"name": "bbox-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crate::crs::supported_uris()}},
                     f.clone()
                 ],
                 "responses": {"200": geojson_ok("features"), "400": problem.clone(), "404": problem.clone()}}},

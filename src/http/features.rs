@@ -8,7 +8,9 @@ use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
 use super::{base_url, caller, escape_html, AppState};
-use crate::features::{self, collection_json, feature_json, items_json, parse_items};
+use crate::features::{
+    self, collection_json, crs_uri, feature_json, items_json, parse_crs, parse_items, Output,
+};
 use crate::model::Layer;
 
 const GEOJSON: &str = "application/geo+json";
@@ -172,18 +174,10 @@ pub async fn items(
         );
         return Ok(html_page(&layer.title, &body));
     }
-    let doc = items_json(
-        &layer,
-        &base_url(&state, &headers),
-        &params,
-        &req,
-        &found,
-        matched,
-    );
-    let mut res = Json(doc).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
-    Ok(res)
+    let mut out = Output::new(req.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let base = base_url(&state, &headers);
+    let doc = items_json(&layer, &base, &params, &req, &found, matched, &mut out);
+    geojson_response(doc, req.crs)
 }
 
 pub async fn item(
@@ -194,8 +188,13 @@ pub async fn item(
 ) -> Result<Response, ApiError> {
     let layer = visible_layer(&state, &headers, &id).await?;
     let html = wants_html(&params, &headers)?;
-    if let Some((k, _)) = params.iter().find(|(k, _)| k != "f") {
-        return Err(ApiError::bad_request(format!("unknown parameter '{k}'")));
+    let mut crs = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "f" => {}
+            "crs" => crs = parse_crs(v).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            _ => return Err(ApiError::bad_request(format!("unknown parameter '{k}'"))),
+        }
     }
     let fid: i64 = fid.parse().map_err(|_| ApiError::not_found("feature"))?;
     let f = state
@@ -231,13 +230,22 @@ pub async fn item(
             ),
         ));
     }
-    let mut doc = feature_json(&layer, &f, None);
+    let mut out = Output::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut doc = feature_json(&layer, &f, None, &mut out);
     doc["links"] = json!([
         {"rel": "self", "type": GEOJSON, "href": format!("{base}/collections/{}/items/{}", layer.id, f.fid)},
         {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", layer.id)}
     ]);
+    geojson_response(doc, crs)
+}
+
+/// A GeoJSON body with its `Content-Crs` header (OGC API - Features Part 2).
+fn geojson_response(doc: Json_, crs: Option<u32>) -> Result<Response, ApiError> {
     let mut res = Json(doc).into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(crs))) {
+        res.headers_mut().insert("content-crs", v);
+    }
     Ok(res)
 }

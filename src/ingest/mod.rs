@@ -5,7 +5,6 @@
 mod archive;
 mod gdal_env;
 mod names;
-mod proj;
 mod read;
 mod shapefile;
 

@@ -14,7 +14,8 @@ use geo_types::Geometry as G;
 use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{archive, gdal_env, names, proj, shapefile, IngestError, IngestOptions};
+use super::{archive, gdal_env, names, shapefile, IngestError, IngestOptions};
+use crate::crs as proj;
 use crate::geom::{bbox, to_wkb};
 use crate::model::{
     Field, FieldType, GeomType, IngestSummary, PublishRequest, Row, SourceInfo, Value,
