@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use atlante::config::Config;
-use atlante::http::{router, AppState};
+use atlante::http::AppState;
 use atlante::ingest::{ingest, IngestOptions};
 use atlante::store::{self, DynStore};
 
@@ -560,10 +560,7 @@ async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
     state.tiles.watch();
     let warm = state.tiles.clone();
     tokio::spawn(async move { warm.warm().await });
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    atlante::http::serve(listener, state, shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -132,6 +132,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Serves the router on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The caller behind an `Authorization: Bearer` header; None when there is no header.
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
