@@ -260,6 +260,42 @@ pub fn value_json(v: &Value) -> Json {
     }
 }
 
+/// The queryables of a layer (OGC API - Features Part 3), as JSON Schema: each column with
+/// its type and its original name as title, plus the geometry.
+pub fn queryables_json(layer: &Layer, base: &str) -> Json {
+    use crate::model::{FieldType, GeomType};
+    let mut props = Map::new();
+    props.insert(
+        "geometry".into(),
+        json!({"$ref": match layer.geom_type {
+            GeomType::Point => "https://geojson.org/schema/Point.json",
+            GeomType::MultiPoint => "https://geojson.org/schema/MultiPoint.json",
+            GeomType::MultiLineString => "https://geojson.org/schema/MultiLineString.json",
+            GeomType::MultiPolygon => "https://geojson.org/schema/MultiPolygon.json",
+        }}),
+    );
+    for f in &layer.fields {
+        let mut s = match f.kind {
+            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Real => json!({"type": "number"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Date => json!({"type": "string", "format": "date"}),
+            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+            FieldType::Text => json!({"type": "string"}),
+        };
+        s["title"] = json!(f.label);
+        props.insert(f.name.clone(), s);
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": format!("{base}/collections/{}/queryables", layer.id),
+        "type": "object",
+        "title": layer.title,
+        "properties": props,
+        "additionalProperties": false,
+    })
+}
+
 /// The collection document of a layer.
 pub fn collection_json(layer: &Layer, base: &str) -> Json {
     let b = layer.extent.unwrap_or([-180.0, -90.0, 180.0, 90.0]);
@@ -278,6 +314,7 @@ pub fn collection_json(layer: &Layer, base: &str) -> Json {
             {"rel": "self", "type": "application/json", "href": href},
             {"rel": "alternate", "type": "text/html", "href": format!("{href}?f=html")},
             {"rel": "items", "type": "application/geo+json", "href": format!("{href}/items")},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json", "href": format!("{href}/queryables")},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "href": format!("{href}/tiles")},
         ]
     })

@@ -133,6 +133,24 @@ pub async fn collection(
     Ok(Json(collection_json(&layer, &base_url(&state, &headers))).into_response())
 }
 
+pub async fn queryables(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = visible_layer(&state, &headers, &id).await?;
+    let mut res = Json(features::queryables_json(
+        &layer,
+        &base_url(&state, &headers),
+    ))
+    .into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/schema+json"),
+    );
+    Ok(res)
+}
+
 pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/collections", get(features::collections))
         .route("/collections/{id}", get(features::collection))
         .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/queryables", get(features::queryables))
         .route("/collections/{id}/items/{fid}", get(features::item))
         .route("/tiles/{spec}", get(tiles::tilejson_doc))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::xyz))
