@@ -3,6 +3,8 @@
 
 use geo_types::{Coord, Geometry, LineString, Polygon};
 
+use crate::model::GeomType;
+
 const WKB_POINT: u32 = 1;
 const WKB_LINESTRING: u32 = 2;
 const WKB_POLYGON: u32 = 3;
@@ -177,6 +179,71 @@ pub fn extend_bbox(acc: &mut Option<[f64; 4]>, b: &[f64; 4]) {
             a[2] = a[2].max(b[2]);
             a[3] = a[3].max(b[3]);
         }
+    }
+}
+
+/// What kind of geometry this is, in words for error messages.
+pub fn geo_kind(g: &Geometry<f64>) -> &'static str {
+    match g {
+        Geometry::Point(_) => "point",
+        Geometry::MultiPoint(_) => "multipoint",
+        Geometry::Line(_) | Geometry::LineString(_) | Geometry::MultiLineString(_) => "line",
+        Geometry::Polygon(_)
+        | Geometry::MultiPolygon(_)
+        | Geometry::Rect(_)
+        | Geometry::Triangle(_) => "polygon",
+        Geometry::GeometryCollection(_) => "geometry collection",
+    }
+}
+
+/// Brings a geometry to a layer's stored family (Polygon → MultiPolygon, the polygons of a
+/// collection, …), or None if it does not belong.
+pub fn coerce(g: Geometry<f64>, family: GeomType) -> Option<Geometry<f64>> {
+    match family {
+        GeomType::Point => match g {
+            Geometry::Point(p) => Some(Geometry::Point(p)),
+            Geometry::MultiPoint(mp) if mp.0.len() == 1 => Some(Geometry::Point(mp.0[0])),
+            _ => None,
+        },
+        GeomType::MultiPoint => match g {
+            Geometry::Point(p) => Some(Geometry::MultiPoint(vec![p].into())),
+            Geometry::MultiPoint(mp) if !mp.0.is_empty() => Some(Geometry::MultiPoint(mp)),
+            _ => None,
+        },
+        GeomType::MultiLineString => {
+            let mut parts = Vec::new();
+            collect_lines(g, &mut parts);
+            (!parts.is_empty())
+                .then_some(Geometry::MultiLineString(geo_types::MultiLineString(parts)))
+        }
+        GeomType::MultiPolygon => {
+            let mut parts = Vec::new();
+            collect_polygons(g, &mut parts);
+            (!parts.is_empty()).then_some(Geometry::MultiPolygon(geo_types::MultiPolygon(parts)))
+        }
+    }
+}
+
+fn collect_lines(g: Geometry<f64>, out: &mut Vec<geo_types::LineString<f64>>) {
+    match g {
+        Geometry::LineString(l) if l.0.len() >= 2 => out.push(l),
+        Geometry::Line(l) => out.push(l.into()),
+        Geometry::MultiLineString(ml) => out.extend(ml.0.into_iter().filter(|l| l.0.len() >= 2)),
+        Geometry::GeometryCollection(gc) => gc.0.into_iter().for_each(|g| collect_lines(g, out)),
+        _ => {}
+    }
+}
+
+fn collect_polygons(g: Geometry<f64>, out: &mut Vec<geo_types::Polygon<f64>>) {
+    match g {
+        Geometry::Polygon(p) if p.exterior().0.len() >= 4 => out.push(p),
+        Geometry::MultiPolygon(mp) => {
+            out.extend(mp.0.into_iter().filter(|p| p.exterior().0.len() >= 4))
+        }
+        Geometry::Rect(r) => out.push(r.to_polygon()),
+        Geometry::Triangle(t) => out.push(t.to_polygon()),
+        Geometry::GeometryCollection(gc) => gc.0.into_iter().for_each(|g| collect_polygons(g, out)),
+        _ => {}
     }
 }
 

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::model::{Layer, Value};
+pub mod edit;
 pub mod openapi;
 
 use crate::store::{ItemQuery, StoredFeature};
@@ -18,6 +19,9 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ];
 
 use crate::crs::{parse_uri, supported_uris, Transformer, CRS84};

@@ -7,11 +7,13 @@ use axum::Json;
 use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
-use super::{base_url, caller, escape_html, AppState};
+use super::{base_url, caller, escape_html, writer, AppState};
+use crate::features::edit::{feature_row, post_rows};
 use crate::features::{
     self, collection_json, crs_uri, feature_json, items_json, parse_crs, parse_items, Output,
 };
 use crate::model::Layer;
+use crate::store::{Edit, StoredFeature};
 
 const GEOJSON: &str = "application/geo+json";
 
@@ -248,13 +250,164 @@ pub async fn item(
             ),
         ));
     }
+    let etag = feature_etag(&f);
     let mut out = Output::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut doc = feature_json(&layer, &f, None, &mut out);
     doc["links"] = json!([
         {"rel": "self", "type": GEOJSON, "href": format!("{base}/collections/{}/items/{}", layer.id, f.fid)},
         {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", layer.id)}
     ]);
-    geojson_response(doc, crs)
+    let mut res = geojson_response(doc, crs)?;
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+/// A feature's entity tag: a digest of its geometry and values.
+fn feature_etag(f: &StoredFeature) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(f.fid.to_le_bytes());
+    h.update(&f.wkb);
+    h.update(format!("{:?}", f.values));
+    format!("\"{}\"", hex::encode(&h.finalize()[..12]))
+}
+
+fn parse_body(body: &[u8]) -> Result<Json_, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
+}
+
+/// The feature to change, after the token and `If-Match` checks.
+async fn writable_feature(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    fid: &str,
+) -> Result<(Layer, StoredFeature), ApiError> {
+    let layer = visible_layer(state, headers, id).await?;
+    writer(state, headers, &layer.org).await?;
+    let fid: i64 = fid.parse().map_err(|_| ApiError::not_found("feature"))?;
+    let f = state
+        .store
+        .item(&layer, fid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("feature"))?;
+    if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        let tag = feature_etag(&f);
+        if !want.split(',').any(|t| t.trim() == tag || t.trim() == "*") {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PRECONDITION_FAILED,
+                "the feature changed since you read it (If-Match does not match its ETag)",
+            ));
+        }
+    }
+    Ok((layer, f))
+}
+
+/// Applies edits, then makes the tiles follow at once.
+async fn apply(state: &AppState, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>, ApiError> {
+    let ids = state.store.edit(layer, edits).await?;
+    state.tiles.refresh(&layer.id).await?;
+    Ok(ids)
+}
+
+async fn feature_response(
+    state: &AppState,
+    layer: &Layer,
+    fid: i64,
+    status: axum::http::StatusCode,
+) -> Result<Response, ApiError> {
+    let layer = state
+        .tiles
+        .layer(&layer.id)
+        .unwrap_or_else(|| layer.clone());
+    let f = state
+        .store
+        .item(&layer, fid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("feature"))?;
+    let etag = feature_etag(&f);
+    let doc = feature_json(
+        &layer,
+        &f,
+        None,
+        &mut Output::new(None).map_err(|e| ApiError::bad_request(e.to_string()))?,
+    );
+    let mut res = geojson_response(doc, None)?;
+    *res.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+/// `POST /collections/{id}/items`: one Feature or a FeatureCollection, all or nothing.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let layer = visible_layer(&state, &headers, &id).await?;
+    writer(&state, &headers, &layer.org).await?;
+    let rows =
+        post_rows(&layer, &parse_body(&body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let single = rows.len() == 1;
+    let edits: Vec<Edit> = rows.into_iter().map(Edit::Insert).collect();
+    let ids = apply(&state, &layer, &edits).await?;
+    let base = base_url(&state, &headers);
+    if single {
+        let mut res =
+            feature_response(&state, &layer, ids[0], axum::http::StatusCode::CREATED).await?;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{base}/collections/{}/items/{}", layer.id, ids[0]))
+        {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(res);
+    }
+    Ok((axum::http::StatusCode::CREATED, Json(json!({"ids": ids}))).into_response())
+}
+
+/// `PUT /collections/{id}/items/{fid}`: replaces geometry and properties.
+pub async fn replace(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
+    let row = feature_row(&layer, &parse_body(&body)?, None)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    apply(&state, &layer, &[Edit::Replace(f.fid, row)]).await?;
+    feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await
+}
+
+/// `PATCH /collections/{id}/items/{fid}`: JSON merge patch of geometry and properties.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
+    let row = feature_row(&layer, &parse_body(&body)?, Some((&f.wkb, &f.values)))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    apply(&state, &layer, &[Edit::Replace(f.fid, row)]).await?;
+    feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await
+}
+
+/// `DELETE /collections/{id}/items/{fid}`
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
+    apply(&state, &layer, &[Edit::Delete(f.fid)]).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// A GeoJSON body with its `Content-Crs` header (OGC API - Features Part 2).

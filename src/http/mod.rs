@@ -87,9 +87,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api", get(catalog::openapi))
         .route("/collections", get(features::collections))
         .route("/collections/{id}", get(features::collection))
-        .route("/collections/{id}/items", get(features::items))
+        .route(
+            "/collections/{id}/items",
+            get(features::items)
+                .post(features::create)
+                .layer(DefaultBodyLimit::max(64 << 20)),
+        )
         .route("/collections/{id}/queryables", get(features::queryables))
-        .route("/collections/{id}/items/{fid}", get(features::item))
+        .route(
+            "/collections/{id}/items/{fid}",
+            get(features::item)
+                .put(features::replace)
+                .patch(features::patch)
+                .delete(features::delete),
+        )
         .route("/tiles/{spec}", get(tiles::tilejson_doc))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::xyz))
         .route("/tileMatrixSets", get(tiles::tile_matrix_sets))

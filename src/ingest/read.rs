@@ -10,13 +10,12 @@ use gdal::errors::CplErrType;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType, OGRwkbGeometryType};
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
-use geo_types::Geometry as G;
 use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{archive, gdal_env, names, shapefile, IngestError, IngestOptions};
 use crate::crs as proj;
-use crate::geom::{bbox, to_wkb};
+use crate::geom::{bbox, coerce, geo_kind, to_wkb};
 use crate::model::{
     Field, FieldType, GeomType, IngestSummary, PublishRequest, Row, SourceInfo, Value,
 };
@@ -772,63 +771,6 @@ fn process(
         )));
     }
     Ok((to_wkb(&geo), b, repaired))
-}
-
-fn geo_kind(g: &G<f64>) -> &'static str {
-    match g {
-        G::Point(_) => "point",
-        G::MultiPoint(_) => "multipoint",
-        G::Line(_) | G::LineString(_) | G::MultiLineString(_) => "line",
-        G::Polygon(_) | G::MultiPolygon(_) | G::Rect(_) | G::Triangle(_) => "polygon",
-        G::GeometryCollection(_) => "geometry collection",
-    }
-}
-
-/// Brings a geometry to the layer's stored family, or None if it does not belong.
-fn coerce(g: G<f64>, family: GeomType) -> Option<G<f64>> {
-    match family {
-        GeomType::Point => match g {
-            G::Point(p) => Some(G::Point(p)),
-            G::MultiPoint(mp) if mp.0.len() == 1 => Some(G::Point(mp.0[0])),
-            _ => None,
-        },
-        GeomType::MultiPoint => match g {
-            G::Point(p) => Some(G::MultiPoint(vec![p].into())),
-            G::MultiPoint(mp) if !mp.0.is_empty() => Some(G::MultiPoint(mp)),
-            _ => None,
-        },
-        GeomType::MultiLineString => {
-            let mut parts = Vec::new();
-            collect_lines(g, &mut parts);
-            (!parts.is_empty()).then_some(G::MultiLineString(geo_types::MultiLineString(parts)))
-        }
-        GeomType::MultiPolygon => {
-            let mut parts = Vec::new();
-            collect_polygons(g, &mut parts);
-            (!parts.is_empty()).then_some(G::MultiPolygon(geo_types::MultiPolygon(parts)))
-        }
-    }
-}
-
-fn collect_lines(g: G<f64>, out: &mut Vec<geo_types::LineString<f64>>) {
-    match g {
-        G::LineString(l) if l.0.len() >= 2 => out.push(l),
-        G::Line(l) => out.push(l.into()),
-        G::MultiLineString(ml) => out.extend(ml.0.into_iter().filter(|l| l.0.len() >= 2)),
-        G::GeometryCollection(gc) => gc.0.into_iter().for_each(|g| collect_lines(g, out)),
-        _ => {}
-    }
-}
-
-fn collect_polygons(g: G<f64>, out: &mut Vec<geo_types::Polygon<f64>>) {
-    match g {
-        G::Polygon(p) if p.exterior().0.len() >= 4 => out.push(p),
-        G::MultiPolygon(mp) => out.extend(mp.0.into_iter().filter(|p| p.exterior().0.len() >= 4)),
-        G::Rect(r) => out.push(r.to_polygon()),
-        G::Triangle(t) => out.push(t.to_polygon()),
-        G::GeometryCollection(gc) => gc.0.into_iter().for_each(|g| collect_polygons(g, out)),
-        _ => {}
-    }
 }
 
 fn to_value(v: Option<FieldValue>, kind: FieldType) -> Value {

@@ -11,9 +11,9 @@ use sqlx::{Row as _, SqlitePool};
 use tokio::sync::{mpsc, Mutex};
 
 use super::{
-    fields_json, from_json, order_by, quote_ident, validate_meta, version_table, wkb_intersects,
-    Batch, ItemQuery, LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord,
-    KEPT_VERSIONS,
+    fields_json, from_json, order_by, quote_ident, republished, validate_meta, version_table,
+    wkb_intersects, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
+    StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
@@ -724,6 +724,125 @@ impl Store for GpkgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
+    }
+
+    async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>> {
+        let _writer = self.write_lock.lock().await;
+        let table = quote_ident(&layer.id);
+        let index = rtree(&layer.id);
+        let mut tx = self.pool.begin().await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = ?")
+                .bind(&layer.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current != Some(layer.version) {
+            return Err(republished(layer));
+        }
+        let indexed = has_table(&mut *tx, &index).await?;
+        let index = quote_ident(&index);
+        let insert = insert_sql(&layer.id, &layer.fields);
+        let update = {
+            let sets: String = layer
+                .fields
+                .iter()
+                .map(|f| format!(", {} = ?", quote_ident(&f.name)))
+                .collect();
+            format!("UPDATE {table} SET geom = ?{sets} WHERE fid = ?")
+        };
+        let mut ids = Vec::with_capacity(edits.len());
+        for e in edits {
+            let (fid, row) = match e {
+                Edit::Insert(row) => {
+                    let mut q = sqlx::query(&insert).bind(gpkg_blob(&row.wkb, 4326, &row.bbox));
+                    for v in &row.values {
+                        q = bind_value(q, v);
+                    }
+                    (q.execute(&mut *tx).await?.last_insert_rowid(), Some(row))
+                }
+                Edit::Replace(fid, row) => {
+                    let mut q = sqlx::query(&update).bind(gpkg_blob(&row.wkb, 4326, &row.bbox));
+                    for v in &row.values {
+                        q = bind_value(q, v);
+                    }
+                    if q.bind(fid).execute(&mut *tx).await?.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(format!("feature {fid}")));
+                    }
+                    (*fid, Some(row))
+                }
+                Edit::Delete(fid) => {
+                    let sql = format!("DELETE FROM {table} WHERE fid = ?");
+                    if sqlx::query(&sql)
+                        .bind(fid)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 0
+                    {
+                        return Err(StoreError::NotFound(format!("feature {fid}")));
+                    }
+                    (*fid, None)
+                }
+            };
+            if indexed {
+                sqlx::query(&format!("DELETE FROM {index} WHERE id = ?"))
+                    .bind(fid)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(row) = row {
+                    sqlx::query(&format!("INSERT INTO {index} VALUES (?, ?, ?, ?, ?)"))
+                        .bind(fid)
+                        .bind(row.bbox[0])
+                        .bind(row.bbox[2])
+                        .bind(row.bbox[1])
+                        .bind(row.bbox[3])
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            ids.push(fid);
+        }
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        // The extent from the blobs' envelopes, read back exactly.
+        let mut extent = None;
+        for (blob,) in sqlx::query_as::<_, (Vec<u8>,)>(&format!("SELECT geom FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            if let Some(b) = gpkg_blob_wkb(&blob)
+                .and_then(crate::geom::from_wkb)
+                .and_then(|g| crate::geom::bbox(&g))
+            {
+                extend_bbox(&mut extent, &b);
+            }
+        }
+        sqlx::query("UPDATE atlante_layer_versions SET feature_count = ?, extent = ? WHERE layer_id = ? AND version = ?")
+            .bind(count)
+            .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))
+            .bind(&layer.id)
+            .bind(layer.version)
+            .execute(&mut *tx)
+            .await?;
+        let e = extent.unwrap_or([0.0; 4]);
+        sqlx::query(
+            "UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, \
+                     last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = ?",
+        )
+        .bind(e[0])
+        .bind(e[1])
+        .bind(e[2])
+        .bind(e[3])
+        .bind(&layer.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE atlante_layers SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?")
+            .bind(&layer.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()> {

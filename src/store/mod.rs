@@ -18,6 +18,13 @@ use tokio::sync::mpsc;
 
 use crate::model::{Field, IngestSummary, Layer, Org, PublishRequest, Row, Value};
 
+pub(crate) fn republished(layer: &Layer) -> StoreError {
+    StoreError::Conflict(format!(
+        "{} was republished meanwhile: read it again",
+        layer.id
+    ))
+}
+
 /// How many previous versions of a layer are kept for rollback.
 pub const KEPT_VERSIONS: i64 = 2;
 
@@ -112,6 +119,14 @@ pub(crate) fn order_by(
     format!(" ORDER BY {}", parts.join(", "))
 }
 
+/// One change to a layer's published features (OGC API - Features Part 4).
+#[derive(Debug, Clone)]
+pub enum Edit {
+    Insert(Row),
+    Replace(i64, Row),
+    Delete(i64),
+}
+
 /// Does a stored geometry intersect a lon/lat box? The exact test the GeoPackage store runs
 /// after its R-tree narrowed the candidates (PostGIS runs ST_Intersects).
 pub(crate) fn wkb_intersects(wkb: &[u8], b: &[f64; 4]) -> bool {
@@ -153,6 +168,10 @@ pub trait Store: Send + Sync {
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)>;
     /// One feature by id.
     async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>>;
+    /// Applies edits to the published version in one transaction (all or nothing) and
+    /// returns the feature id each touched. A missing id is `NotFound`; a layer republished
+    /// since `layer` was read is a `Conflict`; either way nothing changes.
+    async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>>;
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;

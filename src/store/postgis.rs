@@ -10,8 +10,9 @@ use sqlx::{Executor, PgPool, Postgres, QueryBuilder, Row as _};
 use tokio::sync::mpsc;
 
 use super::{
-    fields_json, from_json, order_by, quote_ident, validate_meta, version_table, Batch, ItemQuery,
-    LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord, KEPT_VERSIONS,
+    fields_json, from_json, order_by, quote_ident, republished, validate_meta, version_table,
+    Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord,
+    KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
@@ -321,6 +322,39 @@ fn push_where(qb: &mut QueryBuilder<'_, Postgres>, q: &ItemQuery) {
             sep.push_bind(v);
         }
         qb.push(", 4326))");
+    }
+}
+
+fn edit_fid(e: &Edit) -> String {
+    match e {
+        Edit::Insert(_) => "new".into(),
+        Edit::Replace(f, _) | Edit::Delete(f) => f.to_string(),
+    }
+}
+
+/// A bound value, cast to its column's type.
+fn push_value(qb: &mut QueryBuilder<'_, Postgres>, v: &Value, kind: FieldType) {
+    match v {
+        Value::Null => {
+            qb.push("NULL");
+        }
+        Value::Integer(i) => {
+            qb.push_bind(*i);
+        }
+        Value::Real(f) => {
+            qb.push_bind(*f);
+        }
+        Value::Boolean(b) => {
+            qb.push_bind(*b);
+        }
+        Value::Text(t) | Value::Date(t) | Value::Datetime(t) => {
+            qb.push_bind(t.clone());
+            qb.push(match kind {
+                FieldType::Date => "::date",
+                FieldType::Datetime => "::timestamptz",
+                _ => "::text",
+            });
+        }
     }
 }
 
@@ -680,6 +714,76 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
+    }
+
+    async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>> {
+        let table = quote_ident(&layer.id);
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, &layer.id).await?;
+        let current: Option<i32> =
+            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = $1")
+                .bind(&layer.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.map(i64::from) != Some(layer.version) {
+            return Err(republished(layer));
+        }
+        let mut ids = Vec::with_capacity(edits.len());
+        for e in edits {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            match e {
+                Edit::Insert(row) => {
+                    qb.push(format!("INSERT INTO {table} (geom"));
+                    for f in &layer.fields {
+                        qb.push(", ").push(quote_ident(&f.name));
+                    }
+                    qb.push(") VALUES (ST_GeomFromEWKB(")
+                        .push_bind(wkb_to_ewkb(&row.wkb, 4326))
+                        .push(")");
+                    for (f, v) in layer.fields.iter().zip(&row.values) {
+                        qb.push(", ");
+                        push_value(&mut qb, v, f.kind);
+                    }
+                    qb.push(") RETURNING fid");
+                }
+                Edit::Replace(fid, row) => {
+                    qb.push(format!("UPDATE {table} SET geom = ST_GeomFromEWKB("));
+                    qb.push_bind(wkb_to_ewkb(&row.wkb, 4326)).push(")");
+                    for (f, v) in layer.fields.iter().zip(&row.values) {
+                        qb.push(format!(", {} = ", quote_ident(&f.name)));
+                        push_value(&mut qb, v, f.kind);
+                    }
+                    qb.push(" WHERE fid = ")
+                        .push_bind(*fid)
+                        .push(" RETURNING fid");
+                }
+                Edit::Delete(fid) => {
+                    qb.push(format!("DELETE FROM {table} WHERE fid = "))
+                        .push_bind(*fid)
+                        .push(" RETURNING fid");
+                }
+            }
+            let id: Option<i64> = qb.build_query_scalar().fetch_optional(&mut *tx).await?;
+            ids.push(id.ok_or_else(|| StoreError::NotFound(format!("feature {}", edit_fid(e))))?);
+        }
+        sqlx::query(&format!(
+            "UPDATE atlante_layer_versions SET feature_count = s.n, extent = s.e FROM \
+             (SELECT count(*) AS n, CASE WHEN count(*) = 0 THEN NULL ELSE jsonb_build_array(\
+             ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), \
+             ST_YMax(ST_Extent(geom))) END AS e FROM {table}) s \
+             WHERE layer_id = $1 AND version = $2"
+        ))
+        .bind(&layer.id)
+        .bind(layer.version as i32)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE atlante_layers SET updated_at = clock_timestamp() WHERE id = $1")
+            .bind(&layer.id)
+            .execute(&mut *tx)
+            .await?;
+        notify(&mut tx, &layer.id).await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()> {

@@ -42,8 +42,12 @@ pub struct TileEngine {
     pub cache: TileCache,
 }
 
+/// A layer's content key: its version and, since features can be edited in place
+/// (OGC API - Features Part 4), the time of its last change.
 fn versioned(l: &Layer) -> String {
-    format!("{}@{}", l.id, l.version)
+    use sha2::{Digest, Sha256};
+    let edit = hex::encode(&Sha256::digest(l.updated_at.as_bytes())[..4]);
+    format!("{}@{}.{edit}", l.id, l.version)
 }
 
 impl TileEngine {
