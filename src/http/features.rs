@@ -371,32 +371,40 @@ pub async fn create(
     Ok((axum::http::StatusCode::CREATED, Json(json!({"ids": ids}))).into_response())
 }
 
-/// `PUT /collections/{id}/items/{fid}`: replaces geometry and properties.
-pub async fn replace(
-    State(state): State<AppState>,
-    Path((id, fid)): Path<(String, String)>,
+/// PUT replaces geometry and properties; PATCH (`merge`) keeps what the body leaves out.
+async fn update(
+    state: AppState,
+    (id, fid): (String, String),
     headers: HeaderMap,
     body: axum::body::Bytes,
+    merge: bool,
 ) -> Result<Response, ApiError> {
     let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
-    let row = feature_row(&layer, &parse_body(&body)?, None)
+    let base = merge.then_some((f.wkb.as_slice(), f.values.as_slice()));
+    let row = feature_row(&layer, &parse_body(&body)?, base)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     apply(&state, &layer, &[Edit::Replace(f.fid, row)]).await?;
     feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await
 }
 
-/// `PATCH /collections/{id}/items/{fid}`: JSON merge patch of geometry and properties.
-pub async fn patch(
+/// `PUT /collections/{id}/items/{fid}`
+pub async fn replace(
     State(state): State<AppState>,
-    Path((id, fid)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
-    let row = feature_row(&layer, &parse_body(&body)?, Some((&f.wkb, &f.values)))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    apply(&state, &layer, &[Edit::Replace(f.fid, row)]).await?;
-    feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await
+    update(state, path, headers, body, false).await
+}
+
+/// `PATCH /collections/{id}/items/{fid}` (JSON merge patch)
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    update(state, path, headers, body, true).await
 }
 
 /// `DELETE /collections/{id}/items/{fid}`
