@@ -551,6 +551,13 @@ async fn load_demo(store: &DynStore, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
+    let stale = atlante::ingest::clean_stale_work_dirs();
+    if stale > 0 {
+        tracing::info!(
+            folders = stale,
+            "removed work folders of interrupted ingests"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

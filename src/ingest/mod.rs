@@ -61,6 +61,35 @@ pub enum IngestError {
     Internal(String),
 }
 
+/// Removes work folders that killed ingests left in the temporary directory (older than a
+/// day, so a running ingest of another process is never touched). Returns how many.
+pub fn clean_stale_work_dirs() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("atlante-ingest-") || name.starts_with("atlante-upload-")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if old
+            && e.file_type().is_ok_and(|t| t.is_dir())
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Ingests `input` (shown to users as `display`) as a new version of `opts.org`/`opts.slug`.
 pub async fn ingest(
     store: &dyn Store,
