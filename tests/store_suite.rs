@@ -60,6 +60,14 @@ fn bbox_distance_m(a: &[f64; 4], b: &[f64; 4]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The largest bbox-corner distance between features paired in order.
+fn worst_distance_m(a: &[StoredFeature], b: &[StoredFeature]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
+        .fold(0.0, f64::max)
+}
+
 fn field_index(layer: &atlante::model::Layer, label: &str) -> usize {
     layer
         .fields
@@ -142,11 +150,7 @@ async fn rdn2008_cp1252_fixture_keeps_accents(t: TestStore) {
     .unwrap();
     let wgs = t.store.scan(&orig).await.unwrap();
     assert_eq!(rows.len(), wgs.len());
-    let worst = rows
-        .iter()
-        .zip(&wgs)
-        .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
-        .fold(0.0, f64::max);
+    let worst = worst_distance_m(&rows, &wgs);
     assert!(worst < 5.0, "worst corner distance {worst} m");
 }
 
@@ -180,11 +184,7 @@ async fn utm_utf8_without_cpg_is_detected(t: TestStore) {
     .unwrap();
     let wgs = t.store.scan(&orig).await.unwrap();
     assert_eq!(rows.len(), wgs.len());
-    let worst = rows
-        .iter()
-        .zip(&wgs)
-        .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
-        .fold(0.0, f64::max);
+    let worst = worst_distance_m(&rows, &wgs);
     assert!(worst < 5.0, "worst distance {worst} m");
 }
 
@@ -482,11 +482,7 @@ async fn every_format_and_crs_lands_in_place(t: TestStore) {
         assert_eq!(summary.written, 110, "{file}");
         assert_eq!(layer.source.crs, crs, "{file}");
         let rows = t.store.scan(&layer).await.unwrap();
-        let worst = rows
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| bbox_distance_m(&wkb_bbox(&a.wkb), &wkb_bbox(&b.wkb)))
-            .fold(0.0, f64::max);
+        let worst = worst_distance_m(&rows, &reference);
         assert!(worst < 5.0, "{file}: {worst} m away");
         assert!(
             text_values(&rows).iter().any(|v| v.contains("DUOMO")),
