@@ -69,6 +69,12 @@ impl Caller {
     }
 }
 
+/// The one visibility rule: public layers to everyone, private ones to their organisation
+/// (and a metropolitan admin). Catalog, tiles, features and /api all ask this.
+pub fn may_see(layer: &crate::model::Layer, who: Option<&Caller>) -> bool {
+    layer.is_public() || who.is_some_and(|c| c.can_read_private(&layer.org))
+}
+
 /// Resolves a bearer token to its caller, or None for unknown tokens.
 pub async fn caller(store: &dyn Store, token: &str) -> Result<Option<Caller>, StoreError> {
     if !token.starts_with("atl_") || token.len() != 68 {

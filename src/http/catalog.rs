@@ -8,33 +8,14 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
-use super::{caller, writer, AppState};
-use crate::auth::Caller;
+use super::{caller, wants_html, writer, AppState};
+use crate::auth::may_see;
 use crate::model::Layer;
 use crate::store::LayerMetaUpdate;
 
 #[derive(Debug, Deserialize)]
 pub struct FormatQuery {
     f: Option<String>,
-}
-
-/// Does this request want HTML? `?f=` decides, then `Accept`; no `Accept` means JSON.
-fn wants_html(q: &FormatQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
-    match q.f.as_deref() {
-        Some("html") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "f must be json or html, not '{other}'"
-        ))),
-        None => Ok(headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"))),
-    }
-}
-
-fn visible(layer: &Layer, who: Option<&Caller>) -> bool {
-    layer.is_public() || who.is_some_and(|c| c.can_read_private(&layer.org))
 }
 
 fn layer_json(l: &Layer) -> Json_ {
@@ -48,7 +29,7 @@ pub async fn landing(
     Query(q): Query<FormatQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if wants_html(&q, &headers)? {
+    if wants_html(q.f.as_deref(), &headers)? {
         return viewer_page(&state).await;
     }
     Ok(Json(json!({
@@ -124,7 +105,7 @@ pub async fn openapi(
         .tiles
         .layers()
         .into_iter()
-        .filter(|l| visible(l, who.as_ref()))
+        .filter(|l| may_see(l, who.as_ref()))
         .collect();
     let doc = crate::features::openapi::document(&layers, &super::base_url(&state, &headers));
     let mut res = Json(doc).into_response();
@@ -189,7 +170,7 @@ pub async fn layers(
         .layers()
         .await?
         .iter()
-        .filter(|l| visible(l, who.as_ref()))
+        .filter(|l| may_see(l, who.as_ref()))
         .map(layer_json)
         .collect();
     Ok(Json(json!({"layers": layers})))
@@ -199,7 +180,7 @@ pub async fn layers(
 async fn visible_layer(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
     let who = caller(state, headers).await?;
     match state.store.layer(id).await? {
-        Some(l) if visible(&l, who.as_ref()) => Ok(l),
+        Some(l) if may_see(&l, who.as_ref()) => Ok(l),
         _ => Err(ApiError::not_found("layer")),
     }
 }

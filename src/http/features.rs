@@ -7,7 +7,8 @@ use axum::Json;
 use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
-use super::{base_url, caller, escape_html, writer, AppState};
+use super::{base_url, caller, escape_html, wants_html, writer, AppState};
+use crate::auth::may_see;
 use crate::features::edit::{feature_row, post_rows};
 use crate::features::{
     self, collection_json, crs_uri, feature_json, items_json, parse_crs, parse_items, Output,
@@ -17,22 +18,19 @@ use crate::store::{Edit, StoredFeature};
 
 const GEOJSON: &str = "application/geo+json";
 
-/// `?f=` first, then `Accept`; no `Accept` means JSON (many OGC clients send none).
-fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
-    match params
+fn f_param(params: &[(String, String)]) -> Option<&str> {
+    params
         .iter()
         .find(|(k, _)| k == "f")
         .map(|(_, v)| v.as_str())
-    {
-        Some("html") => Ok(true),
-        Some("json") | Some("geojson") => Ok(false),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "f must be json or html, not '{other}'"
-        ))),
-        None => Ok(headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"))),
+}
+
+/// A value as text for an HTML cell (escaped by the caller).
+fn value_text(v: &crate::model::Value) -> String {
+    match features::value_json(v) {
+        Json_::String(s) => s,
+        Json_::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -43,7 +41,7 @@ async fn visible_layers(state: &AppState, headers: &HeaderMap) -> Result<Vec<Lay
         .tiles
         .layers()
         .into_iter()
-        .filter(|l| l.is_public() || who.as_ref().is_some_and(|c| c.can_read_private(&l.org)))
+        .filter(|l| may_see(l, who.as_ref()))
         .collect())
 }
 
@@ -77,7 +75,7 @@ pub async fn collections(
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
     let layers = visible_layers(&state, &headers).await?;
-    if wants_html(&params, &headers)? {
+    if wants_html(f_param(&params), &headers)? {
         let rows: String = layers
             .iter()
             .map(|l| {
@@ -111,7 +109,7 @@ pub async fn collection(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = visible_layer(&state, &headers, &id).await?;
-    if wants_html(&params, &headers)? {
+    if wants_html(f_param(&params), &headers)? {
         let fields: String = layer
             .fields
             .iter()
@@ -160,7 +158,7 @@ pub async fn items(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = visible_layer(&state, &headers, &id).await?;
-    let html = wants_html(&params, &headers)?;
+    let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (found, matched) = state.store.items(&layer, &req.query).await?;
     if html {
@@ -173,11 +171,7 @@ pub async fn items(
                 f.fid
             ));
             for v in &f.values {
-                let text = match features::value_json(v) {
-                    Json_::String(s) => s,
-                    Json_::Null => String::new(),
-                    other => other.to_string(),
-                };
+                let text = value_text(v);
                 rows.push_str(&format!("<td>{}</td>", escape_html(&text)));
             }
             rows.push_str("</tr>");
@@ -207,7 +201,7 @@ pub async fn item(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = visible_layer(&state, &headers, &id).await?;
-    let html = wants_html(&params, &headers)?;
+    let html = wants_html(f_param(&params), &headers)?;
     let mut crs = None;
     for (k, v) in &params {
         match k.as_str() {
@@ -229,11 +223,7 @@ pub async fn item(
             .iter()
             .zip(&f.values)
             .map(|(field, v)| {
-                let text = match features::value_json(v) {
-                    Json_::String(s) => s,
-                    Json_::Null => String::new(),
-                    other => other.to_string(),
-                };
+                let text = value_text(v);
                 format!(
                     "<tr><th>{}</th><td>{}</td></tr>",
                     escape_html(&field.label),

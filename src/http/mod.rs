@@ -182,6 +182,22 @@ async fn writer(state: &AppState, headers: &HeaderMap, org: &str) -> Result<Call
     Ok(c)
 }
 
+/// Does this request want HTML? `f` decides (`html`; `json`/`geojson`), then `Accept`; no
+/// `Accept` means JSON, since many OGC clients send none.
+fn wants_html(f: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match f {
+        Some("html") => Ok(true),
+        Some("json") | Some("geojson") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "f must be json or html, not '{other}'"
+        ))),
+        None => Ok(headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))),
+    }
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

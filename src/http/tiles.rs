@@ -40,11 +40,7 @@ async fn resolve(
     let who = caller(state, headers).await?;
     ids.iter()
         .map(|id| match state.tiles.layer(id) {
-            Some(l)
-                if l.is_public() || who.as_ref().is_some_and(|c| c.can_read_private(&l.org)) =>
-            {
-                Ok(l)
-            }
+            Some(l) if crate::auth::may_see(&l, who.as_ref()) => Ok(l),
             _ => Err(ApiError::not_found("layer")),
         })
         .collect()
@@ -62,7 +58,7 @@ async fn tile_response(
     layers: Vec<Layer>,
     t: TileCoord,
 ) -> Result<Response, ApiError> {
-    let tile = state.tiles.tile(&layers, t, true).await?;
+    let tile = state.tiles.tile(&layers, t).await?;
     let public = layers.iter().all(Layer::is_public);
     let cache_control = if public {
         "public, max-age=60"

@@ -201,23 +201,16 @@ impl TileEngine {
     }
 
     /// A tile of one or more layers (already checked for visibility), from cache or rendered.
-    pub async fn tile(
-        &self,
-        layers: &[Layer],
-        t: TileCoord,
-        use_cache: bool,
-    ) -> Result<Arc<Tile>, StoreError> {
+    pub async fn tile(&self, layers: &[Layer], t: TileCoord) -> Result<Arc<Tile>, StoreError> {
         let key = Self::key(layers, t);
-        if use_cache {
-            if let Some(hit) = self.cache.get(&key) {
-                return Ok(hit);
-            }
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
         }
         let disk = match (layers, &self.disk) {
             ([l], Some(dir)) => Some(disk_path(dir, l, t)),
             _ => None,
         };
-        if let Some(p) = disk.as_ref().filter(|_| use_cache) {
+        if let Some(p) = disk.as_ref() {
             if let Ok(raw) = tokio::fs::read(p).await {
                 let tile = Arc::new(Tile::new(raw));
                 self.cache.put(key, tile.clone());
@@ -228,13 +221,11 @@ impl TileEngine {
         let raw = tokio::task::spawn_blocking(move || render(&indexes, t))
             .await
             .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
-        if let Some(p) = disk.filter(|_| use_cache) {
+        if let Some(p) = disk {
             write_disk(&p, &raw).await;
         }
         let tile = Arc::new(Tile::new(raw));
-        if use_cache {
-            self.cache.put(key, tile.clone());
-        }
+        self.cache.put(key, tile.clone());
         Ok(tile)
     }
 }
