@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cql2;
 pub mod crs;
 pub mod features;
 pub mod geom;

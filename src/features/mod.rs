@@ -153,6 +153,7 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
     let mut q = ItemQuery {
         bbox: None,
         sort: Vec::new(),
+        filter: None,
         limit: DEFAULT_LIMIT,
         offset: 0,
     };
@@ -161,6 +162,38 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
     let bbox_crs = match params.iter().find(|(k, _)| k == "bbox-crs") {
         Some((_, v)) => parse_crs(v)?,
         None => None,
+    };
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut conds = Vec::new();
+    if let Some(f) = param("filter") {
+        let filter_crs = param("filter-crs").map(parse_crs).transpose()?.flatten();
+        let e =
+            crate::cql2::parse(f, param("filter-lang")).map_err(|e| bad(format!("filter: {e}")))?;
+        conds.push(
+            crate::cql2::check::check(&e, layer, filter_crs)
+                .map_err(|e| bad(format!("filter: {e}")))?,
+        );
+    } else if param("filter-lang").is_some() || param("filter-crs").is_some() {
+        return Err(bad("filter-lang and filter-crs need a filter"));
+    }
+    if let Some(d) = param("datetime") {
+        conds.push(datetime(layer, d)?);
+    }
+    // Queryables as query parameters: `?name=Milano` is `name = 'Milano'`.
+    for (k, v) in params {
+        if let Some(field) = layer.fields.iter().find(|f| &f.name == k) {
+            conds.push(equals(layer, field, v)?);
+        }
+    }
+    q.filter = match conds.len() {
+        0 => None,
+        1 => conds.pop(),
+        _ => Some(crate::cql2::Cond::And(conds)),
     };
     let mut seen: Vec<&str> = Vec::new();
     for (k, v) in params {
@@ -195,9 +228,8 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
             }
             "f" => {}
             "crs" => crs = parse_crs(v)?,
-            "filter" | "filter-lang" | "filter-crs" | "datetime" => {
-                return Err(bad(format!("parameter '{k}' is not supported yet")));
-            }
+            "filter" | "filter-lang" | "filter-crs" | "datetime" => {}
+            other if layer.fields.iter().any(|f| f.name == other) => {}
             other => return Err(bad(format!("unknown parameter '{other}'"))),
         }
     }
@@ -206,6 +238,60 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
         properties,
         crs,
     })
+}
+
+/// `?field=value`: the feature's value equals `value`, read as the field's type.
+fn equals(
+    layer: &Layer,
+    field: &crate::model::Field,
+    v: &str,
+) -> Result<crate::cql2::Cond, ParamError> {
+    use crate::cql2::{CmpOp, Expr, Operand};
+    use crate::model::FieldType;
+    let value = match field.kind {
+        FieldType::Integer | FieldType::Real => Operand::Number(parse_number(v, &field.name)?),
+        FieldType::Boolean => match v {
+            "true" => Operand::Bool(true),
+            "false" => Operand::Bool(false),
+            _ => return Err(bad(format!("{} must be true or false", field.name))),
+        },
+        _ => Operand::Text(v.to_string()),
+    };
+    let e = Expr::Compare(CmpOp::Eq, Operand::Property(field.name.clone()), value);
+    crate::cql2::check::check(&e, layer, None).map_err(|e| bad(format!("{}: {e}", field.name)))
+}
+
+/// `datetime` (an instant, or an interval `start/end` with `..` for an open end) on the
+/// layer's first date or timestamp property: features whose value falls in it.
+fn datetime(layer: &Layer, v: &str) -> Result<crate::cql2::Cond, ParamError> {
+    use crate::cql2::{Expr, Operand, TemporalOp};
+    use crate::model::FieldType;
+    let field = layer
+        .fields
+        .iter()
+        .find(|f| matches!(f.kind, FieldType::Date | FieldType::Datetime))
+        .ok_or_else(|| {
+            bad(format!(
+                "collection {} has no temporal property for datetime",
+                layer.id
+            ))
+        })?;
+    let instant = |s: &str| match s {
+        ".." | "" => Operand::Open,
+        s if s.len() == 10 => Operand::Date(s.to_string()),
+        s => Operand::Timestamp(s.to_string()),
+    };
+    let value = match v.split_once('/') {
+        Some((a, b)) => Operand::Interval(Box::new(instant(a)), Box::new(instant(b))),
+        None if v == ".." => return Err(bad("datetime '..' needs an interval: use ../..")),
+        None => instant(v),
+    };
+    let e = Expr::Temporal(
+        TemporalOp::Intersects,
+        Operand::Property(field.name.clone()),
+        value,
+    );
+    crate::cql2::check::check(&e, layer, None).map_err(|e| bad(format!("datetime: {e}")))
 }
 
 /// Maps CRS84 coordinates into the output CRS of a request.

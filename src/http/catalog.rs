@@ -85,10 +85,11 @@ pub async fn viewer_config(State(state): State<AppState>) -> Json<Json_> {
     }))
 }
 
-/// Conformance classes: Features Part 1 and Tiles.
+/// Conformance classes: Features Parts 1–4, CQL2 and Tiles.
 pub async fn conformance() -> Json<Json_> {
     let all: Vec<&str> = crate::features::CONFORMANCE
         .iter()
+        .chain(crate::cql2::CONFORMANCE)
         .chain(super::tiles::TILES_CONFORMANCE)
         .copied()
         .collect();

@@ -7,12 +7,12 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row as _, SqlitePool};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, Mutex};
 
 use super::{
-    fields_json, from_json, order_by, quote_ident, republished, validate_meta, version_table,
-    wkb_intersects, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
+    fields_json, from_json, item_condition, order_by, quote_ident, republished, validate_meta,
+    version_table, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
     StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
@@ -43,9 +43,19 @@ impl GpkgStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(false)
-            .busy_timeout(std::time::Duration::from_secs(30));
+            .busy_timeout(std::time::Duration::from_secs(30))
+            // CQL2 LIKE is case-sensitive, as in PostgreSQL.
+            .pragma("case_sensitive_like", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    // SAFETY: the handle is locked for the call; the connection is open.
+                    unsafe { super::sqlite_fns::register(handle.as_raw_handle().as_ptr()) }
+                        .map_err(sqlx::Error::Protocol)
+                })
+            })
             .connect_with(opts)
             .await?;
         let store = GpkgStore {
@@ -338,6 +348,17 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+fn push_bind(qb: &mut QueryBuilder<'_, Sqlite>, b: crate::cql2::Bind) {
+    use crate::cql2::Bind;
+    match b {
+        Bind::Text(s) | Bind::Date(s) | Bind::Timestamp(s) => qb.push_bind(s),
+        Bind::Integer(i) => qb.push_bind(i),
+        Bind::Real(f) => qb.push_bind(f),
+        Bind::Bool(v) => qb.push_bind(v),
+        Bind::Geometry(wkb) => qb.push_bind(wkb),
+    };
 }
 
 fn bind_value<'q>(
@@ -669,52 +690,56 @@ impl Store for GpkgStore {
     }
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
-        let order = order_by(layer, &q.sort, "");
-        let Some(b) = q.bbox else {
-            let count = format!("SELECT count(*) FROM {}", quote_ident(&layer.id));
-            let matched: i64 = sqlx::query_scalar(&count).fetch_one(&self.pool).await?;
-            let sql = format!("{}{order} LIMIT ? OFFSET ?", select_features(layer));
-            let rows = sqlx::query(&sql)
-                .bind(q.limit)
-                .bind(q.offset)
-                .fetch_all(&self.pool)
-                .await?;
-            let features = rows
-                .iter()
-                .map(|r| feature_from_row(layer, r))
-                .collect::<Result<_>>()?;
-            return Ok((features, matched));
-        };
-        // The R-tree narrows to boxes that overlap; the exact test runs here.
+        use crate::cql2::sql;
+        let cond = item_condition(q);
+        // The R-tree narrows to boxes that overlap; the exact test is in the condition.
+        let envelope = q.bbox.or_else(|| cond.as_ref().and_then(sql::envelope));
         let index = rtree(&layer.id);
-        let filter = if has_table(&self.pool, &index).await? {
-            format!(
-                " WHERE fid IN (SELECT id FROM {} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)",
-                quote_ident(&index)
-            )
-        } else {
-            String::new()
-        };
-        let sql = format!("{}{filter}{order}", select_features(layer));
-        let mut query = sqlx::query(&sql);
-        if !filter.is_empty() {
-            query = query.bind(b[0]).bind(b[2]).bind(b[1]).bind(b[3]);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut hits = Vec::new();
-        for r in &rows {
-            let f = feature_from_row(layer, r)?;
-            if wkb_intersects(&f.wkb, &b) {
-                hits.push(f);
+        let use_index = envelope.is_some() && has_table(&self.pool, &index).await?;
+        let push_where = |qb: &mut QueryBuilder<'_, Sqlite>| {
+            let mut sep = " WHERE ";
+            if let (true, Some(b)) = (use_index, envelope) {
+                qb.push(format!(
+                    " WHERE fid IN (SELECT id FROM {} WHERE maxx >= ",
+                    quote_ident(&index)
+                ));
+                qb.push_bind(b[0]).push(" AND minx <= ").push_bind(b[2]);
+                qb.push(" AND maxy >= ")
+                    .push_bind(b[1])
+                    .push(" AND miny <= ")
+                    .push_bind(b[3]);
+                qb.push(")");
+                sep = " AND ";
             }
-        }
-        let matched = hits.len() as i64;
-        let page = hits
-            .into_iter()
-            .skip(q.offset as usize)
-            .take(q.limit as usize)
-            .collect();
-        Ok((page, matched))
+            if let Some(c) = &cond {
+                qb.push(sep);
+                for piece in sql::compile(c, layer, sql::Dialect::Sqlite) {
+                    match piece {
+                        sql::Piece::Sql(s) => {
+                            qb.push(s);
+                        }
+                        sql::Piece::Bind(b) => push_bind(qb, b),
+                    }
+                }
+            }
+        };
+        let mut count =
+            QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {}", quote_ident(&layer.id)));
+        push_where(&mut count);
+        let matched: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::<Sqlite>::new(select_features(layer));
+        push_where(&mut page);
+        page.push(order_by(layer, &q.sort, ""));
+        page.push(" LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let rows = page.build().fetch_all(&self.pool).await?;
+        let features = rows
+            .iter()
+            .map(|r| feature_from_row(layer, r))
+            .collect::<Result<_>>()?;
+        Ok((features, matched))
     }
 
     async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {

@@ -9,6 +9,7 @@
 
 pub mod gpkg;
 pub mod postgis;
+mod sqlite_fns;
 
 use std::sync::Arc;
 
@@ -90,6 +91,8 @@ pub struct ItemQuery {
     pub bbox: Option<[f64; 4]>,
     /// (field index, None for the feature id; ascending?)
     pub sort: Vec<(Option<usize>, bool)>,
+    /// A checked CQL2 filter (and `datetime`), compiled by each store to its SQL.
+    pub filter: Option<crate::cql2::Cond>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -127,12 +130,26 @@ pub enum Edit {
     Delete(i64),
 }
 
-/// Does a stored geometry intersect a lon/lat box? The exact test the GeoPackage store runs
-/// after its R-tree narrowed the candidates (PostGIS runs ST_Intersects).
-pub(crate) fn wkb_intersects(wkb: &[u8], b: &[f64; 4]) -> bool {
-    use geo::Intersects;
-    let rect = geo::Rect::new((b[0], b[1]), (b[2], b[3]));
-    crate::geom::from_wkb(wkb).is_some_and(|g| g.intersects(&rect))
+/// The conditions of an items request as one CQL2 condition: the bbox is `S_INTERSECTS`
+/// with the box, so both stores run one compiled WHERE clause.
+pub(crate) fn item_condition(q: &ItemQuery) -> Option<crate::cql2::Cond> {
+    use crate::cql2::{Bind, Cond, SpatialOp, Val};
+    let mut all = Vec::new();
+    if let Some(b) = q.bbox {
+        let rect = geo_types::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon();
+        let wkb = crate::geom::to_wkb(&geo_types::Geometry::Polygon(rect));
+        all.push(Cond::Spatial(
+            SpatialOp::Intersects,
+            Val::Geometry,
+            Val::Bind(Bind::Geometry(wkb)),
+        ));
+    }
+    all.extend(q.filter.clone());
+    match all.len() {
+        0 => None,
+        1 => all.pop(),
+        _ => Some(Cond::And(all)),
+    }
 }
 
 #[async_trait]

@@ -10,9 +10,9 @@ use sqlx::{Executor, PgPool, Postgres, QueryBuilder, Row as _};
 use tokio::sync::mpsc;
 
 use super::{
-    fields_json, from_json, order_by, quote_ident, republished, validate_meta, version_table,
-    Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError, StoredFeature, TokenRecord,
-    KEPT_VERSIONS,
+    fields_json, from_json, item_condition, order_by, quote_ident, republished, validate_meta,
+    version_table, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
+    StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
@@ -314,14 +314,21 @@ fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
     })
 }
 
-fn push_where(qb: &mut QueryBuilder<'_, Postgres>, q: &ItemQuery) {
-    if let Some(b) = q.bbox {
-        qb.push(" WHERE ST_Intersects(geom, ST_MakeEnvelope(");
-        let mut sep = qb.separated(", ");
-        for v in b {
-            sep.push_bind(v);
-        }
-        qb.push(", 4326))");
+fn push_where(qb: &mut QueryBuilder<'_, Postgres>, layer: &Layer, q: &ItemQuery) {
+    use crate::cql2::{sql, Bind};
+    let Some(cond) = item_condition(q) else {
+        return;
+    };
+    qb.push(" WHERE ");
+    for piece in sql::compile(&cond, layer, sql::Dialect::Postgres) {
+        match piece {
+            sql::Piece::Sql(s) => qb.push(s),
+            sql::Piece::Bind(Bind::Text(s) | Bind::Date(s) | Bind::Timestamp(s)) => qb.push_bind(s),
+            sql::Piece::Bind(Bind::Integer(i)) => qb.push_bind(i),
+            sql::Piece::Bind(Bind::Real(f)) => qb.push_bind(f),
+            sql::Piece::Bind(Bind::Bool(b)) => qb.push_bind(b),
+            sql::Piece::Bind(Bind::Geometry(wkb)) => qb.push_bind(wkb),
+        };
     }
 }
 
@@ -690,10 +697,10 @@ impl Store for PgStore {
             "SELECT count(*) FROM {}",
             quote_ident(&layer.id)
         ));
-        push_where(&mut count, q);
+        push_where(&mut count, layer, q);
         let matched: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
         let mut page = QueryBuilder::<Postgres>::new(select_features(layer));
-        push_where(&mut page, q);
+        push_where(&mut page, layer, q);
         page.push(order_by(layer, &q.sort, "COLLATE \"C\""));
         page.push(" LIMIT ")
             .push_bind(q.limit)
