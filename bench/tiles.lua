@@ -1,4 +1,5 @@
--- wrk script: cycle through the tile paths in $TILE_LIST; print one JSON line of figures.
+-- wrk script: cycle through the request paths in $TILE_LIST (tiles, or features requests);
+-- print one JSON line of figures.
 local paths = {}
 for line in io.lines(os.getenv("TILE_LIST")) do paths[#paths + 1] = line end
 if os.getenv("GZIP") == "1" then wrk.headers["Accept-Encoding"] = "gzip" end

@@ -10,41 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 conns=16
-work=$(mktemp -d /tmp/atlante-tbench-XXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "${pgdata:-}" ]; then runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
 command -v martin >/dev/null || { echo "martin is not installed (cargo install martin --locked)"; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
-
-cargo build --release --quiet
-bin=./target/release/atlante
-
-# The layer.
-gpkg="$work/sezioni.gpkg"
-for i in 0 1 2 3 4 5; do
-  for j in 0 1 2 3 4; do
-    dx=$(python3 -c "print(($i - 2.5) * 0.25)"); dy=$(python3 -c "print(($j - 2) * 0.16)")
-    ogr2ogr -f GPKG -append -nln sezioni "$gpkg" /vsigzip/bench/data/istat_sezioni_censimento_2021_milano.geojson.gz \
-      -dialect SQLite -sql "SELECT ST_Translate(geometry, $dx, $dy, 0) AS geometry, SEZ21, POP21, FAM21, COD_TIPO_S FROM istat_sezioni_censimento_2021_milano"
-  done
-done
-
-# A throwaway PostGIS.
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-pgdata="$work/pg"
-mkdir -p "$pgdata" && chown postgres "$work" "$pgdata"
-runuser -u postgres -- "$pgbin/initdb" -D "$pgdata" -A trust -U postgres --no-sync >/dev/null
-pgport=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$work/pg.log" -w start >/dev/null
-url="postgres://postgres@127.0.0.1:$pgport/postgres"
-$bin --store "$url" ingest "$gpkg" --org cmm --layer bench_sezioni --title "Sezioni (bench)"
-table=cmm_bench_sezioni
+# shellcheck source=bench/common.sh
+. bench/common.sh   # $work, $bin, a throwaway PostGIS at $url with the layer $table, free_port, wait_up
 
 # Deterministic tile lists over the layer's extent.
 python3 - "$work" <<'PY'
@@ -73,8 +41,6 @@ for name, tiles in (("low", low), ("high", high)):
     print(f"{name}: {len(tiles)} tiles")
 PY
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
 
 start_atlante() { # $1 = cache bytes
   port=$(free_port)

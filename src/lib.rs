@@ -1,6 +1,7 @@
 //! Atlante: the metropolitan web-GIS platform of the Città Metropolitana di Milano.
 //! See `docs/architecture.md` for the map of the modules.
 
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod cql2;
@@ -12,4 +13,5 @@ pub mod ingest;
 pub mod model;
 pub mod seed;
 pub mod store;
+pub mod styles;
 pub mod tiles;

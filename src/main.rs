@@ -91,6 +91,41 @@ enum Command {
         #[command(subcommand)]
         action: TilesAction,
     },
+    /// Web-GIS apps saved by the organisations (`PUT /api/orgs/{org}/apps/{slug}`).
+    Apps {
+        #[command(subcommand)]
+        action: AppsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsAction {
+    /// List an organisation's apps.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Generate an app as plain files: index.html, app.js, app.css, config.json, style.json,
+    /// MapLibre's files and, in static mode, tiles.pmtiles. Open index.html from any web server.
+    Build {
+        #[arg(long)]
+        org: String,
+        /// The app's slug.
+        #[arg(long)]
+        app: String,
+        /// Output folder (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// `online` (reads the server at --server) or `static` (embeds its tiles).
+        #[arg(long, default_value = "static")]
+        mode: String,
+        /// The Atlante server an online app reads, e.g. https://sit.cittametropolitana.mi.it
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Highest zoom level exported in static mode.
+        #[arg(long, default_value_t = 14)]
+        maxzoom: u8,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,6 +293,10 @@ async fn main() -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             tiles_command(store, &config, action).await
         }
+        Command::Apps { action } => {
+            let store = open_store(&config).await?;
+            apps_command(store, &config, action).await
+        }
         Command::Orgs => {
             let store = open_store(&config).await?;
             for o in store.orgs().await? {
@@ -347,41 +386,76 @@ async fn tiles_command(
         }
         TilesAction::Export { layers, zooms, out } => {
             let layers = pick(&layers)?;
-            let mut bounds: Option<[f64; 4]> = None;
-            for l in &layers {
-                if let Some(e) = &l.extent {
-                    atlante::geom::extend_bbox(&mut bounds, e);
-                }
-            }
-            let bounds = bounds.context("the layers are empty")?;
-            let tiles: Vec<_> = parse_zooms(&zooms)?
-                .flat_map(|z| batch::tiles_covering(bounds, z))
-                .collect();
+            let zooms: Vec<u8> = parse_zooms(&zooms)?.collect();
             let indexes = engine.indexes_of(&layers).await?;
-            let pb = progress(tiles.len() as u64, "export");
-            let mut meta = atlante::tiles::tilejson::tilejson(&layers, "");
-            meta["format"] = "pbf".into();
+            let pb = progress(batch::count_tiles(&layers, &zooms) as u64, "export");
             let pb2 = pb.clone();
             let (count, size) =
                 tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, u64)> {
-                    let mut w = atlante::tiles::pmtiles::PmtilesWriter::default();
-                    batch::render_all(&indexes, &tiles, |t, raw| {
-                        if !raw.is_empty() {
-                            w.add(t, atlante::tiles::cache::Tile::new(raw).gzip().to_vec());
-                        }
-                        pb2.inc(1);
-                    });
-                    let n = w.len();
+                    let (bytes, n) =
+                        batch::export_pmtiles(&layers, &indexes, &zooms, || pb2.inc(1))?;
                     let tmp = out.with_extension("pmtiles.tmp");
-                    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-                    w.finish(&mut f, bounds, &meta)?;
-                    drop(f);
+                    std::fs::write(&tmp, &bytes)?;
                     std::fs::rename(&tmp, &out)?;
-                    Ok((n, std::fs::metadata(&out)?.len()))
+                    Ok((n, bytes.len() as u64))
                 })
                 .await??;
             pb.finish_and_clear();
             println!("exported {count} tiles ({size} bytes)");
+        }
+    }
+    Ok(())
+}
+
+async fn apps_command(store: DynStore, config: &Config, action: AppsAction) -> anyhow::Result<()> {
+    use atlante::apps::{self, AppConfig, Inputs, Mode};
+    match action {
+        AppsAction::List { org } => {
+            for d in store.documents("app", Some(&org)).await? {
+                let title = d.body["title"].as_str().unwrap_or("");
+                let state = if d.published { "published" } else { "draft" };
+                println!("{:<32} {state:<9} {}  {title}", d.key, d.updated_at);
+            }
+        }
+        AppsAction::Build {
+            org,
+            app,
+            out,
+            mode,
+            server,
+            maxzoom,
+        } => {
+            anyhow::ensure!(apps::valid_slug(&app), "'{app}' is not an app slug");
+            let mode = Mode::parse(&mode).context("--mode is online or static")?;
+            let doc = store
+                .document("app", &format!("{org}/{app}"))
+                .await?
+                .with_context(|| format!("no app {org}/{app}"))?;
+            let cfg: AppConfig = serde_json::from_value(doc.body)?;
+            let layers = apps::gather(store.as_ref(), &org, &cfg)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            let inputs = Inputs {
+                org: &org,
+                slug: &app,
+                config: &cfg,
+                layers,
+                base: server.trim_end_matches('/'),
+            };
+            let engine = atlante::tiles::TileEngine::new(store.clone(), 0, None).await?;
+            let pb = progress(1, "building");
+            let files = apps::bundle(&engine, &config.web_dir, &inputs, mode, maxzoom)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            pb.finish_and_clear();
+            std::fs::create_dir_all(&out)?;
+            apps::write_dir(&out, &files)?;
+            let size: usize = files.iter().map(|(_, b)| b.len()).sum();
+            println!(
+                "wrote {} files ({size} bytes) to {}: serve that folder with any web server",
+                files.len(),
+                out.display()
+            );
         }
     }
     Ok(())

@@ -1,5 +1,8 @@
 //! Browser tests in headless Debian chromium (playwright-core): the real binary serves the
-//! demo data; MapLibre draws Atlante's tiles, identify and comune search work.
+//! demo data; MapLibre draws Atlante's tiles, identify and comune search work; the console
+//! uploads a layer, styles it and publishes an app; the generated app works online and, as
+//! a static bundle served by `python3 -m http.server` with Atlante stopped, offline; 25 XSS
+//! payloads in titles, attribute names and values and app titles run no script anywhere.
 
 mod common;
 
@@ -8,9 +11,19 @@ use std::process::Command;
 use common::{demo_store, repo, serve};
 
 fn run(scenario: &str, base: &str, out: &std::path::Path) -> serde_json::Value {
+    run_with(scenario, base, out, &[])
+}
+
+fn run_with(
+    scenario: &str,
+    base: &str,
+    out: &std::path::Path,
+    env: &[(&str, String)],
+) -> serde_json::Value {
     let st = Command::new("node")
         .arg(repo().join("web/tests/browser.mjs"))
         .args([scenario, base, out.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("node (run scripts/setup.sh)");
     let text = String::from_utf8_lossy(&st.stdout);
@@ -76,4 +89,188 @@ fn viewer_identify_search_and_url_state() {
         zones.contains(&"Città Metropolitana") && zones.contains(&"Milano"),
         "{zones:?}"
     );
+}
+
+/// A token for `org`, created with the CLI.
+fn token(store: &str, org: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_atlante"))
+        .current_dir(repo())
+        .args(["--store", store, "token", "create", "--org", org])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find(|w| w.starts_with("atl_"))
+        .unwrap_or_else(|| panic!("no token in {text}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_publishes_an_app_that_runs_online_and_static() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let tok = token(&store, "015146");
+    let server = serve(&store);
+    let base = server.url();
+    let shots = std::env::var("ATLANTE_SCREENSHOTS").ok();
+    let fixture = repo().join("tests/fixtures/scuole_mi.geojson");
+    let v = run_with(
+        "console",
+        &base,
+        dir.path(),
+        &[
+            ("ATLANTE_TOKEN", tok.clone()),
+            ("UPLOAD_FILE", fixture.display().to_string()),
+        ],
+    );
+    assert!(
+        v["uploadStatus"]
+            .as_str()
+            .unwrap()
+            .contains("Pubblicato 015146_scuole"),
+        "{v}"
+    );
+    assert!(
+        v["uploadSummary"]
+            .as_str()
+            .unwrap()
+            .contains("scritti 1416"),
+        "{v}"
+    );
+    assert!(
+        v["appStatus"]
+            .as_str()
+            .unwrap()
+            .contains("/apps/015146/mobilita/"),
+        "{v}"
+    );
+    assert!(v["apps"][0].as_str().unwrap().contains("pubblicata"), "{v}");
+
+    // The online app, from Atlante.
+    let online = run_with(
+        "app",
+        &base,
+        dir.path(),
+        &[
+            ("APP_URL", format!("{base}/apps/015146/mobilita/")),
+            ("APP_MODE", "online".into()),
+        ],
+    );
+    assert!(online["painted"].as_u64().unwrap() > 5_000, "{online}");
+    assert!(
+        online["popup"].as_str().unwrap().contains("DUOMO M1"),
+        "{online}"
+    );
+    assert!(
+        online["legend"].as_str().unwrap().contains("Scuole"),
+        "{online}"
+    );
+    assert_eq!(online["title"], "Mobilità e scuole");
+
+    // The static bundle, unpacked and served by a plain file server with Atlante stopped.
+    let (status, zip) =
+        common::http_get(server.port, "/apps/015146/mobilita/bundle.zip?mode=static")
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    drop(server);
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.clone())).unwrap();
+    archive.extract(&site).unwrap();
+    let unpacked: u64 = walk_size(&site.join("015146-mobilita"));
+    let port = common::free_port();
+    let mut http = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&site)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let offline = run_with(
+        "app",
+        &format!("http://127.0.0.1:{port}"),
+        dir.path(),
+        &[
+            (
+                "APP_URL",
+                format!("http://127.0.0.1:{port}/015146-mobilita/"),
+            ),
+            ("APP_MODE", "static".into()),
+        ],
+    );
+    let _ = http.kill();
+    let _ = http.wait();
+    assert!(offline["painted"].as_u64().unwrap() > 5_000, "{offline}");
+    assert!(
+        offline["popup"].as_str().unwrap().contains("DUOMO M1"),
+        "{offline}"
+    );
+    if let Some(to) = shots {
+        for f in ["console.png", "app-online-popup.png", "app-static.png"] {
+            let _ = std::fs::copy(dir.path().join(f), std::path::Path::new(&to).join(f));
+        }
+    }
+    eprintln!(
+        "static app: {} bytes zipped, {unpacked} bytes unpacked; first map online {} ms, static {} ms",
+        zip.len(),
+        online["firstMapMs"],
+        offline["firstMapMs"]
+    );
+}
+
+fn walk_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk_size(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn xss_payloads_run_no_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let tok = token(&store, "015146");
+    let server = serve(&store);
+    let v = run_with(
+        "xss",
+        &server.url(),
+        dir.path(),
+        &[
+            ("ATLANTE_TOKEN", tok),
+            (
+                "PAYLOADS",
+                repo()
+                    .join("tests/fixtures/xss_payloads.json")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+    );
+    assert!(v["payloads"].as_u64().unwrap() >= 20, "{v}");
+    // `run` already checked: no dialog, no page error.
+    for k in ["viewerXss", "consoleXss", "appXss"] {
+        assert_eq!(v[k], 0, "{k}: {v}");
+    }
+    // The payloads are there, as text.
+    assert!(v["appPopup"].as_str().unwrap().contains("<"), "{v}");
 }

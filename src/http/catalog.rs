@@ -30,7 +30,7 @@ pub async fn landing(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if wants_html(q.f.as_deref(), &headers)? {
-        return viewer_page(&state).await;
+        return web_page(&state, "viewer/index.html").await;
     }
     Ok(Json(json!({
         "title": "Atlante",
@@ -50,8 +50,9 @@ pub async fn landing(
 }
 
 /// The viewer's page, with a Content-Security-Policy that allows no inline script.
-async fn viewer_page(state: &AppState) -> Result<Response, ApiError> {
-    let path = state.config.web_dir.join("viewer/index.html");
+/// A page of `web/` (the viewer, the console) with its Content-Security-Policy.
+async fn web_page(state: &AppState, page: &str) -> Result<Response, ApiError> {
+    let path = state.config.web_dir.join(page);
     let page = tokio::fs::read_to_string(&path).await.map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -221,6 +222,27 @@ pub async fn rollback(
     let layer = state.store.rollback(&id).await?;
     state.tiles.refresh(&id).await?;
     Ok(Json(layer_json(&layer)))
+}
+
+/// `GET /console`: the console for comuni.
+pub async fn console_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    web_page(&state, "console/index.html").await
+}
+
+/// `GET /api/me`: who the token is (organisation, role), for the console's sign-in.
+pub async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let c = caller(&state, &headers)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let org = state.store.org(&c.org).await?;
+    Ok(Json(json!({
+        "org": c.org,
+        "role": c.role,
+        "org_name": org.map(|o| o.name).unwrap_or_default(),
+    })))
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,5 +1,6 @@
 //! The only module that knows axum: the route table, thin handlers, errors, middleware.
 
+mod apps;
 mod catalog;
 pub mod error;
 mod features;
@@ -119,6 +120,30 @@ pub fn router(state: AppState) -> Router {
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/viewer-config", get(catalog::viewer_config))
+        .route("/api/me", get(catalog::me))
+        .route("/styles/{spec}", get(apps::style_json))
+        .route(
+            "/api/layers/{id}/style",
+            get(apps::get_style)
+                .put(apps::put_style)
+                .delete(apps::delete_style),
+        )
+        .route("/api/orgs/{org}/apps", get(apps::list_apps))
+        .route(
+            "/api/orgs/{org}/apps/{slug}",
+            get(apps::get_app)
+                .put(apps::put_app)
+                .delete(apps::delete_app),
+        )
+        .route("/api/orgs/{org}/apps/{slug}/preview", post(apps::preview))
+        .route(
+            "/api/orgs/{org}/apps/{slug}/{action}",
+            post(apps::set_published),
+        )
+        .route("/apps/{org}/{slug}", get(apps::app_redirect))
+        .route("/apps/{org}/{slug}/", get(apps::serve_app))
+        .route("/apps/{org}/{slug}/{*file}", get(apps::serve_app))
+        .route("/console", get(catalog::console_page))
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
@@ -126,6 +151,10 @@ pub fn router(state: AppState) -> Router {
         .nest_service(
             "/static/vendor/maplibre-gl",
             ServeDir::new(state.config.web_dir.join("node_modules/maplibre-gl/dist")),
+        )
+        .nest_service(
+            "/static/console",
+            ServeDir::new(state.config.web_dir.join("console")),
         )
         .nest_service(
             "/static/viewer",

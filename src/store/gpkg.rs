@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::{
     fields_json, from_json, item_condition, order_by, quote_ident, republished, validate_meta,
-    version_table, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
+    version_table, Batch, Document, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
     StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/sqlite/0002_data_columns.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_documents.sql"),
     ),
 ];
 
@@ -348,6 +352,21 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+const DOCUMENT_COLUMNS: &str =
+    "SELECT kind, key, org, body, published, updated_at FROM atlante_documents";
+
+fn document_from_row(r: &SqliteRow) -> Result<Document> {
+    let body: String = r.try_get("body")?;
+    Ok(Document {
+        kind: r.try_get("kind")?,
+        key: r.try_get("key")?,
+        org: r.try_get("org")?,
+        body: from_json("document", &body)?,
+        published: r.try_get("published")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 fn push_bind(qb: &mut QueryBuilder<'_, Sqlite>, b: crate::cql2::Bind) {
@@ -879,6 +898,62 @@ impl Store for GpkgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn put_document(&self, doc: &Document) -> Result<Document> {
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        sqlx::query(
+            "INSERT INTO atlante_documents (kind, key, org, body, published, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET \
+             org = excluded.org, body = excluded.body, published = excluded.published, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&doc.kind)
+        .bind(&doc.key)
+        .bind(&doc.org)
+        .bind(doc.body.to_string())
+        .bind(doc.published)
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        Ok(Document {
+            updated_at: now,
+            ..doc.clone()
+        })
+    }
+
+    async fn document(&self, kind: &str, key: &str) -> Result<Option<Document>> {
+        let sql = format!("{DOCUMENT_COLUMNS} WHERE kind = ? AND key = ?");
+        let row = sqlx::query(&sql)
+            .bind(kind)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn documents(&self, kind: &str, org: Option<&str>) -> Result<Vec<Document>> {
+        let sql =
+            format!("{DOCUMENT_COLUMNS} WHERE kind = ? AND (? IS NULL OR org = ?) ORDER BY key");
+        let rows = sqlx::query(&sql)
+            .bind(kind)
+            .bind(org)
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(document_from_row).collect()
+    }
+
+    async fn delete_document(&self, kind: &str, key: &str) -> Result<bool> {
+        let _writer = self.write_lock.lock().await;
+        let r = sqlx::query("DELETE FROM atlante_documents WHERE kind = ? AND key = ?")
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {

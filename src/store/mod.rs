@@ -64,6 +64,19 @@ pub struct TokenRecord {
     pub role: String,
 }
 
+/// A saved JSON document owned by an organisation: a layer's style (kind `style`, key = the
+/// layer id) or an app configuration (kind `app`, key = `{org}/{slug}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub kind: String,
+    pub key: String,
+    pub org: String,
+    pub body: serde_json::Value,
+    pub published: bool,
+    /// RFC 3339, set by the store.
+    pub updated_at: String,
+}
+
 /// Layer metadata a publisher can edit without a new version.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +204,14 @@ pub trait Store: Send + Sync {
     async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>>;
 
     async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
+
+    /// Saves (creates or replaces) a document; returns it as stored.
+    async fn put_document(&self, doc: &Document) -> Result<Document>;
+    async fn document(&self, kind: &str, key: &str) -> Result<Option<Document>>;
+    /// The documents of a kind, of one organisation or all, ordered by key.
+    async fn documents(&self, kind: &str, org: Option<&str>) -> Result<Vec<Document>>;
+    /// Removes a document; false when there was none.
+    async fn delete_document(&self, kind: &str, key: &str) -> Result<bool>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
 
     /// Ids of layers changed by any process, as the store announces them (PostGIS

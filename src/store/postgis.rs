@@ -11,16 +11,22 @@ use tokio::sync::mpsc;
 
 use super::{
     fields_json, from_json, item_condition, order_by, quote_ident, republished, validate_meta,
-    version_table, Batch, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
+    version_table, Batch, Document, Edit, ItemQuery, LayerMetaUpdate, Result, Store, StoreError,
     StoredFeature, TokenRecord, KEPT_VERSIONS,
 };
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_catalog.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_documents.sql"),
+    ),
+];
 
 /// Rows buffered before one COPY chunk is sent.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
@@ -330,6 +336,21 @@ fn push_where(qb: &mut QueryBuilder<'_, Postgres>, layer: &Layer, q: &ItemQuery)
             sql::Piece::Bind(Bind::Geometry(wkb)) => qb.push_bind(wkb),
         };
     }
+}
+
+const DOCUMENT_COLUMNS: &str = "SELECT kind, key, org, body, published, \
+    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS updated_at \
+    FROM atlante_documents";
+
+fn document_from_row(r: &sqlx::postgres::PgRow) -> Result<Document> {
+    Ok(Document {
+        kind: r.try_get("kind")?,
+        key: r.try_get("key")?,
+        org: r.try_get("org")?,
+        body: r.try_get("body")?,
+        published: r.try_get("published")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 fn edit_fid(e: &Edit) -> String {
@@ -804,6 +825,57 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn put_document(&self, doc: &Document) -> Result<Document> {
+        let row = sqlx::query(
+            "INSERT INTO atlante_documents (kind, key, org, body, published, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (kind, key) DO UPDATE SET \
+             org = excluded.org, body = excluded.body, published = excluded.published, \
+             updated_at = now() RETURNING to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+        )
+        .bind(&doc.kind)
+        .bind(&doc.key)
+        .bind(&doc.org)
+        .bind(&doc.body)
+        .bind(doc.published)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Document {
+            updated_at: row.try_get(0)?,
+            ..doc.clone()
+        })
+    }
+
+    async fn document(&self, kind: &str, key: &str) -> Result<Option<Document>> {
+        let sql = format!("{DOCUMENT_COLUMNS} WHERE kind = $1 AND key = $2");
+        let row = sqlx::query(&sql)
+            .bind(kind)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    async fn documents(&self, kind: &str, org: Option<&str>) -> Result<Vec<Document>> {
+        let sql = format!(
+            "{DOCUMENT_COLUMNS} WHERE kind = $1 AND ($2::text IS NULL OR org = $2) ORDER BY key"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind)
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(document_from_row).collect()
+    }
+
+    async fn delete_document(&self, kind: &str, key: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM atlante_documents WHERE kind = $1 AND key = $2")
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn changes(&self) -> Option<mpsc::Receiver<String>> {

@@ -50,3 +50,51 @@ pub fn render_all(
         }
     });
 }
+
+/// Renders `layers` over their joint extent at `zooms` into a PMTiles v3 archive (tiles
+/// gzip-compressed, metadata = the TileJSON of the layers). `each` is called once per tile
+/// rendered (for progress). Returns the archive and the number of tiles in it.
+pub fn export_pmtiles(
+    layers: &[crate::model::Layer],
+    indexes: &[Arc<LayerIndex>],
+    zooms: &[u8],
+    mut each: impl FnMut(),
+) -> std::io::Result<(Vec<u8>, usize)> {
+    let mut bounds: Option<[f64; 4]> = None;
+    for l in layers {
+        if let Some(e) = &l.extent {
+            crate::geom::extend_bbox(&mut bounds, e);
+        }
+    }
+    let bounds = bounds.ok_or_else(|| std::io::Error::other("the layers are empty"))?;
+    let tiles: Vec<TileCoord> = zooms
+        .iter()
+        .flat_map(|z| tiles_covering(bounds, *z))
+        .collect();
+    let mut meta = super::tilejson::tilejson(layers, "");
+    meta["format"] = "pbf".into();
+    let mut w = super::pmtiles::PmtilesWriter::default();
+    render_all(indexes, &tiles, |t, raw| {
+        if !raw.is_empty() {
+            w.add(t, super::cache::Tile::new(raw).gzip().to_vec());
+        }
+        each();
+    });
+    let n = w.len();
+    let mut out = Vec::new();
+    w.finish(&mut out, bounds, &meta)?;
+    Ok((out, n))
+}
+
+/// How many tiles [`export_pmtiles`] renders.
+pub fn count_tiles(layers: &[crate::model::Layer], zooms: &[u8]) -> usize {
+    let mut bounds: Option<[f64; 4]> = None;
+    for l in layers {
+        if let Some(e) = &l.extent {
+            crate::geom::extend_bbox(&mut bounds, e);
+        }
+    }
+    bounds.map_or(0, |b| {
+        zooms.iter().map(|z| tiles_covering(b, *z).len()).sum()
+    })
+}

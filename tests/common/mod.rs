@@ -175,7 +175,7 @@ fn as_postgres(bin: PathBuf) -> Command {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -452,4 +452,31 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[p + 4 + n..];
     }
     out
+}
+
+/// One request through the in-process router: the status and the body as JSON (Null when
+/// it is not JSON).
+pub async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut b = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = body.map_or(axum::body::Body::empty(), |v| {
+        axum::body::Body::from(v.to_string())
+    });
+    let res = app.clone().oneshot(b.body(body).unwrap()).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }

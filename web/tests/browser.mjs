@@ -2,7 +2,7 @@
 // usage: node browser.mjs <scenario> <base-url> <out-dir>
 // Prints one JSON object with what it measured; the Rust tests assert on it.
 import { chromium } from "playwright-core";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 const [scenario, base, outDir] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -13,6 +13,17 @@ const browser = await chromium.launch({
 const result = { scenario, dialogs: 0, pageErrors: [], consoleErrors: [] };
 const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
 page.on("dialog", async (d) => { result.dialogs += 1; await d.dismiss(); });
+// XSS payloads call alert() (a dialog) or bump window.__xss: both are counted.
+const xssCount = async () => page.evaluate(() => window.__xss || 0).catch(() => 0);
+const TOKEN = process.env.ATLANTE_TOKEN || "";
+const api = async (method, path, body) => {
+  const headers = { Authorization: "Bearer " + TOKEN };
+  if (body !== undefined && !(body instanceof FormData)) headers["Content-Type"] = "application/json";
+  const r = await fetch(base + path, { method, headers, body: body === undefined || body instanceof FormData ? body : JSON.stringify(body) });
+  const text = await r.text();
+  if (!r.ok) throw new Error(method + " " + path + ": " + r.status + " " + text);
+  return text ? JSON.parse(text) : {};
+};
 page.on("pageerror", (e) => result.pageErrors.push(String(e)));
 page.on("console", (m) => { if (m.type() === "error") result.consoleErrors.push(m.text()); });
 
@@ -79,6 +90,121 @@ try {
     const half = { x: Math.round(box.x + box.width / 4), y: Math.round(box.y + box.height / 4), width: Math.round(box.width / 2), height: Math.round(box.height / 2) };
     result.painted = await paintedPixels(png, half);
     result.total = half.width * half.height;
+  } else if (scenario === "console") {
+    // Sign in, drop a file on the upload zone, see the new layer; compose and publish an app.
+    await page.goto(`${base}/console`);
+    await page.fill("#token", TOKEN);
+    await page.click("#signin-form button");
+    await page.waitForFunction(() => window.atlanteConsoleReady === true, null, { timeout: 20000 });
+    const file = process.env.UPLOAD_FILE;
+    const b64 = readFileSync(file).toString("base64");
+    await page.fill("#slug", "scuole");
+    await page.fill("#upload-title", "Scuole");
+    await page.evaluate(({ b64, name }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: "application/geo+json" }));
+      document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, { b64, name: file.split("/").pop() });
+    await page.waitForSelector('#layers li[data-layer="015146_scuole"]', { timeout: 60000 });
+    result.uploadStatus = await page.textContent("#upload-status");
+    result.uploadSummary = await page.textContent("#upload-summary");
+    // Style the new layer (single colour) and save.
+    await page.click('#layers li[data-layer="015146_scuole"] button');
+    await page.waitForSelector("#layer-card:not([hidden])");
+    await page.fill("#s-color", "#d62728");
+    await page.click("#l-save");
+    await page.waitForFunction(() => document.getElementById("l-status").textContent === "Salvato", null, { timeout: 20000 });
+    // Compose: two layers, popup fields, a title; publish.
+    await page.fill("#a-slug", "mobilita");
+    await page.fill("#a-title", "Mobilità e scuole");
+    await page.selectOption("#a-add", "015146_metro_fermate");
+    await page.selectOption("#a-add", "015146_scuole");
+    await page.selectOption("#a-search", "015146_metro_fermate|nome");
+    await page.waitForFunction(() => window.atlanteMap === undefined || true);
+    await page.waitForTimeout(1500);
+    await page.click("#a-publish");
+    await page.waitForFunction(() => document.getElementById("a-status").textContent.startsWith("Pubblicata"), null, { timeout: 20000 });
+    result.appStatus = await page.textContent("#a-status");
+    result.apps = await page.$$eval("#apps li", (lis) => lis.map((li) => li.dataset.app + " " + li.textContent));
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: `${outDir}/console.png`, fullPage: true });
+  } else if (scenario === "app") {
+    // A generated app (online from Atlante, or static from a plain file server): it draws its
+    // map, the legend, and a popup for the Duomo M1 stop; the time to the first drawn map.
+    const url = process.env.APP_URL;
+    const t0 = Date.now();
+    await page.goto(url);
+    await mapIdle();
+    result.firstMapMs = Date.now() - t0;
+    const box = await page.locator("#map").boundingBox();
+    const png = await page.screenshot({ path: `${outDir}/app-${process.env.APP_MODE || "online"}.png` });
+    result.painted = await paintedPixels(png, { x: Math.round(box.x), y: Math.round(box.y), width: Math.round(box.width), height: Math.round(box.height) });
+    result.legend = await page.textContent("#legend");
+    result.title = await page.textContent("#title");
+    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.189596064235388, 45.46462205639821], zoom: 15 }));
+    await mapIdle();
+    const pt = await page.evaluate(() => window.atlanteMap.project([9.189596064235388, 45.46462205639821]));
+    await page.mouse.click(box.x + pt.x, box.y + pt.y);
+    await page.waitForSelector(".maplibregl-popup", { timeout: 10000 });
+    result.popup = await page.textContent(".maplibregl-popup");
+    await page.screenshot({ path: `${outDir}/app-${process.env.APP_MODE || "online"}-popup.png` });
+    result.xss = await xssCount();
+  } else if (scenario === "xss") {
+    // Hostile strings in layer titles, attribute names and values and app titles: the viewer,
+    // the console and a generated app show them as text; no script runs.
+    const payloads = JSON.parse(readFileSync(process.env.PAYLOADS, "utf8"));
+    result.payloads = payloads.length;
+    // An upload whose attribute names and values are the payloads.
+    const features = payloads.map((p, i) => ({ type: "Feature", geometry: { type: "Point", coordinates: [9.18 + i * 0.0004, 45.465] },
+      properties: Object.fromEntries([["nome", p], ["f" + i, p], [p.slice(0, 60), "v" + i]]) }));
+    const form = new FormData();
+    form.append("file", new Blob([JSON.stringify({ type: "FeatureCollection", features })], { type: "application/geo+json" }), "xss.geojson");
+    const up = await api("POST", "/api/orgs/015146/layers/xss", form);
+    const layerId = up.layer.id;
+    await api("PATCH", `/api/layers/${layerId}`, { title: payloads[0], description: payloads[1] });
+    await api("PATCH", "/api/layers/015146_metro_fermate", { title: payloads[2] });
+    for (let i = 0; i < 6; i++) {
+      await api("PUT", `/api/orgs/015146/apps/xss-${i}`, { title: payloads[i], description: payloads[i + 1], layers: [{ id: layerId, popup_template: payloads[i + 2], label_field: "nome" }] });
+      await api("POST", `/api/orgs/015146/apps/xss-${i}/publish`);
+    }
+    // The viewer: catalog, active list, identify on a hostile feature.
+    await page.goto(`${base}/#map=17/45.465/9.1804&layers=${layerId}`);
+    await mapIdle();
+    let box = await page.locator("#map").boundingBox();
+    for (let i = 0; i < 4; i++) {
+      const pt = await page.evaluate((i) => window.atlanteMap.project([9.18 + i * 0.0004, 45.465]), i);
+      await page.mouse.click(box.x + pt.x, box.y + pt.y);
+      await page.waitForTimeout(300);
+    }
+    result.viewerPopup = (await page.textContent(".maplibregl-popup").catch(() => "")) || "";
+    await page.fill("#layer-filter", "script");
+    await page.waitForTimeout(300);
+    result.viewerXss = await xssCount();
+    // The console: sign in, the layer list, the layer editor (field labels), the app list.
+    await page.goto(`${base}/console`);
+    await page.fill("#token", TOKEN);
+    await page.click("#signin-form button");
+    await page.waitForFunction(() => window.atlanteConsoleReady === true, null, { timeout: 20000 });
+    await page.click(`#layers li[data-layer="${layerId}"] button`);
+    await page.waitForTimeout(1500);
+    result.consoleXss = await xssCount();
+    // The generated apps: title, legend, popups with the template and hostile values.
+    result.appXss = 0;
+    for (let i = 0; i < 6; i++) {
+      await page.goto(`${base}/apps/015146/xss-${i}/`);
+      await mapIdle();
+      await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.1806, 45.465], zoom: 17 }));
+      await mapIdle();
+      box = await page.locator("#map").boundingBox();
+      for (let k = 0; k < 4; k++) {
+        const pt = await page.evaluate((k) => window.atlanteMap.project([9.18 + k * 0.0004, 45.465]), k);
+        await page.mouse.click(box.x + pt.x, box.y + pt.y);
+        await page.waitForTimeout(200);
+      }
+      if (i === 0) result.appPopup = (await page.textContent(".maplibregl-popup").catch(() => "")) || "";
+      result.appXss += await xssCount();
+    }
   } else {
     throw new Error("unknown scenario " + scenario);
   }

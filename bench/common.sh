@@ -1,0 +1,42 @@
+# Shared by the endpoint benchmarks (sourced, not run): a work folder cleaned at exit, the
+# release binary, a throwaway PostGIS cluster, and the bench layer loaded into it through
+# Atlante — the 7,095 real ISTAT 2021 census sections of Milan laid 30 times over a 6×5 grid
+# across the metropolitan area (212,850 polygons; real shapes, placed copies).
+# Sets: work bin url table pids; defines free_port, wait_up.
+work=$(mktemp -d /tmp/atlante-bench-XXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${pgdata:-}" ]; then runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start"; exit 1; }
+
+cargo build --release --quiet
+bin=./target/release/atlante
+
+# The layer.
+gpkg="$work/sezioni.gpkg"
+for i in 0 1 2 3 4 5; do
+  for j in 0 1 2 3 4; do
+    dx=$(python3 -c "print(($i - 2.5) * 0.25)"); dy=$(python3 -c "print(($j - 2) * 0.16)")
+    ogr2ogr -f GPKG -append -nln sezioni "$gpkg" /vsigzip/bench/data/istat_sezioni_censimento_2021_milano.geojson.gz \
+      -dialect SQLite -sql "SELECT ST_Translate(geometry, $dx, $dy, 0) AS geometry, SEZ21, POP21, FAM21, COD_TIPO_S FROM istat_sezioni_censimento_2021_milano"
+  done
+done
+
+# A throwaway PostGIS.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pgdata="$work/pg"
+mkdir -p "$pgdata" && chown postgres "$work" "$pgdata"
+runuser -u postgres -- "$pgbin/initdb" -D "$pgdata" -A trust -U postgres --no-sync >/dev/null
+pgport=$(free_port)
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$work/pg.log" -w start >/dev/null
+url="postgres://postgres@127.0.0.1:$pgport/postgres"
+$bin --store "$url" ingest "$gpkg" --org cmm --layer bench_sezioni --title "Sezioni (bench)"
+table=cmm_bench_sezioni

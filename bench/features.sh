@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# OGC API - Features: Atlante against tipg (PyPI, on uvicorn with 2 workers — one per core)
+# on the same PostGIS table, same request lists, same concurrency, one run. Not a test: it
+# prints figures. Needs wrk and network access to PyPI (tipg is installed in a venv under the
+# work folder).
+#   1. items?bbox=…&limit=100 at 2,000 random places (boxes of about 1 km) in the metro area;
+#   2. a CQL2 attribute + spatial filter: POP21 > 200 AND S_INTERSECTS(geom, BBOX(…)).
+#   usage: bench/features.sh [seconds per run]     (default 15)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-15}
+conns=16
+# shellcheck source=bench/common.sh
+. bench/common.sh   # $work, $bin, a throwaway PostGIS at $url with the layer $table, free_port, wait_up
+
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q tipg uvicorn
+tipg_version=$("$work/venv/bin/pip" show tipg | awk '/^Version/ {print $2}')
+
+python3 - "$work" "$table" <<'PY'
+import random, sys, urllib.parse
+work, table = sys.argv[1], sys.argv[2]
+rnd = random.Random(7)
+w, s, e, n = 8.7, 45.2, 9.6, 45.7
+boxes = []
+for _ in range(2000):
+    x, y = rnd.uniform(w, e - 0.02), rnd.uniform(s, n - 0.02)
+    boxes.append((x, y, x + 0.013, y + 0.009))
+for server, coll in (("atlante", table), ("tipg", "public." + table)):
+    with open(f"{work}/bbox.{server}", "w") as f:
+        for b in boxes:
+            f.write(f"/collections/{coll}/items?bbox={b[0]:.5f},{b[1]:.5f},{b[2]:.5f},{b[3]:.5f}&limit=100\n")
+    with open(f"{work}/cql2.{server}", "w") as f:
+        for b in boxes:
+            cql = f"pop21 > 200 AND S_INTERSECTS(geom, BBOX({b[0]:.5f},{b[1]:.5f},{b[2] + 0.01:.5f},{b[3] + 0.01:.5f}))"
+            f.write(f"/collections/{coll}/items?filter-lang=cql2-text&limit=100&filter={urllib.parse.quote(cql)}\n")
+PY
+
+start() { # server
+  port=$(free_port); base="http://127.0.0.1:$port"
+  if [ "$1" = atlante ]; then
+    RUST_LOG=atlante=warn $bin --store "$url" serve --listen "127.0.0.1:$port" >"$work/atlante.log" 2>&1 &
+  else
+    DATABASE_URL="$url" TIPG_MAX_FEATURES_PER_QUERY=10000 "$work/venv/bin/uvicorn" tipg.main:app \
+      --host 127.0.0.1 --port "$port" --workers 2 --log-level warning >"$work/tipg.log" 2>&1 &
+  fi
+  pids+=($!); server_pid=$!; wait_up "$base/collections"
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+# The same answers first: both servers must match the same features for a sample request.
+check() { # list server
+  head -1 "$work/$1.$2" | sed "s|^|$base|" | xargs curl -sf | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("numberMatched"), len(d["features"]))'
+}
+
+echo "== $(nproc) cores, $conns connections, ${secs}s per run; tipg $tipg_version; requests/s, p50/p99 ms, bytes per response"
+for server in atlante tipg; do
+  start $server
+  for list in bbox cql2; do
+    echo "$server $list first request (numberMatched, returned): $(check $list $server)"
+    # warm-up, then the measured run
+    TILE_LIST="$work/$list.$server" GZIP=0 wrk -t2 -c$conns -d5s --timeout 60s -s bench/tiles.lua "$base" >/dev/null
+    TILE_LIST="$work/$list.$server" GZIP=0 wrk -t2 -c$conns -d"${secs}s" --timeout 60s -s bench/tiles.lua "$base" | tail -1 | sed "s/^/$server $list /"
+  done
+  stop
+done

@@ -1,0 +1,400 @@
+//! Styles and apps over HTTP: `/styles/{layer}.json`, `/api/layers/{id}/style`,
+//! `/api/orgs/{org}/apps[/{slug}]`, and the generated apps at `/apps/{org}/{slug}/`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value as Json_};
+
+use super::{base_url, caller, error::ApiError, writer, AppState};
+use crate::apps::{self, AppConfig, Inputs, Mode};
+use crate::auth::may_see;
+use crate::model::Layer;
+use crate::store::Document;
+use crate::styles::{self, StyleDoc};
+
+async fn visible(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
+    let who = caller(state, headers).await?;
+    match state.store.layer(id).await? {
+        Some(l) if may_see(&l, who.as_ref()) => Ok(l),
+        _ => Err(ApiError::not_found("layer")),
+    }
+}
+
+async fn saved_style(state: &AppState, id: &str) -> Result<Option<StyleDoc>, ApiError> {
+    Ok(match state.store.document("style", id).await? {
+        Some(d) => serde_json::from_value(d.body).ok(),
+        None => None,
+    })
+}
+
+/// `GET /styles/{layer}.json`: a MapLibre style drawing the layer with its saved style.
+pub async fn style_json(
+    State(state): State<AppState>,
+    Path(spec): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let id = spec
+        .strip_suffix(".json")
+        .ok_or_else(|| ApiError::not_found("style"))?;
+    let layer = visible(&state, &headers, id).await?;
+    let doc = saved_style(&state, id).await?;
+    Ok(Json(styles::style_document(
+        &layer,
+        doc.as_ref(),
+        &base_url(&state, &headers),
+    )))
+}
+
+/// `GET /api/layers/{id}/style`: the saved style document, `{}` when there is none.
+pub async fn get_style(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    visible(&state, &headers, &id).await?;
+    let doc = saved_style(&state, &id).await?.unwrap_or_default();
+    Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
+}
+
+/// `PUT /api/layers/{id}/style` (owner): validated against the catalog and the style spec.
+pub async fn put_style(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Json_>, ApiError> {
+    let layer = visible(&state, &headers, &id).await?;
+    writer(&state, &headers, &layer.org).await?;
+    let doc: StyleDoc = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("bad style: {e}")))?;
+    styles::validate(&layer, &doc).map_err(|e| ApiError::bad_request(e.0))?;
+    let body = serde_json::to_value(&doc).unwrap_or_default();
+    state
+        .store
+        .put_document(&Document {
+            kind: "style".into(),
+            key: id.clone(),
+            org: layer.org.clone(),
+            body: body.clone(),
+            published: true,
+            updated_at: String::new(),
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// `DELETE /api/layers/{id}/style` (owner): back to the default.
+pub async fn delete_style(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let layer = visible(&state, &headers, &id).await?;
+    writer(&state, &headers, &layer.org).await?;
+    state.store.delete_document("style", &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn app_key(org: &str, slug: &str) -> Result<String, ApiError> {
+    if org.is_empty() || !org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ApiError::not_found("organisation"));
+    }
+    if !apps::valid_slug(slug) {
+        return Err(ApiError::bad_request(
+            "an app slug is 1 to 48 of a-z, 0-9 and '-', not starting with '-'",
+        ));
+    }
+    Ok(format!("{org}/{slug}"))
+}
+
+fn app_json(d: &Document, base: &str) -> Json_ {
+    let slug = d.key.split_once('/').map_or("", |(_, s)| s);
+    json!({
+        "org": d.org,
+        "slug": slug,
+        "published": d.published,
+        "updated_at": d.updated_at,
+        "config": d.body,
+        "url": format!("{base}/apps/{}/{slug}/", d.org),
+        "bundle": format!("{base}/apps/{}/{slug}/bundle.zip", d.org),
+    })
+}
+
+/// `GET /api/orgs/{org}/apps`: all of them for the organisation's token, else the published.
+pub async fn list_apps(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let own = caller(&state, &headers)
+        .await?
+        .is_some_and(|c| c.can_write(&org));
+    let base = base_url(&state, &headers);
+    let apps: Vec<Json_> = state
+        .store
+        .documents("app", Some(&org))
+        .await?
+        .iter()
+        .filter(|d| own || d.published)
+        .map(|d| app_json(d, &base))
+        .collect();
+    Ok(Json(json!({"apps": apps})))
+}
+
+/// The layers an app of `org` may use: its own and every public one.
+async fn usable_layers(state: &AppState, org: &str) -> Result<Vec<Layer>, ApiError> {
+    Ok(state
+        .store
+        .layers()
+        .await?
+        .into_iter()
+        .filter(|l| l.is_public() || l.org == org)
+        .collect())
+}
+
+async fn checked_config(state: &AppState, org: &str, body: &[u8]) -> Result<AppConfig, ApiError> {
+    let cfg: AppConfig = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("bad app configuration: {e}")))?;
+    let layers = usable_layers(state, org).await?;
+    cfg.validate(|id| layers.iter().find(|l| l.id == id).cloned())
+        .map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(cfg)
+}
+
+/// `PUT /api/orgs/{org}/apps/{slug}` (organisation's token): saves the configuration; an
+/// existing app keeps its published state, a new one starts unpublished.
+pub async fn put_app(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Json_>, ApiError> {
+    let key = app_key(&org, &slug)?;
+    writer(&state, &headers, &org).await?;
+    let cfg = checked_config(&state, &org, &body).await?;
+    let published = state
+        .store
+        .document("app", &key)
+        .await?
+        .is_some_and(|d| d.published);
+    let d = state
+        .store
+        .put_document(&Document {
+            kind: "app".into(),
+            key,
+            org: org.clone(),
+            body: serde_json::to_value(&cfg).unwrap_or_default(),
+            published,
+            updated_at: String::new(),
+        })
+        .await?;
+    Ok(Json(app_json(&d, &base_url(&state, &headers))))
+}
+
+pub async fn get_app(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let key = app_key(&org, &slug)?;
+    let own = caller(&state, &headers)
+        .await?
+        .is_some_and(|c| c.can_write(&org));
+    match state.store.document("app", &key).await? {
+        Some(d) if own || d.published => Ok(Json(app_json(&d, &base_url(&state, &headers)))),
+        _ => Err(ApiError::not_found("app")),
+    }
+}
+
+pub async fn delete_app(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let key = app_key(&org, &slug)?;
+    writer(&state, &headers, &org).await?;
+    if state.store.delete_document("app", &key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("app"))
+    }
+}
+
+/// `POST /api/orgs/{org}/apps/{slug}/publish` and `/unpublish`.
+pub async fn set_published(
+    State(state): State<AppState>,
+    Path((org, slug, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let key = app_key(&org, &slug)?;
+    writer(&state, &headers, &org).await?;
+    let published = match action.as_str() {
+        "publish" => true,
+        "unpublish" => false,
+        _ => return Err(ApiError::not_found("resource")),
+    };
+    let mut d = state
+        .store
+        .document("app", &key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("app"))?;
+    d.published = published;
+    let d = state.store.put_document(&d).await?;
+    Ok(Json(app_json(&d, &base_url(&state, &headers))))
+}
+
+/// `POST /api/orgs/{org}/apps/{slug}/preview` (organisation's token): the style and runtime
+/// config an unsaved configuration would produce, for the console's live preview.
+pub async fn preview(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Json_>, ApiError> {
+    app_key(&org, &slug)?;
+    writer(&state, &headers, &org).await?;
+    let cfg = checked_config(&state, &org, &body).await?;
+    let base = base_url(&state, &headers);
+    let inputs = inputs(&state, &org, &slug, &cfg, &base).await?;
+    Ok(Json(json!({
+        "style": apps::style(&inputs, Mode::Online),
+        "config": apps::runtime_config(&inputs, Mode::Online),
+    })))
+}
+
+async fn inputs<'a>(
+    state: &AppState,
+    org: &'a str,
+    slug: &'a str,
+    cfg: &'a AppConfig,
+    base: &'a str,
+) -> Result<Inputs<'a>, ApiError> {
+    let layers = apps::gather(state.store.as_ref(), org, cfg)
+        .await
+        .map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(Inputs {
+        org,
+        slug,
+        config: cfg,
+        layers,
+        base,
+    })
+}
+
+/// A published app's saved configuration, or the same 404 as for an unknown one.
+async fn published_app(state: &AppState, org: &str, slug: &str) -> Result<AppConfig, ApiError> {
+    let key = app_key(org, slug).map_err(|_| ApiError::not_found("app"))?;
+    match state.store.document("app", &key).await? {
+        Some(d) if d.published => serde_json::from_value(d.body).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app {key}: {e}"))
+        }),
+        _ => Err(ApiError::not_found("app")),
+    }
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("zip") => "application/zip",
+        Some("pmtiles") => "application/vnd.pmtiles",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct BundleQuery {
+    mode: Option<String>,
+    /// Highest zoom exported in a static bundle (default 14).
+    maxzoom: Option<u8>,
+}
+
+/// `GET /apps/{org}/{slug}/` and its files, and `bundle.zip?mode=online|static`.
+pub async fn serve_app(
+    State(state): State<AppState>,
+    Path(parts): Path<Vec<(String, String)>>,
+    Query(q): Query<BundleQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| parts.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (org, slug) = (get("org").unwrap_or(""), get("slug").unwrap_or(""));
+    let file = get("file").unwrap_or("index.html");
+    let file = if file.is_empty() { "index.html" } else { file };
+    let cfg = published_app(&state, org, slug).await?;
+    let base = base_url(&state, &headers);
+    let inputs = inputs(&state, org, slug, &cfg, &base).await?;
+    if file == "bundle.zip" {
+        let mode = Mode::parse(q.mode.as_deref().unwrap_or("online"))
+            .ok_or_else(|| ApiError::bad_request("mode is online or static"))?;
+        let files = apps::bundle(
+            &state.tiles,
+            &state.config.web_dir,
+            &inputs,
+            mode,
+            q.maxzoom.unwrap_or(14),
+        )
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
+        let zip = apps::zip(&format!("{org}-{slug}"), &files)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let disposition = format!(
+            "attachment; filename=\"{org}-{slug}-{}.zip\"",
+            q.mode.as_deref().unwrap_or("online")
+        );
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/zip"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&disposition)
+                        .unwrap_or(HeaderValue::from_static("attachment")),
+                ),
+            ],
+            zip,
+        )
+            .into_response());
+    }
+    // The online app's own files, by their fixed names.
+    let files = apps::files(&inputs, Mode::Online, &state.config.web_dir)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app files: {e}")))?;
+    let (name, bytes) = files
+        .into_iter()
+        .find(|(n, _)| n == file)
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    let csp = apps::csp(&inputs, Mode::Online);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&name)),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(&csp)
+                    .unwrap_or(HeaderValue::from_static("default-src 'self'")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+use axum::http::HeaderName;
+
+/// `/apps/{org}/{slug}` without the slash: to the app's folder, so relative files resolve.
+pub async fn app_redirect(Path((org, slug)): Path<(String, String)>) -> Result<Response, ApiError> {
+    app_key(&org, &slug).map_err(|_| ApiError::not_found("app"))?;
+    Ok(axum::response::Redirect::permanent(&format!("/apps/{org}/{slug}/")).into_response())
+}

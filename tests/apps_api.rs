@@ -1,0 +1,417 @@
+//! Styles and app configurations through the real router, on both stores: saved styles are
+//! validated and drive `/styles/{layer}.json`; app configs are validated, owned by their
+//! organisation, published and unpublished; bundles are built in both modes; bad input and
+//! other organisations' tokens get clear errors and change nothing.
+
+mod common;
+
+use atlante::config::Config;
+use atlante::http::{router, AppState};
+use axum::http::StatusCode;
+use common::{demo, ingest_file, send, TestStore};
+use serde_json::{json, Value};
+
+async fn setup(t: &TestStore) -> (axum::Router, String, String) {
+    for (file, org, slug) in [
+        ("cmm/comuni_cmm_openpolis.geojson", "cmm", "comuni"),
+        (
+            "milano/atm_fermate_metro.geojson",
+            "015146",
+            "metro_fermate",
+        ),
+        (
+            "milano/aree_pedonali_ztl.geojson",
+            "015146",
+            "aree_pedonali_ztl",
+        ),
+    ] {
+        ingest_file(&t.store, &demo(file), org, slug, |_| {})
+            .await
+            .unwrap();
+    }
+    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
+        .await
+        .unwrap();
+    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
+        .await
+        .unwrap();
+    let app = router(
+        AppState::new(t.store.clone(), Config::default())
+            .await
+            .unwrap(),
+    );
+    (app, milano, rho)
+}
+
+async fn styles(t: TestStore) {
+    let (app, milano, rho) = setup(&t).await;
+    let ztl = "/api/layers/015146_aree_pedonali_ztl/style";
+    // The default: a fill and an outline in the layer's palette colour.
+    let (s, doc) = send(
+        &app,
+        "GET",
+        "/styles/015146_aree_pedonali_ztl.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["version"], 8);
+    assert_eq!(doc["layers"][1]["type"], "fill");
+    assert_eq!(doc["layers"][1]["source-layer"], "aree_pedonali_ztl");
+    assert!(doc["sources"]["015146_aree_pedonali_ztl"]["tiles"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/tiles/015146_aree_pedonali_ztl/{z}/{x}/{y}.mvt"));
+
+    let categorized = json!({"symbology": {"kind": "categorized", "field": "tipo", "categories": [
+        {"value": "AP", "color": "#2ca02c", "label": "Area pedonale"}, {"value": "ZTL", "color": "#d62728"}]}});
+    assert_eq!(
+        send(&app, "PUT", ztl, None, Some(categorized.clone()))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, "PUT", ztl, Some(&rho), Some(categorized.clone()))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, saved) = send(&app, "PUT", ztl, Some(&milano), Some(categorized)).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    let (_, doc) = send(
+        &app,
+        "GET",
+        "/styles/015146_aree_pedonali_ztl.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        doc["layers"][1]["paint"]["fill-color"],
+        json!([
+            "match",
+            ["get", "tipo"],
+            "AP",
+            "#2ca02c",
+            "ZTL",
+            "#d62728",
+            "#9e9e9e"
+        ])
+    );
+    assert_eq!(
+        doc["metadata"]["atlante:legend"][0],
+        json!(["Area pedonale", "#2ca02c"])
+    );
+
+    // Graduated on a number: a step expression.
+    let graduated = json!({"symbology": {"kind": "graduated", "field": "id_amat", "breaks": [50, 100],
+        "colors": ["#ffffcc", "#41b6c4", "#253494"], "opacity": 0.6}});
+    assert_eq!(
+        send(&app, "PUT", ztl, Some(&milano), Some(graduated))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, doc) = send(
+        &app,
+        "GET",
+        "/styles/015146_aree_pedonali_ztl.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(doc["layers"][1]["paint"]["fill-color"][0], "step");
+    assert_eq!(doc["layers"][1]["paint"]["fill-opacity"], 0.6);
+
+    // Raw MapLibre layers, checked against the spec.
+    let raw = json!({"layers": [{"type": "line", "paint": {"line-color": "#333", "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 16, 4]}}]});
+    assert_eq!(
+        send(&app, "PUT", ztl, Some(&milano), Some(raw)).await.0,
+        StatusCode::OK
+    );
+
+    // Bad styles: each a 400 with a clear message; the saved one is unchanged.
+    let before = send(&app, "GET", ztl, None, None).await.1;
+    for (body, msg) in [
+        (json!({}), "either 'symbology' or 'layers'"),
+        (
+            json!({"symbology": {"kind": "single", "color": "red;background:url(x)"}}),
+            "not a colour",
+        ),
+        (
+            json!({"symbology": {"kind": "categorized", "field": "nope", "categories": [{"value": 1, "color": "#fff"}]}}),
+            "unknown field 'nope'",
+        ),
+        (
+            json!({"symbology": {"kind": "graduated", "field": "tipo", "breaks": [1], "colors": ["#fff", "#000"]}}),
+            "numeric field",
+        ),
+        (
+            json!({"symbology": {"kind": "graduated", "field": "id_amat", "breaks": [5, 1], "colors": ["#fff", "#000", "#111"]}}),
+            "increasing",
+        ),
+        (
+            json!({"symbology": {"kind": "graduated", "field": "id_amat", "breaks": [1], "colors": ["#fff"]}}),
+            "give 2 colors",
+        ),
+        (
+            json!({"symbology": {"kind": "single", "color": "#fff", "opacity": 3}}),
+            "opacity",
+        ),
+        (json!({"symbology": {"kind": "sparkly"}}), "bad style"),
+        (
+            json!({"layers": [{"type": "symbol", "layout": {"text-field": "x"}}]}),
+            "layer type",
+        ),
+        (
+            json!({"layers": [{"type": "fill", "paint": {"circle-radius": 3}}]}),
+            "not a paint property",
+        ),
+        (
+            json!({"layers": [{"type": "fill", "paint": {"fill-color": ["eval", "alert(1)"]}}]}),
+            "not a MapLibre expression operator",
+        ),
+        (
+            json!({"layers": [{"type": "fill", "source": "elsewhere"}]}),
+            "not allowed",
+        ),
+    ] {
+        let (s, body) = send(&app, "PUT", ztl, Some(&milano), Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{msg}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(msg),
+            "{msg}: {body}"
+        );
+    }
+    assert_eq!(send(&app, "GET", ztl, None, None).await.1, before);
+    assert_eq!(
+        send(&app, "GET", "/styles/nope.json", None, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Reset to the default.
+    assert_eq!(
+        send(&app, "DELETE", ztl, Some(&milano), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(send(&app, "GET", ztl, None, None).await.1, json!({}));
+}
+
+fn config(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Metro e ZTL",
+        "layers": [
+            {"id": "015146_metro_fermate", "popup_fields": ["nome", "linee"], "label_field": "nome", "min_zoom": 10},
+            {"id": "015146_aree_pedonali_ztl", "style": {"symbology": {"kind": "single", "color": "#ff7f0e"}}, "popup_template": "{nome}: {tipo}"}
+        ],
+        "view": {"center": [9.19, 45.46], "zoom": 12},
+        "search_fields": [{"layer": "015146_metro_fermate", "field": "nome"}],
+        "language": "en",
+        "theme_color": "#0b5394"
+    })
+}
+
+async fn apps(t: TestStore) {
+    let (app, milano, rho) = setup(&t).await;
+    let path = "/api/orgs/015146/apps/mobilita";
+    assert_eq!(
+        send(&app, "PUT", path, None, Some(config("Mobilità")))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&app, "PUT", path, Some(&rho), Some(config("Mobilità")))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, saved) = send(&app, "PUT", path, Some(&milano), Some(config("Mobilità"))).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    assert_eq!(saved["published"], false);
+    // Unpublished: invisible to others, 404 at /apps.
+    assert_eq!(
+        send(&app, "GET", path, None, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, "GET", "/apps/015146/mobilita/", None, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, "GET", "/api/orgs/015146/apps", None, None)
+            .await
+            .1["apps"],
+        json!([])
+    );
+    assert_eq!(
+        send(&app, "POST", &format!("{path}/publish"), Some(&rho), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, p) = send(
+        &app,
+        "POST",
+        &format!("{path}/publish"),
+        Some(&milano),
+        None,
+    )
+    .await;
+    assert_eq!((s, &p["published"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(
+        send(&app, "GET", "/api/orgs/015146/apps", None, None)
+            .await
+            .1["apps"][0]["slug"],
+        "mobilita"
+    );
+
+    // The generated files.
+    let (s, cfg) = send(&app, "GET", "/apps/015146/mobilita/config.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cfg["mode"], "online");
+    assert_eq!(
+        cfg["layers"][0]["fields"],
+        json!([{"name": "nome", "label": "nome"}, {"name": "linee", "label": "linee"}])
+    );
+    let (_, style) = send(&app, "GET", "/apps/015146/mobilita/style.json", None, None).await;
+    let ids: Vec<&str> = style["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    // Bottom to top: background, the comuni basemap, the ZTL, the stops (first in the config).
+    assert_eq!(
+        ids,
+        [
+            "background",
+            "basemap:fill",
+            "basemap:line",
+            "015146_aree_pedonali_ztl:0",
+            "015146_aree_pedonali_ztl:1",
+            "015146_metro_fermate:0"
+        ]
+    );
+    assert_eq!(style["layers"][5]["minzoom"], 10.0);
+    assert_eq!(style["layers"][3]["paint"]["fill-color"], "#ff7f0e");
+    for bad in [
+        "/apps/015146/mobilita/../../etc/passwd",
+        "/apps/015146/mobilita/Cargo.toml",
+        "/apps/015146/nope/",
+        "/apps/015146/..%2F/",
+    ] {
+        assert_eq!(
+            send(&app, "GET", bad, None, None).await.0,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+
+    // Bad configs: 400 with a clear message; the saved one is unchanged.
+    let private = atlante::store::LayerMetaUpdate {
+        visibility: Some("private".into()),
+        ..Default::default()
+    };
+    t.store
+        .update_layer_meta("cmm_comuni", &private)
+        .await
+        .unwrap();
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let mut c = config("");
+    cases.push((c.clone(), "title"));
+    c = config("x");
+    c["layers"] = json!([]);
+    cases.push((c, "layers: 1 to 20"));
+    c = config("x");
+    c["layers"][0]["id"] = json!("nope");
+    cases.push((c, "unknown layer 'nope'"));
+    c = config("x");
+    c["layers"][0]["id"] = json!("cmm_comuni");
+    cases.push((c, "unknown layer 'cmm_comuni'"));
+    c = config("x");
+    c["layers"][0]["popup_fields"] = json!(["<script>"]);
+    cases.push((c, "unknown field"));
+    c = config("x");
+    c["layers"][1]["style"] =
+        json!({"symbology": {"kind": "single", "color": "javascript:alert(1)"}});
+    cases.push((c, "not a colour"));
+    c = config("x");
+    c["theme_color"] = json!("url(x)");
+    cases.push((c, "theme_color"));
+    c = config("x");
+    c["language"] = json!("fr");
+    cases.push((c, "language"));
+    c = config("x");
+    c["logo"] = json!("https://evil.example/x.png");
+    cases.push((c, "logo"));
+    c = config("x");
+    c["view"] = json!({"center": [9.19, 145.0], "zoom": 3});
+    cases.push((c, "view"));
+    c = config("x");
+    c["layers"][0]["min_zoom"] = json!(30);
+    cases.push((c, "zooms"));
+    c = config("x");
+    c["search_fields"] = json!([{"layer": "015146_metro_fermate", "field": "nope"}]);
+    cases.push((c, "unknown field"));
+    c = config("x");
+    c["script"] = json!("x");
+    cases.push((c, "unknown field `script`"));
+    for (body, msg) in cases {
+        let (s, b) = send(&app, "PUT", path, Some(&milano), Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{msg}: {b}");
+        assert!(b["detail"].as_str().unwrap().contains(msg), "{msg}: {b}");
+    }
+    for slug in ["..", "A", "a%2Fb", "-x", "x%00"] {
+        let (s, _) = send(
+            &app,
+            "PUT",
+            &format!("/api/orgs/015146/apps/{slug}"),
+            Some(&milano),
+            Some(config("x")),
+        )
+        .await;
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND,
+            "{slug}: {s}"
+        );
+    }
+    assert_eq!(
+        send(&app, "GET", path, None, None).await.1["config"]["title"],
+        "Mobilità"
+    );
+
+    // Unpublish, delete.
+    send(
+        &app,
+        "POST",
+        &format!("{path}/unpublish"),
+        Some(&milano),
+        None,
+    )
+    .await;
+    assert_eq!(
+        send(&app, "GET", "/apps/015146/mobilita/", None, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, "DELETE", path, Some(&rho), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, "DELETE", path, Some(&milano), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&app, "GET", path, Some(&milano), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+both_stores!(styles, apps);

@@ -1,0 +1,291 @@
+// Atlante console for comuni: sign in with the organisation's token, upload layers (drag and
+// drop, with progress and the ingest summary), edit a layer's settings and style with a live
+// preview, compose apps with a live preview, save, publish and unpublish them.
+// Everything users typed reaches the page through textContent or form values, never HTML.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, text, attrs = {}) => {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  };
+  let token = sessionStorage.getItem("atlante-token") || "";
+  let me = null;
+  let layers = [];
+  let appLayers = [];
+  let view = null;
+
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    const data = text ? JSON.parse(text) : {};
+    if (!r.ok) throw new Error(data.detail || data.title || r.statusText);
+    return data;
+  }
+
+  // Sign in.
+  $("signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    token = $("token").value.trim();
+    try { await start(); } catch (err) { $("signin-error").textContent = err.message; }
+  });
+  $("signout").onclick = () => { sessionStorage.removeItem("atlante-token"); location.reload(); };
+
+  async function start() {
+    me = await api("GET", "/api/me");
+    sessionStorage.setItem("atlante-token", token);
+    $("who").textContent = me.org_name + " (" + me.org + ")";
+    $("signin").hidden = true;
+    $("work").hidden = false;
+    $("signout").hidden = false;
+    await refresh();
+    window.atlanteConsoleReady = true;
+  }
+
+  async function refresh() {
+    layers = (await api("GET", "/api/layers")).layers;
+    const own = layers.filter((l) => l.org === me.org);
+    const ul = $("layers");
+    ul.replaceChildren();
+    for (const l of own) {
+      const li = el("li", null, { "data-layer": l.id });
+      const b = el("button", "modifica", { type: "button" });
+      b.onclick = () => editLayer(l);
+      li.append(el("span", l.title), el("small", " " + l.id + " · " + l.feature_count + " elementi · " + l.visibility), b);
+      ul.append(li);
+    }
+    const add = $("a-add");
+    add.replaceChildren(el("option", "—", { value: "" }));
+    for (const l of layers.filter((x) => x.org === me.org || x.visibility === "public")) add.append(el("option", l.title + " (" + l.id + ")", { value: l.id }));
+    await listApps();
+  }
+
+  // Upload.
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); });
+  $("file").addEventListener("change", () => { if ($("file").files[0]) upload($("file").files[0]); });
+
+  function upload(file) {
+    const slug = ($("slug").value.trim() || file.name.replace(/\.[^.]*$/, "")).toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^_+|_+$/g, "");
+    const form = new FormData();
+    form.append("file", file, file.name);
+    if ($("upload-title").value.trim()) form.append("title", $("upload-title").value.trim());
+    const xhr = new XMLHttpRequest();
+    const bar = $("upload-progress");
+    bar.hidden = false; bar.value = 0;
+    $("upload-summary").textContent = "";
+    $("upload-status").textContent = "Caricamento di " + file.name + "…";
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100); };
+    xhr.upload.onload = () => { $("upload-status").textContent = "File ricevuto: lettura, riproiezione e validazione in corso…"; bar.removeAttribute("value"); };
+    xhr.onload = async () => {
+      bar.hidden = true;
+      let data = {};
+      try { data = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status === 201) {
+        const s = data.summary;
+        const src = data.layer.source;
+        $("upload-status").textContent = "Pubblicato " + data.layer.id + " (versione " + data.layer.version + ")";
+        $("upload-summary").textContent = [
+          `letti ${s.read} · scritti ${s.written} · riparati ${s.repaired} · scartati ${s.rejected} · ${s.seconds.toFixed(1)} s`,
+          `CRS ${src.crs} → EPSG:4326 (${src.transform})`,
+          `codifica ${src.encoding}`,
+          ...s.rejected_reasons.map((r) => "scartato: " + r),
+          ...s.warnings.map((w) => "avviso: " + w),
+        ].join("\n");
+        await refresh();
+      } else {
+        $("upload-status").textContent = "Errore: " + (data.detail || xhr.statusText);
+      }
+    };
+    xhr.onerror = () => { bar.hidden = true; $("upload-status").textContent = "Errore di rete"; };
+    xhr.open("POST", "/api/orgs/" + encodeURIComponent(me.org) + "/layers/" + encodeURIComponent(slug));
+    xhr.setRequestHeader("Authorization", "Bearer " + token);
+    xhr.send(form);
+  }
+
+  // Preview maps: the server computes the style of an unsaved configuration.
+  function previewMap(container) {
+    const map = new maplibregl.Map({ container, style: { version: 8, sources: {}, layers: [] }, center: [9.19, 45.46], zoom: 9 });
+    map.on("moveend", () => { view = { center: map.getCenter().toArray(), zoom: Math.round(map.getZoom() * 100) / 100 }; });
+    return map;
+  }
+  let styleMap = null;
+  let appMap = null;
+  async function preview(map, config, fit) {
+    const r = await api("POST", "/api/orgs/" + encodeURIComponent(me.org) + "/apps/preview/preview", config);
+    map.setStyle(r.style);
+    if (fit) map.jumpTo({ center: r.style.center, zoom: r.style.zoom });
+    return r;
+  }
+
+  // Layer settings and style.
+  let current = null;
+  function styleDoc() {
+    const kind = $("s-kind").value;
+    const field = $("s-field").value;
+    const color = $("s-color").value;
+    if (kind === "single" || !field) return { symbology: { kind: "single", color } };
+    if (kind === "graduated") {
+      const breaks = $("s-breaks").value.split(",").map((x) => Number(x.trim())).filter((x) => x === x && $("s-breaks").value.trim() !== "");
+      const ramp = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494", "#081d58"];
+      return { symbology: { kind: "graduated", field, breaks, colors: ramp.slice(0, breaks.length + 1) } };
+    }
+    return null; // categorized: filled from the data below
+  }
+  async function categorized(l, field) {
+    const r = await fetch("/collections/" + encodeURIComponent(l.id) + "/items?limit=1000&properties=" + encodeURIComponent(field), { headers: { Authorization: "Bearer " + token } }).then((x) => x.json());
+    const values = [...new Set(r.features.map((f) => f.properties[field]).filter((v) => v !== null && v !== undefined))].slice(0, 12);
+    const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939"];
+    return { symbology: { kind: "categorized", field, categories: values.map((v, i) => ({ value: v, color: palette[i] })) } };
+  }
+  async function currentStyle() {
+    return styleDoc() || (await categorized(current, $("s-field").value));
+  }
+  async function refreshStylePreview(fit) {
+    if (!current) return;
+    const style = await currentStyle();
+    try {
+      await preview(styleMap, { title: current.title, layers: [{ id: current.id, style }] }, fit);
+      $("l-status").textContent = "";
+    } catch (err) { $("l-status").textContent = err.message; }
+  }
+  async function editLayer(l) {
+    current = l;
+    $("layer-card").hidden = false;
+    $("layer-id").textContent = l.id;
+    $("l-title").value = l.title;
+    $("l-description").value = l.description;
+    $("l-visibility").value = l.visibility;
+    const f = $("s-field");
+    f.replaceChildren(el("option", "—", { value: "" }));
+    for (const fd of l.fields) f.append(el("option", fd.label, { value: fd.name }));
+    const saved = await api("GET", "/api/layers/" + encodeURIComponent(l.id) + "/style");
+    const s = saved.symbology;
+    if (s) { $("s-kind").value = s.kind; if (s.field) f.value = s.field; if (s.color) $("s-color").value = s.color; if (s.breaks) $("s-breaks").value = s.breaks.join(", "); }
+    if (!styleMap) styleMap = previewMap("style-preview");
+    await refreshStylePreview(true);
+  }
+  for (const id of ["s-kind", "s-field", "s-color", "s-breaks"]) $(id).addEventListener("change", () => refreshStylePreview(false));
+  $("l-save").onclick = async () => {
+    try {
+      await api("PATCH", "/api/layers/" + encodeURIComponent(current.id), { title: $("l-title").value, description: $("l-description").value, visibility: $("l-visibility").value });
+      await api("PUT", "/api/layers/" + encodeURIComponent(current.id) + "/style", await currentStyle());
+      $("l-status").textContent = "Salvato";
+      await refresh();
+    } catch (err) { $("l-status").textContent = "Errore: " + err.message; }
+  };
+
+  // App composer.
+  function appConfig() {
+    const search = $("a-search").value;
+    const cfg = {
+      title: $("a-title").value.trim() || "Mappa",
+      description: $("a-description").value,
+      language: $("a-lang").value,
+      theme_color: $("a-color").value,
+      layers: appLayers.map((a) => ({ id: a.id, popup_fields: a.popup_fields })),
+    };
+    if (search) { const [layer, field] = search.split("|"); cfg.search_fields = [{ layer, field }]; }
+    if (view) cfg.view = view;
+    return cfg;
+  }
+  function renderAppLayers() {
+    const ol = $("a-layers");
+    ol.replaceChildren();
+    const search = $("a-search");
+    const keep = search.value;
+    search.replaceChildren(el("option", "—", { value: "" }));
+    appLayers.forEach((a, i) => {
+      const l = layers.find((x) => x.id === a.id);
+      const li = el("li", null, { "data-layer": a.id });
+      li.append(el("strong", l.title));
+      const up = el("button", "↑", { type: "button", "aria-label": "su" });
+      up.onclick = () => { if (i > 0) { [appLayers[i - 1], appLayers[i]] = [appLayers[i], appLayers[i - 1]]; changedApp(); } };
+      const rm = el("button", "✕", { type: "button", "aria-label": "togli" });
+      rm.onclick = () => { appLayers.splice(i, 1); changedApp(); };
+      li.append(up, rm);
+      const fields = el("div", null, { class: "fields" });
+      for (const f of l.fields) {
+        const lab = el("label", null, { class: "field-choice" });
+        const cb = el("input", null, { type: "checkbox", value: f.name });
+        cb.checked = a.popup_fields.includes(f.name);
+        cb.onchange = () => { a.popup_fields = cb.checked ? [...a.popup_fields, f.name] : a.popup_fields.filter((n) => n !== f.name); changedApp(); };
+        lab.append(cb, document.createTextNode(" " + f.label));
+        fields.append(lab);
+        search.append(el("option", l.title + " · " + f.label, { value: a.id + "|" + f.name }));
+      }
+      li.append(fields);
+      ol.append(li);
+    });
+    search.value = keep;
+  }
+  let timer = null;
+  function changedApp() {
+    renderAppLayers();
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      if (!appLayers.length) return;
+      if (!appMap) appMap = previewMap("app-preview");
+      try { await preview(appMap, appConfig(), !view); $("a-status").textContent = ""; } catch (err) { $("a-status").textContent = err.message; }
+    }, 250);
+  }
+  $("a-add").onchange = () => {
+    const id = $("a-add").value;
+    if (id && !appLayers.some((a) => a.id === id)) {
+      const l = layers.find((x) => x.id === id);
+      appLayers.unshift({ id, popup_fields: l.fields.slice(0, 6).map((f) => f.name) });
+    }
+    $("a-add").value = "";
+    changedApp();
+  };
+  for (const id of ["a-title", "a-lang", "a-color", "a-search"]) $(id).addEventListener("change", changedApp);
+  $("a-view").onclick = () => { if (appMap) { view = { center: appMap.getCenter().toArray(), zoom: Math.round(appMap.getZoom() * 100) / 100 }; changedApp(); } };
+  const appPath = () => "/api/orgs/" + encodeURIComponent(me.org) + "/apps/" + encodeURIComponent($("a-slug").value.trim());
+  $("a-save").onclick = async () => {
+    try { await api("PUT", appPath(), appConfig()); $("a-status").textContent = "Salvata"; await listApps(); } catch (err) { $("a-status").textContent = "Errore: " + err.message; }
+  };
+  $("a-publish").onclick = async () => {
+    try {
+      await api("PUT", appPath(), appConfig());
+      const r = await api("POST", appPath() + "/publish");
+      $("a-status").textContent = "Pubblicata: " + r.url;
+      await listApps();
+    } catch (err) { $("a-status").textContent = "Errore: " + err.message; }
+  };
+
+  async function listApps() {
+    const r = await api("GET", "/api/orgs/" + encodeURIComponent(me.org) + "/apps");
+    const ul = $("apps");
+    ul.replaceChildren();
+    for (const a of r.apps) {
+      const li = el("li", null, { "data-app": a.slug });
+      li.append(el("strong", a.config.title), el("span", " (" + a.slug + ") " + (a.published ? "pubblicata" : "bozza") + " "));
+      if (a.published) {
+        li.append(el("a", "apri", { href: a.url, target: "_blank", rel: "noopener" }), document.createTextNode(" · "),
+          el("a", "zip online", { href: a.bundle + "?mode=online" }), document.createTextNode(" · "),
+          el("a", "zip statico", { href: a.bundle + "?mode=static" }));
+      }
+      const edit = el("button", "modifica", { type: "button" });
+      edit.onclick = () => {
+        $("a-slug").value = a.slug; $("a-title").value = a.config.title; $("a-description").value = a.config.description || "";
+        $("a-lang").value = a.config.language; $("a-color").value = a.config.theme_color;
+        view = a.config.view || null;
+        appLayers = a.config.layers.map((x) => ({ id: x.id, popup_fields: x.popup_fields || layers.find((l) => l.id === x.id).fields.map((f) => f.name) }));
+        changedApp();
+      };
+      const toggle = el("button", a.published ? "ritira" : "pubblica", { type: "button" });
+      toggle.onclick = async () => { await api("POST", "/api/orgs/" + encodeURIComponent(me.org) + "/apps/" + encodeURIComponent(a.slug) + (a.published ? "/unpublish" : "/publish")); await listApps(); };
+      li.append(edit, toggle);
+      ul.append(li);
+    }
+  }
+
+  if (token) start().catch(() => { sessionStorage.removeItem("atlante-token"); token = ""; });
+})();
