@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libgdal-dev gdal-bin libsqlite3-dev sqlite3
-          postgresql postgresql-postgis chromium ca-certificates)
+          postgresql postgresql-postgis chromium ca-certificates python3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
@@ -17,7 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# MapLibre GL JS (served by the binary) and playwright-core (browser tests), from the lockfile.
+# MapLibre GL JS and pmtiles (served by the binary, bundled in apps) and playwright-core
+# (browser tests), from the lockfile. (python3: the static file server of the browser tests.)
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -f "$root/web/node_modules/.package-lock.json" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
   (cd "$root/web" && npm ci --no-audit --no-fund --loglevel=error)

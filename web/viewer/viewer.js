@@ -26,7 +26,11 @@
   const layers = layersDoc.layers;
   const byId = new Map(layers.map((l) => [l.id, l]));
   const orgs = new Map(orgsDoc.orgs.map((o) => [o.id, o]));
-  const colour = new Map(layers.map((l, i) => [l.id, PALETTE[i % PALETTE.length]]));
+  // A layer's default colour, as the server picks it (styles/defaults.json: FNV-1a of the id);
+  // a saved style replaces it once loaded.
+  const fnv = (s) => { let h = 2166136261; for (const b of new TextEncoder().encode(s)) { h = Math.imul(h ^ b, 16777619) >>> 0; } return h; };
+  const colour = new Map(layers.map((l) => [l.id, PALETTE[fnv(l.id) % PALETTE.length]]));
+  const drawnIds = new Map(); // layer id → MapLibre layer ids from its style
 
   // State from the URL: #map=zoom/lat/lon&layers=a,b
   const params = new URLSearchParams(location.hash.slice(1));
@@ -48,12 +52,30 @@
   window.atlanteMap = map;
 
   const mapLayerIds = (l) => {
+    if (drawnIds.has(l.id)) return drawnIds.get(l.id);
     switch (l.geom_type) {
       case "MultiPolygon": return [l.id + ":fill", l.id + ":line"];
       case "MultiLineString": return [l.id + ":line"];
       default: return [l.id + ":circle"];
     }
   };
+  // A catalog layer is drawn with its style from the server (GET /styles/{id}.json).
+  async function addStyledLayer(l) {
+    const style = await fetch("/styles/" + encodeURIComponent(l.id) + ".json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    if (!style) return addLayer(l, false);
+    if (!active.includes(l.id) || map.getSource(l.id)) return;
+    const src = style.sources[l.id];
+    map.addSource(l.id, { ...src, tiles: src.tiles.map((t) => location.origin + new URL(t).pathname.replace(/%7B/g, "{").replace(/%7D/g, "}")) });
+    const ids = [];
+    for (const sl of style.layers.filter((x) => x.type !== "background")) {
+      map.addLayer({ ...sl, metadata: { atlante: l.id } });
+      ids.push(sl.id);
+    }
+    drawnIds.set(l.id, ids);
+    const legend = style.metadata && style.metadata["atlante:legend"];
+    if (legend && legend.length) colour.set(l.id, legend[0][1]);
+    changed();
+  }
   function addLayer(l, basemap) {
     if (map.getSource(l.id)) return;
     map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution || "" });
@@ -70,6 +92,7 @@
   }
   function removeLayer(l) {
     mapLayerIds(l).forEach((id) => map.getLayer(id) && map.removeLayer(id));
+    drawnIds.delete(l.id);
     if (map.getSource(l.id)) map.removeSource(l.id);
   }
   function applyOrder() {
@@ -109,7 +132,7 @@
   }
   function toggle(id, on) {
     const l = byId.get(id);
-    if (on && !active.includes(id)) { active.unshift(id); addLayer(l, false); }
+    if (on && !active.includes(id)) { active.unshift(id); addStyledLayer(l); }
     if (!on && active.includes(id)) { active = active.filter((a) => a !== id); removeLayer(l); }
     changed();
   }
@@ -193,10 +216,11 @@
 
   map.on("load", () => {
     if (byId.has(BASEMAP)) addLayer(byId.get(BASEMAP), true);
-    [...active].reverse().forEach((id) => addLayer(byId.get(id), false));
-    changed();
-    map.on("moveend", writeUrl);
-    window.atlanteReady = true;
+    Promise.all([...active].reverse().map((id) => addStyledLayer(byId.get(id)))).then(() => {
+      changed();
+      map.on("moveend", writeUrl);
+      window.atlanteReady = true;
+    });
   });
   renderCatalog("");
   renderActive();
