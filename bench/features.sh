@@ -4,7 +4,8 @@
 # prints figures. Needs wrk and network access to PyPI (tipg is installed in a venv under the
 # work folder).
 #   1. items?bbox=…&limit=100 at 2,000 random places (boxes of about 1 km) in the metro area;
-#   2. a CQL2 attribute + spatial filter: POP21 > 200 AND S_INTERSECTS(geom, BBOX(…)).
+#   2. a CQL2 attribute + spatial filter: pop21 > 200 AND S_INTERSECTS(geom, POLYGON(…))
+#      (a WKT polygon, not BBOX(…): tipg 1.6 sends BBOX literals to PostGIS without an SRID).
 #   usage: bench/features.sh [seconds per run]     (default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,9 @@ for server, coll in (("atlante", table), ("tipg", "public." + table)):
             f.write(f"/collections/{coll}/items?bbox={b[0]:.5f},{b[1]:.5f},{b[2]:.5f},{b[3]:.5f}&limit=100\n")
     with open(f"{work}/cql2.{server}", "w") as f:
         for b in boxes:
-            cql = f"pop21 > 200 AND S_INTERSECTS(geom, BBOX({b[0]:.5f},{b[1]:.5f},{b[2] + 0.01:.5f},{b[3] + 0.01:.5f}))"
+            x0, y0, x1, y1 = b[0], b[1], b[2] + 0.01, b[3] + 0.01
+            ring = f"{x0:.5f} {y0:.5f}, {x1:.5f} {y0:.5f}, {x1:.5f} {y1:.5f}, {x0:.5f} {y1:.5f}, {x0:.5f} {y0:.5f}"
+            cql = f"pop21 > 200 AND S_INTERSECTS(geom, POLYGON(({ring})))"
             f.write(f"/collections/{coll}/items?filter-lang=cql2-text&limit=100&filter={urllib.parse.quote(cql)}\n")
 PY
 
