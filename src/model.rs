@@ -101,6 +101,28 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// A public layer with no data and no metadata: for tests and previews.
+    pub fn sketch(id: &str, geom_type: GeomType, fields: Vec<Field>) -> Layer {
+        Layer {
+            id: id.into(),
+            org: String::new(),
+            slug: id.into(),
+            title: id.into(),
+            description: String::new(),
+            theme: String::new(),
+            licence: String::new(),
+            attribution: String::new(),
+            visibility: "public".into(),
+            version: 1,
+            geom_type,
+            feature_count: 0,
+            extent: None,
+            fields,
+            source: SourceInfo::default(),
+            updated_at: String::new(),
+        }
+    }
+
     pub fn is_public(&self) -> bool {
         self.visibility == "public"
     }

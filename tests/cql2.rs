@@ -378,21 +378,10 @@ fn fuzz_layer() -> Layer {
         label: name.into(),
         kind,
     };
-    Layer {
-        id: "t".into(),
-        org: "o".into(),
-        slug: "t".into(),
-        title: "t".into(),
-        description: String::new(),
-        theme: String::new(),
-        licence: String::new(),
-        attribution: String::new(),
-        visibility: "public".into(),
-        version: 1,
-        geom_type: GeomType::MultiPolygon,
-        feature_count: 0,
-        extent: None,
-        fields: vec![
+    Layer::sketch(
+        "t",
+        GeomType::MultiPolygon,
+        vec![
             field("name", FieldType::Text),
             field("pop", FieldType::Integer),
             field("area", FieldType::Real),
@@ -400,9 +389,7 @@ fn fuzz_layer() -> Layer {
             field("since", FieldType::Date),
             field("at", FieldType::Datetime),
         ],
-        source: Default::default(),
-        updated_at: String::new(),
-    }
+    )
 }
 
 /// xorshift64*: deterministic, no dependency.

@@ -234,24 +234,7 @@ mod tests {
             label: name.to_uppercase(),
             kind,
         };
-        let mut l = Layer {
-            id: "t".into(),
-            org: "o".into(),
-            slug: "t".into(),
-            title: "t".into(),
-            description: String::new(),
-            theme: String::new(),
-            licence: String::new(),
-            attribution: String::new(),
-            visibility: "public".into(),
-            version: 1,
-            geom_type: GeomType::Point,
-            feature_count: 0,
-            extent: None,
-            fields: Vec::new(),
-            source: Default::default(),
-            updated_at: String::new(),
-        };
+        let mut l = Layer::sketch("t", GeomType::Point, Vec::new());
         l.fields = vec![
             field("name", FieldType::Text),
             field("pop", FieldType::Integer),

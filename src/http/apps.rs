@@ -7,20 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value as Json_};
 
+use super::catalog::visible_layer;
 use super::{base_url, caller, error::ApiError, writer, AppState};
 use crate::apps::{self, AppConfig, Inputs, Mode};
-use crate::auth::may_see;
 use crate::model::Layer;
 use crate::store::Document;
 use crate::styles::{self, StyleDoc};
-
-async fn visible(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
-    let who = caller(state, headers).await?;
-    match state.store.layer(id).await? {
-        Some(l) if may_see(&l, who.as_ref()) => Ok(l),
-        _ => Err(ApiError::not_found("layer")),
-    }
-}
 
 async fn saved_style(state: &AppState, id: &str) -> Result<Option<StyleDoc>, ApiError> {
     Ok(match state.store.document("style", id).await? {
@@ -38,7 +30,7 @@ pub async fn style_json(
     let id = spec
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::not_found("style"))?;
-    let layer = visible(&state, &headers, id).await?;
+    let layer = visible_layer(&state, &headers, id).await?;
     let doc = saved_style(&state, id).await?;
     Ok(Json(styles::style_document(
         &layer,
@@ -53,7 +45,7 @@ pub async fn get_style(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
-    visible(&state, &headers, &id).await?;
+    visible_layer(&state, &headers, &id).await?;
     let doc = saved_style(&state, &id).await?.unwrap_or_default();
     Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
 }
@@ -65,7 +57,7 @@ pub async fn put_style(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Json_>, ApiError> {
-    let layer = visible(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &headers, &id).await?;
     writer(&state, &headers, &layer.org).await?;
     let doc: StyleDoc = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("bad style: {e}")))?;
@@ -91,7 +83,7 @@ pub async fn delete_style(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let layer = visible(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &headers, &id).await?;
     writer(&state, &headers, &layer.org).await?;
     state.store.delete_document("style", &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -179,7 +179,11 @@ pub async fn layers(
 }
 
 /// A layer the caller may see; unknown and private answer the same 404.
-async fn visible_layer(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
+pub(super) async fn visible_layer(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Layer, ApiError> {
     let who = caller(state, headers).await?;
     match state.store.layer(id).await? {
         Some(l) if may_see(&l, who.as_ref()) => Ok(l),
