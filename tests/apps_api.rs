@@ -196,6 +196,22 @@ async fn styles(t: TestStore) {
         StatusCode::NO_CONTENT
     );
     assert_eq!(send(&app, "GET", ztl, None, None).await.1, json!({}));
+    // A deleted layer takes its saved style with it.
+    let single = json!({"symbology": {"kind": "single", "color": "#123456"}});
+    assert_eq!(
+        send(&app, "PUT", ztl, Some(&milano), Some(single)).await.0,
+        StatusCode::OK
+    );
+    t.store
+        .delete_layer("015146_aree_pedonali_ztl")
+        .await
+        .unwrap();
+    let left = t
+        .store
+        .document("style", "015146_aree_pedonali_ztl")
+        .await
+        .unwrap();
+    assert!(left.is_none());
 }
 
 fn config(title: &str) -> Value {

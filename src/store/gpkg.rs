@@ -698,6 +698,11 @@ impl Store for GpkgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Its saved style goes with it.
+        sqlx::query("DELETE FROM atlante_documents WHERE kind = 'style' AND key = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -702,6 +702,11 @@ impl Store for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Its saved style goes with it.
+        sqlx::query("DELETE FROM atlante_documents WHERE kind = 'style' AND key = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         notify(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
