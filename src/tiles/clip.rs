@@ -100,8 +100,13 @@ fn clip_segment(a: Pt, b: Pt, lo: f64, hi: f64) -> Option<(Pt, Pt, bool)> {
 }
 
 /// Rounds to integer tile units, dropping consecutive duplicates.
-pub fn quantize(pts: &[Pt]) -> Vec<IPt> {
-    let mut out: Vec<IPt> = Vec::with_capacity(pts.len());
+pub fn quantize<'a>(pts: impl IntoIterator<Item = &'a Pt>) -> Vec<IPt> {
+    quantize_iter(pts.into_iter().copied())
+}
+
+/// [`quantize`] over points computed on the fly (no intermediate vector).
+pub fn quantize_iter(pts: impl Iterator<Item = Pt>) -> Vec<IPt> {
+    let mut out: Vec<IPt> = Vec::with_capacity(pts.size_hint().0);
     for p in pts {
         let q = [p[0].round() as i32, p[1].round() as i32];
         if out.last() != Some(&q) {

@@ -5,7 +5,7 @@
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
-use super::clip::{clip_line, quantize, ring_area2, simplify, IPt, TileSpace};
+use super::clip::{clip_line, quantize, quantize_iter, ring_area2, simplify, IPt, TileSpace};
 use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
@@ -18,6 +18,19 @@ pub struct LayerIndex {
     pub layer: Layer,
     features: Vec<IndexedFeature>,
     tree: RTree<Entry>,
+    /// Only what a tile of zoom ≤ [`COARSE_ZOOM`] can draw: points, and lines and polygons
+    /// at least [`LOW_ZOOM_MIN`] units across at that zoom. Low-zoom tiles cover many
+    /// features too small to draw; this tree never hands them out.
+    coarse: RTree<Entry>,
+}
+
+/// Up to this zoom, lines and polygons under 4 screen pixels (32 units) are left out.
+const COARSE_ZOOM: u8 = 11;
+const LOW_ZOOM_MIN: f64 = 32.0;
+
+/// Tile units per Web Mercator metre at zoom `z`.
+fn units_per_metre(z: u8) -> f64 {
+    EXTENT as f64 * f64::from(1u32 << z) / (2.0 * super::math::HALF)
 }
 
 impl LayerIndex {
@@ -38,20 +51,28 @@ impl LayerIndex {
                 values: f.values,
             });
         }
-        let entries: Vec<Entry> = features
+        let entry = |(i, f): (usize, &IndexedFeature)| {
+            GeomWithData::new(
+                Rectangle::from_corners([f.bbox[0], f.bbox[1]], [f.bbox[2], f.bbox[3]]),
+                i as u32,
+            )
+        };
+        let entries: Vec<Entry> = features.iter().enumerate().map(entry).collect();
+        let coarse_min = LOW_ZOOM_MIN / units_per_metre(COARSE_ZOOM);
+        let coarse: Vec<Entry> = features
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                GeomWithData::new(
-                    Rectangle::from_corners([f.bbox[0], f.bbox[1]], [f.bbox[2], f.bbox[3]]),
-                    i as u32,
-                )
+            .filter(|(_, f)| {
+                matches!(f.geom, MercGeom::Points(_))
+                    || (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= coarse_min
             })
+            .map(entry)
             .collect();
         LayerIndex {
             layer,
             features,
             tree: RTree::bulk_load(entries),
+            coarse: RTree::bulk_load(coarse),
         }
     }
 
@@ -88,7 +109,7 @@ impl LayerIndex {
                         + f.values.iter().map(value).sum::<usize>()
                 })
                 .sum::<usize>()
-            + self.tree.size() * (std::mem::size_of::<Entry>() + 16)
+            + (self.tree.size() + self.coarse.size()) * (std::mem::size_of::<Entry>() + 16)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,8 +125,12 @@ impl LayerIndex {
             [bounds[0] - buf, bounds[1] - buf],
             [bounds[2] + buf, bounds[3] + buf],
         );
-        let mut ids: Vec<u32> = self
-            .tree
+        let tree = if tile.z <= COARSE_ZOOM {
+            &self.coarse
+        } else {
+            &self.tree
+        };
+        let mut ids: Vec<u32> = tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
             .collect();
@@ -115,12 +140,11 @@ impl LayerIndex {
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
         // Lines and polygons smaller than a few screen pixels (a pixel is 8 units of a
-        // 512-pixel tile) are left out: below 4 px up to z9, 2 px at z10–11, 1 px to z15.
+        // 512-pixel tile) are left out: below 4 px up to z11, 1 px to z15.
         // At low zoom they are most of a dense layer and draw as noise; this keeps those
         // tiles small and fast (see docs/architecture.md).
         let min_size = match tile.z {
-            0..=9 => 32.0,
-            10..=11 => 16.0,
+            0..=COARSE_ZOOM => LOW_ZOOM_MIN,
             12..=15 => 8.0,
             _ => 1.0,
         };
@@ -173,20 +197,26 @@ impl LayerIndex {
                         continue;
                     }
                     let mut parts: Vec<Vec<Vec<IPt>>> = Vec::with_capacity(polys.len());
+                    // Inside the buffered tile (by its box): rings are projected while they
+                    // are quantised, with no copy; else clipped first.
+                    let inside = f.bbox[0] >= env.lower()[0]
+                        && f.bbox[1] >= env.lower()[1]
+                        && f.bbox[2] <= env.upper()[0]
+                        && f.bbox[3] <= env.upper()[1];
                     for poly in polys {
-                        let projected: Vec<Vec<Pt>> = poly
-                            .iter()
-                            .map(|r| r.iter().map(|p| ts.apply(p)).collect())
-                            .collect();
-                        let inside = projected
-                            .iter()
-                            .flatten()
-                            .all(|p| p[0] >= lo && p[0] <= hi && p[1] >= lo && p[1] <= hi);
                         if inside {
-                            parts.extend(tile_polygon(&projected, tol));
+                            parts.extend(tile_polygon(
+                                poly.iter()
+                                    .map(|r| quantize_iter(r.iter().map(|p| ts.apply(p)))),
+                                tol,
+                            ));
                         } else {
+                            let projected: Vec<Vec<Pt>> = poly
+                                .iter()
+                                .map(|r| r.iter().map(|p| ts.apply(p)).collect())
+                                .collect();
                             for clipped in clip_polygon(&projected, lo, hi) {
-                                parts.extend(tile_polygon(&clipped, tol));
+                                parts.extend(tile_polygon(clipped.iter().map(quantize), tol));
                             }
                         }
                     }
@@ -204,11 +234,11 @@ impl LayerIndex {
     }
 }
 
-/// One polygon in integer tile units (rings quantised, simplified, oriented), or None if
-/// its exterior degenerates.
-fn tile_polygon(rings: &[Vec<Pt>], tol: f64) -> Option<Vec<Vec<IPt>>> {
-    let mut out = Vec::with_capacity(rings.len());
-    for (i, ring) in rings.iter().enumerate() {
+/// One polygon in integer tile units (rings quantised, then simplified and oriented), or
+/// None if its exterior degenerates.
+fn tile_polygon(rings: impl Iterator<Item = Vec<IPt>>, tol: f64) -> Option<Vec<Vec<IPt>>> {
+    let mut out = Vec::with_capacity(rings.size_hint().0);
+    for (i, ring) in rings.enumerate() {
         match tile_ring(ring, tol, i == 0) {
             Some(r) => out.push(r),
             None if i == 0 => return None,
@@ -310,10 +340,8 @@ fn union_snapped(parts: &[Vec<Vec<IPt>>]) -> (Vec<Vec<Vec<IPt>>>, bool) {
         .iter()
         .filter_map(|p| {
             let to = |l: &geo::LineString| l.0.iter().map(|c| [c.x, c.y]).collect::<Vec<Pt>>();
-            let rings: Vec<Vec<Pt>> = std::iter::once(to(p.exterior()))
-                .chain(p.interiors().iter().map(to))
-                .collect();
-            tile_polygon(&rings, 0.0)
+            let rings = std::iter::once(to(p.exterior())).chain(p.interiors().iter().map(to));
+            tile_polygon(rings.map(|r| quantize(&r)), 0.0)
         })
         .collect();
     (out, exact)
@@ -342,10 +370,9 @@ fn clip_polygon(rings: &[Vec<Pt>], lo: f64, hi: f64) -> Vec<Vec<Vec<Pt>>> {
         .collect()
 }
 
-/// A ring in tile units, quantised, simplified and oriented (exterior clockwise on screen,
-/// holes counter-clockwise), without its closing point; None if it degenerates.
-fn tile_ring(pts: &[Pt], tol: f64, exterior: bool) -> Option<Vec<IPt>> {
-    let mut q = quantize(pts);
+/// A quantised ring, simplified and oriented (exterior clockwise on screen, holes
+/// counter-clockwise), without its closing point; None if it degenerates.
+fn tile_ring(mut q: Vec<IPt>, tol: f64, exterior: bool) -> Option<Vec<IPt>> {
     if q.len() > 1 && q.first() == q.last() {
         q.pop();
     }

@@ -40,6 +40,10 @@ pub struct TileEngine {
     /// Keyed by `id@version`.
     indexes: Mutex<HashMap<String, IndexCell>>,
     pub cache: TileCache,
+    /// One render per core at a time, first come first served: under load a tile waits
+    /// for a core instead of sharing one with every other request (which stretched the
+    /// slow low-zoom tiles, and so the tail latency, by the number of connections).
+    renders: tokio::sync::Semaphore,
 }
 
 /// A layer's content key: its version and, since features can be edited in place
@@ -64,6 +68,9 @@ impl TileEngine {
             catalog: RwLock::new(layers.into_iter().map(|l| (l.id.clone(), l)).collect()),
             indexes: Mutex::new(HashMap::new()),
             cache: TileCache::new(cache_bytes),
+            renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }))
     }
 
@@ -218,6 +225,11 @@ impl TileEngine {
             }
         }
         let indexes = self.indexes_of(layers).await?;
+        let _core = self
+            .renders
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("tile rendering stopped: {e}")))?;
         let raw = tokio::task::spawn_blocking(move || render(&indexes, t))
             .await
             .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;

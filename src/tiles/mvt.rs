@@ -82,15 +82,50 @@ enum ValueKey {
     Bool(bool),
 }
 
+/// FxHash (rustc's hasher): the value tables are hashed once per attribute of every
+/// feature, and SipHash's DoS resistance buys nothing for a tile's own values.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fx = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Builds one MVT layer.
 pub struct LayerBuilder {
     name: String,
     extent: u32,
     keys: Vec<String>,
     values: Vec<ValueKey>,
-    value_index: HashMap<ValueKey, u32>,
+    /// Text values by content (looked up by `&str`, no copy), others by kind and bits.
+    text_index: HashMap<String, u32, Fx>,
+    other_index: HashMap<ValueKey, u32, Fx>,
     features: Vec<u8>,
     count: usize,
+    /// Reused between features: tags, a feature's bytes, a packed field.
+    tags: Vec<u32>,
+    feature: Vec<u8>,
+    packed: Vec<u8>,
 }
 
 impl LayerBuilder {
@@ -100,9 +135,13 @@ impl LayerBuilder {
             extent,
             keys: Vec::new(),
             values: Vec::new(),
-            value_index: HashMap::new(),
+            text_index: HashMap::default(),
+            other_index: HashMap::default(),
             features: Vec::new(),
             count: 0,
+            tags: Vec::new(),
+            feature: Vec::new(),
+            packed: Vec::new(),
         }
     }
 
@@ -112,47 +151,55 @@ impl LayerBuilder {
     }
 
     fn value(&mut self, v: &Value) -> Option<u32> {
+        let next = self.values.len() as u32;
         let k = match v {
             Value::Null => return None,
+            Value::Text(s) | Value::Date(s) | Value::Datetime(s) => {
+                if let Some(i) = self.text_index.get(s.as_str()) {
+                    return Some(*i);
+                }
+                self.text_index.insert(s.clone(), next);
+                self.values.push(ValueKey::Str(s.clone()));
+                return Some(next);
+            }
             Value::Integer(i) => ValueKey::Int(*i),
             Value::Real(f) => ValueKey::Double(f.to_bits()),
             Value::Boolean(b) => ValueKey::Bool(*b),
-            Value::Text(s) | Value::Date(s) | Value::Datetime(s) => ValueKey::Str(s.clone()),
         };
-        if let Some(i) = self.value_index.get(&k) {
+        if let Some(i) = self.other_index.get(&k) {
             return Some(*i);
         }
-        let i = self.values.len() as u32;
         self.values.push(k.clone());
-        self.value_index.insert(k, i);
-        Some(i)
+        self.other_index.insert(k, next);
+        Some(next)
     }
 
     /// Adds a feature; `values[i]` belongs to key `i`; nulls are left out.
     pub fn add(&mut self, id: u64, kind: GeomKind, geom: &Commands, values: &[Value]) {
-        let mut tags = Vec::with_capacity(values.len() * 2);
+        let mut tags = std::mem::take(&mut self.tags);
+        tags.clear();
         for (i, v) in values.iter().enumerate() {
             if let Some(vi) = self.value(v) {
                 tags.push(i as u32);
                 tags.push(vi);
             }
         }
-        let mut f = Vec::with_capacity(16 + geom.ints.len() * 2 + tags.len() * 2);
-        key(&mut f, 1, 0);
-        varint(&mut f, id);
+        let (f, packed) = (&mut self.feature, &mut self.packed);
+        f.clear();
+        key(f, 1, 0);
+        varint(f, id);
         if !tags.is_empty() {
-            let mut packed = Vec::with_capacity(tags.len() * 2);
-            tags.iter().for_each(|t| varint(&mut packed, *t as u64));
-            bytes_field(&mut f, 2, &packed);
+            packed.clear();
+            tags.iter().for_each(|t| varint(packed, *t as u64));
+            bytes_field(f, 2, packed);
         }
-        key(&mut f, 3, 0);
-        varint(&mut f, kind as u64);
-        let mut packed = Vec::with_capacity(geom.ints.len() * 2);
-        geom.ints
-            .iter()
-            .for_each(|t| varint(&mut packed, *t as u64));
-        bytes_field(&mut f, 4, &packed);
-        bytes_field(&mut self.features, 2, &f);
+        key(f, 3, 0);
+        varint(f, kind as u64);
+        packed.clear();
+        geom.ints.iter().for_each(|t| varint(packed, *t as u64));
+        bytes_field(f, 4, packed);
+        bytes_field(&mut self.features, 2, f);
+        self.tags = tags;
         self.count += 1;
     }
 

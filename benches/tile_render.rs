@@ -1,0 +1,93 @@
+//! The tile kernel alone: render time per tile of the benchmark layer (the 7,095 ISTAT 2021
+//! census sections of Milan laid 30 times over a 6×5 grid: 212,850 polygons), by zoom, on
+//! one core, with no store, cache or HTTP. `cargo bench --bench tile_render`.
+//! Prints figures; asserts nothing. The endpoint benchmark is bench/tiles.sh.
+
+use std::io::Read;
+use std::time::Instant;
+
+use atlante::model::{Field, FieldType, GeomType, Layer, Value};
+use atlante::store::StoredFeature;
+use atlante::tiles::batch::tiles_covering;
+use atlante::tiles::index::LayerIndex;
+
+fn main() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/bench/data/istat_sezioni_censimento_2021_milano.geojson.gz"
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut stored = Vec::new();
+    for i in 0..6 {
+        for j in 0..5 {
+            let (dx, dy) = ((i as f64 - 2.5) * 0.25, (j as f64 - 2.0) * 0.16);
+            for f in doc["features"].as_array().unwrap() {
+                let mut g = atlante::features::edit::geometry(&f["geometry"]).unwrap();
+                use geo::MapCoordsInPlace;
+                g.map_coords_in_place(|c| geo::Coord {
+                    x: c.x + dx,
+                    y: c.y + dy,
+                });
+                let p = &f["properties"];
+                stored.push(StoredFeature {
+                    fid: stored.len() as i64 + 1,
+                    wkb: atlante::geom::to_wkb(&g),
+                    values: vec![
+                        Value::Integer(p["SEZ21"].as_i64().unwrap_or(0)),
+                        Value::Integer(p["POP21"].as_i64().unwrap_or(0)),
+                    ],
+                });
+            }
+        }
+    }
+    let field = |n: &str| Field {
+        name: n.into(),
+        label: n.into(),
+        kind: FieldType::Integer,
+    };
+    let layer = Layer::sketch(
+        "bench_sezioni",
+        GeomType::MultiPolygon,
+        vec![field("sez21"), field("pop21")],
+    );
+    let n = stored.len();
+    let t = Instant::now();
+    let index = LayerIndex::build(layer, stored);
+    println!(
+        "index: {n} polygons in {:.2} s, {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        index.heap_bytes() as f64 / 1048576.0
+    );
+    let bounds = [8.4, 45.0, 9.95, 45.95];
+    println!("zoom  tiles  ms/tile (mean)  ms (max)  KB/tile");
+    for z in 8..=16u8 {
+        let mut tiles = tiles_covering(bounds, z);
+        // Higher zooms: a deterministic sample of 400 tiles.
+        if tiles.len() > 400 {
+            let step = tiles.len() / 400;
+            tiles = tiles.into_iter().step_by(step).take(400).collect();
+        }
+        let (mut total, mut worst, mut bytes) = (0.0f64, 0.0f64, 0usize);
+        for t in &tiles {
+            let start = Instant::now();
+            let mut out = Vec::new();
+            let l = index.render(*t, "bench_sezioni");
+            l.finish_into(&mut out);
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            total += ms;
+            worst = worst.max(ms);
+            bytes += out.len();
+        }
+        println!(
+            "z{z:<4} {:>5}  {:>14.2}  {:>8.2}  {:>7.1}",
+            tiles.len(),
+            total / tiles.len() as f64,
+            worst,
+            bytes as f64 / tiles.len() as f64 / 1024.0
+        );
+    }
+}
