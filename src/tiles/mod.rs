@@ -40,9 +40,10 @@ pub struct TileEngine {
     /// Keyed by `id@version`.
     indexes: Mutex<HashMap<String, IndexCell>>,
     pub cache: TileCache,
-    /// One render per core at a time, first come first served: under load a tile waits
-    /// for a core instead of sharing one with every other request (which stretched the
-    /// slow low-zoom tiles, and so the tail latency, by the number of connections).
+    /// Two renders per core at a time, first come first served: under load a tile waits
+    /// for a turn instead of sharing the cores with every other request (which stretched
+    /// the slow low-zoom tiles, and so the tail latency, by the number of connections).
+    /// One per core gave a slightly lower p99 and a lower throughput (docs/architecture.md).
     renders: tokio::sync::Semaphore,
 }
 
@@ -69,7 +70,7 @@ impl TileEngine {
             indexes: Mutex::new(HashMap::new()),
             cache: TileCache::new(cache_bytes),
             renders: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         }))
     }
