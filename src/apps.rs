@@ -459,41 +459,53 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
     )
 }
 
-/// Every file of a bundle but the tiles, as (path, bytes). `web_dir` holds `app/` and
-/// `node_modules/`.
+/// The files of a bundle but the tiles, by name; `pmtiles.js` only in static mode.
+const FILES: &[&str] = &[
+    "index.html",
+    "app.js",
+    "app.css",
+    "config.json",
+    "style.json",
+    "vendor/maplibre-gl.js",
+    "vendor/maplibre-gl.css",
+    "vendor/LICENSE-maplibre.txt",
+    "vendor/pmtiles.js",
+];
+
+/// One file of a bundle by its name; None for a name that is not one of [`FILES`] (or
+/// `pmtiles.js` in online mode). `web_dir` holds `app/` and `node_modules/`.
+pub fn file(
+    inputs: &Inputs,
+    mode: Mode,
+    web_dir: &Path,
+    name: &str,
+) -> Option<std::io::Result<Vec<u8>>> {
+    let read = |p: &str| Some(std::fs::read(web_dir.join(p)));
+    match name {
+        "index.html" => Some(Ok(index_html(inputs, mode).into_bytes())),
+        "app.js" => read("app/app.js"),
+        "app.css" => read("app/app.css"),
+        "config.json" => Some(Ok(pretty(&runtime_config(inputs, mode)))),
+        "style.json" => Some(Ok(pretty(&style(inputs, mode)))),
+        "vendor/maplibre-gl.js" => read("node_modules/maplibre-gl/dist/maplibre-gl.js"),
+        "vendor/maplibre-gl.css" => read("node_modules/maplibre-gl/dist/maplibre-gl.css"),
+        "vendor/LICENSE-maplibre.txt" => read("node_modules/maplibre-gl/LICENSE.txt"),
+        "vendor/pmtiles.js" if mode == Mode::Static => read("node_modules/pmtiles/dist/pmtiles.js"),
+        _ => None,
+    }
+}
+
+/// Every file of a bundle but the tiles, as (path, bytes).
 pub fn files(
     inputs: &Inputs,
     mode: Mode,
     web_dir: &Path,
 ) -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let read = |p: &str| std::fs::read(web_dir.join(p));
-    let mut out = vec![
-        (
-            "index.html".to_string(),
-            index_html(inputs, mode).into_bytes(),
-        ),
-        ("app.js".into(), read("app/app.js")?),
-        ("app.css".into(), read("app/app.css")?),
-        ("config.json".into(), pretty(&runtime_config(inputs, mode))),
-        ("style.json".into(), pretty(&style(inputs, mode))),
-        (
-            "vendor/maplibre-gl.js".into(),
-            read("node_modules/maplibre-gl/dist/maplibre-gl.js")?,
-        ),
-        (
-            "vendor/maplibre-gl.css".into(),
-            read("node_modules/maplibre-gl/dist/maplibre-gl.css")?,
-        ),
-        (
-            "vendor/LICENSE-maplibre.txt".into(),
-            read("node_modules/maplibre-gl/LICENSE.txt")?,
-        ),
-    ];
-    if mode == Mode::Static {
-        out.push((
-            "vendor/pmtiles.js".into(),
-            read("node_modules/pmtiles/dist/pmtiles.js")?,
-        ));
+    let mut out = Vec::new();
+    for name in FILES {
+        if let Some(bytes) = file(inputs, mode, web_dir, name) {
+            out.push((name.to_string(), bytes?));
+        }
     }
     Ok(out)
 }

@@ -354,18 +354,15 @@ pub async fn serve_app(
             .into_response());
     }
     // The online app's own files, by their fixed names.
-    let files = apps::files(&inputs, Mode::Online, &state.config.web_dir)
+    let bytes = apps::file(&inputs, Mode::Online, &state.config.web_dir, file)
+        .ok_or_else(|| ApiError::not_found("file"))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app files: {e}")))?;
-    let (name, bytes) = files
-        .into_iter()
-        .find(|(n, _)| n == file)
-        .ok_or_else(|| ApiError::not_found("file"))?;
     let csp = apps::csp(&inputs, Mode::Online);
     Ok((
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type(&name)),
+                HeaderValue::from_static(content_type(file)),
             ),
             (
                 header::CONTENT_SECURITY_POLICY,
