@@ -255,8 +255,8 @@
     try {
       await api("PUT", appPath(), appConfig());
       const r = await api("POST", appPath() + "/publish");
-      $("a-status").textContent = "Pubblicata: " + r.url;
       await listApps();
+      $("a-status").textContent = "Pubblicata: " + r.url;
     } catch (err) { $("a-status").textContent = "Errore: " + err.message; }
   };
 

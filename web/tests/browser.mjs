@@ -126,6 +126,7 @@ try {
     await page.click("#a-publish");
     await page.waitForFunction(() => document.getElementById("a-status").textContent.startsWith("Pubblicata"), null, { timeout: 20000 });
     result.appStatus = await page.textContent("#a-status");
+    await page.waitForFunction(() => /pubblicata/.test((document.querySelector('#apps li[data-app="mobilita"]') || {}).textContent || ""), null, { timeout: 20000 });
     result.apps = await page.$$eval("#apps li", (lis) => lis.map((li) => li.dataset.app + " " + li.textContent));
     await page.waitForTimeout(1000);
     await page.screenshot({ path: `${outDir}/console.png`, fullPage: true });
