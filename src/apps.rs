@@ -408,10 +408,10 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
 }
 
 /// The Content-Security-Policy of a generated app: no inline script or style, no eval;
-/// MapLibre's workers come from blob: URLs; an online app talks to its server.
-pub fn csp(inputs: &Inputs, mode: Mode) -> String {
+/// MapLibre's workers come from blob: URLs; an online app talks to its server at `base`.
+pub fn csp(base: &str, mode: Mode) -> String {
     let connect = match mode {
-        Mode::Online => format!("'self' {}", inputs.base),
+        Mode::Online => format!("'self' {base}"),
         Mode::Static => "'self'".into(),
     };
     format!(
@@ -452,7 +452,7 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
 </body>
 </html>
 "#,
-        csp = escape_html(&csp(inputs, mode)),
+        csp = escape_html(&csp(inputs.base, mode)),
         desc = escape_html(&c.description),
         title = escape_html(&c.title),
         version = env!("CARGO_PKG_VERSION"),
@@ -472,26 +472,34 @@ const FILES: &[&str] = &[
     "vendor/pmtiles.js",
 ];
 
+/// A file of a bundle that is the same for every app (the script, its styles, MapLibre), by
+/// name; None for any other name. `web_dir` holds `app/` and `node_modules/`.
+pub fn asset(mode: Mode, web_dir: &Path, name: &str) -> Option<std::io::Result<Vec<u8>>> {
+    let read = |p: &str| Some(std::fs::read(web_dir.join(p)));
+    match name {
+        "app.js" => read("app/app.js"),
+        "app.css" => read("app/app.css"),
+        "vendor/maplibre-gl.js" => read("node_modules/maplibre-gl/dist/maplibre-gl.js"),
+        "vendor/maplibre-gl.css" => read("node_modules/maplibre-gl/dist/maplibre-gl.css"),
+        "vendor/LICENSE-maplibre.txt" => read("node_modules/maplibre-gl/LICENSE.txt"),
+        "vendor/pmtiles.js" if mode == Mode::Static => read("node_modules/pmtiles/dist/pmtiles.js"),
+        _ => None,
+    }
+}
+
 /// One file of a bundle by its name; None for a name that is not one of [`FILES`] (or
-/// `pmtiles.js` in online mode). `web_dir` holds `app/` and `node_modules/`.
+/// `pmtiles.js` in online mode).
 pub fn file(
     inputs: &Inputs,
     mode: Mode,
     web_dir: &Path,
     name: &str,
 ) -> Option<std::io::Result<Vec<u8>>> {
-    let read = |p: &str| Some(std::fs::read(web_dir.join(p)));
     match name {
         "index.html" => Some(Ok(index_html(inputs, mode).into_bytes())),
-        "app.js" => read("app/app.js"),
-        "app.css" => read("app/app.css"),
         "config.json" => Some(Ok(pretty(&runtime_config(inputs, mode)))),
         "style.json" => Some(Ok(pretty(&style(inputs, mode)))),
-        "vendor/maplibre-gl.js" => read("node_modules/maplibre-gl/dist/maplibre-gl.js"),
-        "vendor/maplibre-gl.css" => read("node_modules/maplibre-gl/dist/maplibre-gl.css"),
-        "vendor/LICENSE-maplibre.txt" => read("node_modules/maplibre-gl/LICENSE.txt"),
-        "vendor/pmtiles.js" if mode == Mode::Static => read("node_modules/pmtiles/dist/pmtiles.js"),
-        _ => None,
+        _ => asset(mode, web_dir, name),
     }
 }
 
@@ -529,6 +537,11 @@ pub fn zip(folder: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>
     Ok(w.finish().map_err(std::io::Error::other)?.into_inner())
 }
 
+/// May an app of `org` draw this layer? Its own layers and every public one.
+pub fn may_use(layer: &Layer, org: &str) -> bool {
+    layer.is_public() || layer.org == org
+}
+
 /// The layers an app of `org` draws, with their saved styles: the config's layers (its own
 /// or public ones), then the comuni basemap when the config asks for it.
 pub async fn gather(
@@ -537,17 +550,15 @@ pub async fn gather(
     cfg: &AppConfig,
 ) -> Result<Vec<(Layer, Option<StyleDoc>)>, AppError> {
     let e = |e: crate::store::StoreError| AppError(e.to_string());
-    let style =
-        |d: Option<crate::store::Document>| d.and_then(|d| serde_json::from_value(d.body).ok());
     let mut out = Vec::new();
     for a in &cfg.layers {
         let l = store
             .layer(&a.id)
             .await
             .map_err(e)?
-            .filter(|l| l.is_public() || l.org == org)
+            .filter(|l| may_use(l, org))
             .ok_or_else(|| AppError(format!("layer {} is gone", a.id)))?;
-        let s = style(store.document("style", &l.id).await.map_err(e)?);
+        let s = styles::saved(store, &l.id).await.map_err(e)?;
         out.push((l, s));
     }
     if cfg.basemap == "comuni" && cfg.layers.iter().all(|a| a.id != BASEMAP) {

@@ -103,6 +103,17 @@ pub fn default_color(layer_id: &str) -> String {
         .to_string()
 }
 
+/// The style a layer's owner saved, if any (kind `style` in the store's documents).
+pub async fn saved(
+    store: &dyn crate::store::Store,
+    layer_id: &str,
+) -> Result<Option<StyleDoc>, crate::store::StoreError> {
+    Ok(store
+        .document("style", layer_id)
+        .await?
+        .and_then(|d| serde_json::from_value(d.body).ok()))
+}
+
 /// Checks a style document sent for `layer`.
 pub fn validate(layer: &Layer, doc: &StyleDoc) -> Result<(), StyleError> {
     match (&doc.symbology, &doc.layers) {

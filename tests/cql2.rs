@@ -9,9 +9,10 @@
 mod common;
 
 use atlante::config::Config;
-use atlante::cql2::{self, sql};
+use atlante::cql2;
 use atlante::http::{router, AppState};
 use atlante::model::{Field, FieldType, GeomType, Layer};
+use atlante::store::filter as sql;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{demo, ingest_file, TestStore};

@@ -6,15 +6,15 @@
 //! 2. [`check::check`]: the expression against one layer's queryables → a [`Cond`] whose
 //!    properties are catalog fields, whose literals are typed bound values and whose
 //!    geometries are WKB in EPSG:4326 (temporal functions become comparisons here);
-//! 3. [`sql::compile`]: a [`Cond`] → SQL pieces for one store's dialect. Values are never SQL
-//!    text: they are bind pieces the store binds. Identifiers come from the catalog, quoted.
+//! 3. [`crate::store::filter::compile`] (in the store, with all SQL): a [`Cond`] → SQL
+//!    pieces for one store's dialect. Values are never SQL text: they are bind pieces the
+//!    store binds. Identifiers come from the catalog, quoted.
 //!
 //! Classes: basic-cql2, advanced-comparison-operators, case-insensitive-comparison,
 //! basic-spatial-functions(-plus), spatial-functions, temporal-functions.
 
 pub mod check;
 pub mod json;
-pub mod sql;
 pub mod text;
 
 use geo_types::Geometry;

@@ -15,10 +15,7 @@ use crate::store::Document;
 use crate::styles::{self, StyleDoc};
 
 async fn saved_style(state: &AppState, id: &str) -> Result<Option<StyleDoc>, ApiError> {
-    Ok(match state.store.document("style", id).await? {
-        Some(d) => serde_json::from_value(d.body).ok(),
-        None => None,
-    })
+    Ok(styles::saved(state.store.as_ref(), id).await?)
 }
 
 /// `GET /styles/{layer}.json`: a MapLibre style drawing the layer with its saved style.
@@ -142,7 +139,7 @@ async fn usable_layers(state: &AppState, org: &str) -> Result<Vec<Layer>, ApiErr
         .layers()
         .await?
         .into_iter()
-        .filter(|l| l.is_public() || l.org == org)
+        .filter(|l| apps::may_use(l, org))
         .collect())
 }
 
@@ -318,6 +315,11 @@ pub async fn serve_app(
     let file = if file.is_empty() { "index.html" } else { file };
     let cfg = published_app(&state, org, slug).await?;
     let base = base_url(&state, &headers);
+    let web_dir = &state.config.web_dir;
+    // The script, styles and MapLibre are the same for every app: no layers to gather.
+    if let Some(bytes) = apps::asset(Mode::Online, web_dir, file) {
+        return app_file(file, bytes, &base);
+    }
     let inputs = inputs(&state, org, slug, &cfg, &base).await?;
     if file == "bundle.zip" {
         let mode = Mode::parse(q.mode.as_deref().unwrap_or("online"))
@@ -353,11 +355,17 @@ pub async fn serve_app(
         )
             .into_response());
     }
-    // The online app's own files, by their fixed names.
-    let bytes = apps::file(&inputs, Mode::Online, &state.config.web_dir, file)
-        .ok_or_else(|| ApiError::not_found("file"))?
+    // The online app's own generated files, by their fixed names.
+    let bytes = apps::file(&inputs, Mode::Online, web_dir, file)
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    app_file(file, bytes, &base)
+}
+
+/// A file of an online app, with its type and the app's Content-Security-Policy.
+fn app_file(file: &str, bytes: std::io::Result<Vec<u8>>, base: &str) -> Result<Response, ApiError> {
+    let bytes = bytes
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app files: {e}")))?;
-    let csp = apps::csp(&inputs, Mode::Online);
+    let csp = apps::csp(base, Mode::Online);
     Ok((
         [
             (

@@ -714,7 +714,7 @@ impl Store for GpkgStore {
     }
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
-        use crate::cql2::sql;
+        use super::filter as sql;
         let cond = item_condition(q);
         // The R-tree narrows to boxes that overlap; the exact test is in the condition.
         let envelope = q.bbox.or_else(|| cond.as_ref().and_then(sql::envelope));

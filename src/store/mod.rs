@@ -7,6 +7,7 @@
 //! `kill -9`) leaves the published version and the catalog exactly as they were, with no
 //! staging table behind.
 
+pub mod filter;
 pub mod gpkg;
 pub mod postgis;
 mod sqlite_fns;

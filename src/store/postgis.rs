@@ -321,7 +321,8 @@ fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
 }
 
 fn push_where(qb: &mut QueryBuilder<'_, Postgres>, layer: &Layer, q: &ItemQuery) {
-    use crate::cql2::{sql, Bind};
+    use super::filter as sql;
+    use crate::cql2::Bind;
     let Some(cond) = item_condition(q) else {
         return;
     };

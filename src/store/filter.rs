@@ -1,13 +1,14 @@
-//! [`Cond`] → SQL for one store. The output is a list of pieces: SQL text made only of
+//! A checked CQL2 filter ([`Cond`]) → SQL for one store: the only place filters become
+//! SQL, beside the stores that run it. The output is a list of pieces: SQL text made only of
 //! keywords, operators and catalog identifiers (quoted), and bind pieces the store binds
 //! with its own placeholders. Both dialects keep the same semantics:
 //! text order is byte order, LIKE is case-sensitive with `\` as escape, CASEI is Unicode
 //! lower case, spatial predicates follow DE-9IM (PostGIS functions, or `atlante_relate`,
 //! which the GeoPackage store registers on its SQLite connections).
 
-use super::{Bind, Cond, SpatialOp, Val};
+use super::quote_ident;
+use crate::cql2::{Bind, Cond, SpatialOp, Val};
 use crate::model::{FieldType, Layer};
-use crate::store::quote_ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
