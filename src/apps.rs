@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use crate::http::escape_html;
+use crate::html::escape_html;
 use crate::model::Layer;
 use crate::styles::{self, StyleDoc};
 

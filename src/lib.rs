@@ -8,6 +8,7 @@ pub mod cql2;
 pub mod crs;
 pub mod features;
 pub mod geom;
+pub mod html;
 pub mod http;
 pub mod ingest;
 pub mod model;

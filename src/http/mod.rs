@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Caller;
 use crate::config::Config;
+pub use crate::html::escape_html;
 use crate::store::{DynStore, StoreError};
 use crate::tiles::TileEngine;
 use error::ApiError;
@@ -225,20 +226,4 @@ fn wants_html(f: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"))),
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
