@@ -1,6 +1,6 @@
 //! The tile kernel alone: render time per tile of the benchmark layer (the 7,095 ISTAT 2021
 //! census sections of Milan laid 30 times over a 6×5 grid: 212,850 polygons), by zoom, on
-//! one core, with no store, cache or HTTP. `cargo bench --bench tile_render`.
+//! one core, with no store, cache or HTTP; each tile's best of three renders. `cargo bench --bench tile_render`.
 //! Prints figures; asserts nothing. The endpoint benchmark is bench/tiles.sh.
 
 use std::io::Read;
@@ -64,7 +64,10 @@ fn main() {
     );
     let bounds = [8.4, 45.0, 9.95, 45.95];
     println!("zoom  tiles  ms/tile (mean)  ms (max)  KB/tile");
-    for z in 8..=16u8 {
+    // BENCH_ZOOMS=8-12 limits the zooms (for profiling one band).
+    let zooms = std::env::var("BENCH_ZOOMS").unwrap_or_else(|_| "8-16".into());
+    let (lo, hi) = zooms.split_once('-').unwrap_or((&zooms, &zooms));
+    for z in lo.parse::<u8>().unwrap()..=hi.parse::<u8>().unwrap() {
         let mut tiles = tiles_covering(bounds, z);
         // Higher zooms: a deterministic sample of 400 tiles.
         if tiles.len() > 400 {
@@ -73,13 +76,19 @@ fn main() {
         }
         let (mut total, mut worst, mut bytes) = (0.0f64, 0.0f64, 0usize);
         for t in &tiles {
-            let start = Instant::now();
+            // The best of three: this is a shared 2-core machine, and the kernel is the
+            // subject, not the neighbours' load.
+            let mut best = f64::MAX;
             let mut out = Vec::new();
-            let l = index.render(*t, "bench_sezioni");
-            l.finish_into(&mut out);
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
-            total += ms;
-            worst = worst.max(ms);
+            for _ in 0..3 {
+                let start = Instant::now();
+                out.clear();
+                let l = index.render(*t, "bench_sezioni");
+                l.finish_into(&mut out);
+                best = best.min(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            total += best;
+            worst = worst.max(best);
             bytes += out.len();
         }
         println!(

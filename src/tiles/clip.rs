@@ -65,6 +65,48 @@ pub fn clip_line(line: &[Pt], lo: f64, hi: f64) -> Vec<Vec<Pt>> {
     parts
 }
 
+/// Clips a ring (closed or not) to the square [lo, hi]² by Sutherland–Hodgman, one side at
+/// a time. The result covers exactly the ring's area inside the square, but where the ring
+/// leaves and re-enters it runs along the square's side and back: zero-width bridges that
+/// the caller must dissolve (the tile engine's overlay does). Empty if nothing is inside.
+pub fn clip_ring(ring: &[Pt], lo: f64, hi: f64) -> Vec<Pt> {
+    let mut cur: Vec<Pt> = ring.to_vec();
+    let mut next: Vec<Pt> = Vec::with_capacity(ring.len() + 8);
+    // (axis, bound, keep points whose coordinate is ≥ bound?)
+    for (axis, bound, above) in [(0, lo, true), (0, hi, false), (1, lo, true), (1, hi, false)] {
+        if cur.is_empty() {
+            break;
+        }
+        let inside = |p: &Pt| {
+            if above {
+                p[axis] >= bound
+            } else {
+                p[axis] <= bound
+            }
+        };
+        next.clear();
+        let mut prev = cur[cur.len() - 1];
+        for &p in &cur {
+            let (pin, qin) = (inside(&prev), inside(&p));
+            if pin != qin {
+                let t = (bound - prev[axis]) / (p[axis] - prev[axis]);
+                let mut x = [
+                    prev[0] + (p[0] - prev[0]) * t,
+                    prev[1] + (p[1] - prev[1]) * t,
+                ];
+                x[axis] = bound;
+                next.push(x);
+            }
+            if qin {
+                next.push(p);
+            }
+            prev = p;
+        }
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur
+}
+
 /// The part of segment a→b inside the square, and whether b itself was cut off.
 fn clip_segment(a: Pt, b: Pt, lo: f64, hi: f64) -> Option<(Pt, Pt, bool)> {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
@@ -121,18 +163,40 @@ pub fn simplify(pts: &[IPt], tol: f64) -> Vec<IPt> {
     if pts.len() <= 2 || tol <= 0.0 {
         return pts.to_vec();
     }
-    let mut keep = vec![false; pts.len()];
+    let keep = douglas_peucker(pts.len(), |i| [pts[i][0] as f64, pts[i][1] as f64], tol);
+    kept(pts, &keep)
+}
+
+/// Douglas–Peucker on Web Mercator points (tolerance in metres); keeps the ends.
+pub fn simplify_merc(pts: &[Pt], tol: f64) -> Vec<Pt> {
+    if pts.len() <= 2 || tol <= 0.0 {
+        return pts.to_vec();
+    }
+    kept(pts, &douglas_peucker(pts.len(), |i| pts[i], tol))
+}
+
+fn kept<P: Copy>(pts: &[P], keep: &[bool]) -> Vec<P> {
+    let mut out = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+    out.extend(pts.iter().zip(keep).filter(|(_, k)| **k).map(|(p, _)| *p));
+    out
+}
+
+/// Which of `n` points (read by `at`) Douglas–Peucker keeps at tolerance `tol`: an open
+/// path, both ends kept; a closed ring (first = last) works too, measured from that point.
+fn douglas_peucker(n: usize, at: impl Fn(usize) -> Pt, tol: f64) -> Vec<bool> {
+    let mut keep = vec![false; n];
     keep[0] = true;
-    keep[pts.len() - 1] = true;
-    let mut stack = vec![(0usize, pts.len() - 1)];
+    keep[n - 1] = true;
+    let mut stack = vec![(0usize, n - 1)];
     let tol2 = tol * tol;
     while let Some((s, e)) = stack.pop() {
-        let (a, b) = (pts[s], pts[e]);
-        let (dx, dy) = ((b[0] - a[0]) as f64, (b[1] - a[1]) as f64);
+        let (a, b) = (at(s), at(e));
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
         let len2 = dx * dx + dy * dy;
         let mut best = (0.0, 0usize);
-        for (i, p) in pts.iter().enumerate().take(e).skip(s + 1) {
-            let (px, py) = ((p[0] - a[0]) as f64, (p[1] - a[1]) as f64);
+        for i in s + 1..e {
+            let p = at(i);
+            let (px, py) = (p[0] - a[0], p[1] - a[1]);
             let d2 = if len2 == 0.0 {
                 px * px + py * py
             } else {
@@ -149,11 +213,7 @@ pub fn simplify(pts: &[IPt], tol: f64) -> Vec<IPt> {
             stack.push((best.1, e));
         }
     }
-    pts.iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(p, _)| *p)
-        .collect()
+    keep
 }
 
 /// Twice the signed area by the surveyor's formula in tile coordinates (y down): positive
@@ -185,6 +245,42 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], vec![[0.0, 50.0], [50.0, 50.0], [50.0, 100.0]]);
         assert_eq!(parts[1], vec![[60.0, 100.0], [60.0, 50.0]]);
+    }
+
+    #[test]
+    fn ring_clip_keeps_the_inside() {
+        // A square half outside on the right.
+        let sq = [[50.0, 10.0], [150.0, 10.0], [150.0, 90.0], [50.0, 90.0]];
+        assert_eq!(
+            clip_ring(&sq, 0.0, 100.0),
+            vec![[50.0, 10.0], [100.0, 10.0], [100.0, 90.0], [50.0, 90.0]]
+        );
+        assert!(clip_ring(&[[200.0, 0.0], [300.0, 0.0], [250.0, 50.0]], 0.0, 100.0).is_empty());
+        // Two arms joined outside the square (below y = 0): inside, the ring runs along the
+        // side from one arm to the other and back, a zero-width bridge.
+        let u = [
+            [10.0, 50.0],
+            [10.0, -20.0],
+            [40.0, -20.0],
+            [40.0, 50.0],
+            [30.0, 50.0],
+            [30.0, -10.0],
+            [20.0, -10.0],
+            [20.0, 50.0],
+        ];
+        assert_eq!(
+            clip_ring(&u, 0.0, 100.0),
+            vec![
+                [10.0, 50.0],
+                [10.0, 0.0],
+                [40.0, 0.0],
+                [40.0, 50.0],
+                [30.0, 50.0],
+                [30.0, 0.0],
+                [20.0, 0.0],
+                [20.0, 50.0]
+            ]
+        );
     }
 
     #[test]

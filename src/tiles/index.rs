@@ -5,7 +5,15 @@
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
-use super::clip::{clip_line, quantize, quantize_iter, ring_area2, simplify, IPt, TileSpace};
+use i_overlay::core::fill_rule::FillRule;
+use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
+use i_overlay::core::overlay_rule::OverlayRule;
+use i_overlay::i_float::int::point::IntPoint;
+
+use super::clip::{
+    clip_line, clip_ring, quantize, quantize_iter, ring_area2, simplify, simplify_merc, IPt,
+    TileSpace,
+};
 use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
@@ -18,15 +26,36 @@ pub struct LayerIndex {
     pub layer: Layer,
     features: Vec<IndexedFeature>,
     tree: RTree<Entry>,
-    /// Only what a tile of zoom ≤ [`COARSE_ZOOM`] can draw: points, and lines and polygons
-    /// at least [`LOW_ZOOM_MIN`] units across at that zoom. Low-zoom tiles cover many
-    /// features too small to draw; this tree never hands them out.
-    coarse: RTree<Entry>,
+    /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
+    levels: Vec<Level>,
 }
 
-/// Up to this zoom, lines and polygons under 4 screen pixels (32 units) are left out.
-const COARSE_ZOOM: u8 = 11;
-const LOW_ZOOM_MIN: f64 = 32.0;
+/// The features a band of low zooms can draw — points, and lines and polygons at least
+/// [`min_size`] across at the band's deepest zoom — with lines and polygons generalised for
+/// that zoom (Douglas–Peucker at half a tile unit). Low-zoom tiles cover many features too
+/// small to draw and many vertices closer than a pixel: a level never hands those out.
+struct Level {
+    max_zoom: u8,
+    tree: RTree<Entry>,
+    /// (feature index, generalised geometry; None: the feature's own, as for points).
+    items: Vec<(u32, Option<MercGeom>)>,
+}
+
+/// The deepest zoom of each level, in order: z0–8, z9–10, z11, z12. Deeper tiles read the
+/// full geometry.
+const LEVELS: [u8; 4] = [8, 10, 11, 12];
+
+/// Lines and polygons smaller than this many tile units (a pixel is 8 units of a 512-pixel
+/// tile) are left out of a tile: below 4 px up to z11, 1 px to z15. At low zoom they are
+/// most of a dense layer and draw as noise; this keeps those tiles small and fast (see
+/// docs/architecture.md).
+fn min_size(z: u8) -> f64 {
+    match z {
+        0..=11 => 32.0,
+        12..=15 => 8.0,
+        _ => 1.0,
+    }
+}
 
 /// Tile units per Web Mercator metre at zoom `z`.
 fn units_per_metre(z: u8) -> f64 {
@@ -51,28 +80,21 @@ impl LayerIndex {
                 values: f.values,
             });
         }
-        let entry = |(i, f): (usize, &IndexedFeature)| {
-            GeomWithData::new(
-                Rectangle::from_corners([f.bbox[0], f.bbox[1]], [f.bbox[2], f.bbox[3]]),
-                i as u32,
-            )
-        };
-        let entries: Vec<Entry> = features.iter().enumerate().map(entry).collect();
-        let coarse_min = LOW_ZOOM_MIN / units_per_metre(COARSE_ZOOM);
-        let coarse: Vec<Entry> = features
+        let rect = |b: &[f64; 4]| Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]);
+        let entries: Vec<Entry> = features
             .iter()
             .enumerate()
-            .filter(|(_, f)| {
-                matches!(f.geom, MercGeom::Points(_))
-                    || (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= coarse_min
-            })
-            .map(entry)
+            .map(|(i, f)| GeomWithData::new(rect(&f.bbox), i as u32))
+            .collect();
+        let levels = LEVELS
+            .iter()
+            .map(|&z| Level::build(&features, z, rect))
             .collect();
         LayerIndex {
             layer,
             features,
             tree: RTree::bulk_load(entries),
-            coarse: RTree::bulk_load(coarse),
+            levels,
         }
     }
 
@@ -99,7 +121,17 @@ impl LayerIndex {
             Value::Text(s) | Value::Date(s) | Value::Datetime(s) => s.capacity(),
             _ => 0,
         };
-        self.features.capacity() * std::mem::size_of::<IndexedFeature>()
+        let levels: usize = self
+            .levels
+            .iter()
+            .map(|l| {
+                l.items.capacity() * std::mem::size_of::<(u32, Option<MercGeom>)>()
+                    + l.items.iter().flat_map(|(_, g)| g).map(geom).sum::<usize>()
+                    + l.tree.size() * (std::mem::size_of::<Entry>() + 16)
+            })
+            .sum();
+        levels
+            + self.features.capacity() * std::mem::size_of::<IndexedFeature>()
             + self
                 .features
                 .iter()
@@ -109,7 +141,7 @@ impl LayerIndex {
                         + f.values.iter().map(value).sum::<usize>()
                 })
                 .sum::<usize>()
-            + (self.tree.size() + self.coarse.size()) * (std::mem::size_of::<Entry>() + 16)
+            + self.tree.size() * (std::mem::size_of::<Entry>() + 16)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,11 +157,8 @@ impl LayerIndex {
             [bounds[0] - buf, bounds[1] - buf],
             [bounds[2] + buf, bounds[3] + buf],
         );
-        let tree = if tile.z <= COARSE_ZOOM {
-            &self.coarse
-        } else {
-            &self.tree
-        };
+        let level = self.levels.iter().find(|l| tile.z <= l.max_zoom);
+        let tree = level.map_or(&self.tree, |l| &l.tree);
         let mut ids: Vec<u32> = tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
@@ -139,15 +168,7 @@ impl LayerIndex {
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
-        // Lines and polygons smaller than a few screen pixels (a pixel is 8 units of a
-        // 512-pixel tile) are left out: below 4 px up to z11, 1 px to z15.
-        // At low zoom they are most of a dense layer and draw as noise; this keeps those
-        // tiles small and fast (see docs/architecture.md).
-        let min_size = match tile.z {
-            0..=COARSE_ZOOM => LOW_ZOOM_MIN,
-            12..=15 => 8.0,
-            _ => 1.0,
-        };
+        let min_size = min_size(tile.z);
         // Point thinning at low zoom: one point per cell of `cell` tile units.
         let cell = match tile.z {
             0..=8 => 16,
@@ -155,12 +176,23 @@ impl LayerIndex {
             _ => 0,
         };
         let mut taken = std::collections::HashSet::new();
+        let mut overlay = Overlay::new_custom(256, overlay_options(), Default::default());
         for id in ids {
-            let f = &self.features[id as usize];
+            let (f, geom) = match level {
+                Some(l) => {
+                    let (i, g) = &l.items[id as usize];
+                    let f = &self.features[*i as usize];
+                    (f, g.as_ref().unwrap_or(&f.geom))
+                }
+                None => (
+                    &self.features[id as usize],
+                    &self.features[id as usize].geom,
+                ),
+            };
             let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
             let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
             let mut cmds = Commands::default();
-            let kind = match &f.geom {
+            let kind = match geom {
                 MercGeom::Points(pts) => {
                     let q: Vec<IPt> = pts
                         .iter()
@@ -204,23 +236,18 @@ impl LayerIndex {
                         && f.bbox[2] <= env.upper()[0]
                         && f.bbox[3] <= env.upper()[1];
                     for poly in polys {
-                        if inside {
-                            parts.extend(tile_polygon(
-                                poly.iter()
-                                    .map(|r| quantize_iter(r.iter().map(|p| ts.apply(p)))),
-                                tol,
-                            ));
-                        } else {
-                            let projected: Vec<Vec<Pt>> = poly
-                                .iter()
-                                .map(|r| r.iter().map(|p| ts.apply(p)).collect())
-                                .collect();
-                            for clipped in clip_polygon(&projected, lo, hi) {
-                                parts.extend(tile_polygon(clipped.iter().map(quantize), tol));
+                        let rings = poly.iter().map(|r| {
+                            let projected = r.iter().map(|p| ts.apply(p));
+                            if inside {
+                                quantize_iter(projected)
+                            } else {
+                                let clipped = clip_ring(&projected.collect::<Vec<_>>(), lo, hi);
+                                quantize(&clipped)
                             }
-                        }
+                        });
+                        parts.extend(tile_polygon(rings, tol));
                     }
-                    for poly in make_valid(parts) {
+                    for poly in make_valid(parts, &mut overlay) {
                         poly.iter().for_each(|r| cmds.ring(r));
                     }
                     GeomKind::Polygon
@@ -232,6 +259,81 @@ impl LayerIndex {
         }
         out
     }
+}
+
+impl Level {
+    fn build(
+        features: &[IndexedFeature],
+        max_zoom: u8,
+        rect: impl Fn(&[f64; 4]) -> Rectangle<[f64; 2]>,
+    ) -> Level {
+        let per_metre = units_per_metre(max_zoom);
+        let smallest = min_size(max_zoom) / per_metre;
+        let tol = 0.5 / per_metre;
+        let mut items = Vec::new();
+        let mut entries = Vec::new();
+        for (i, f) in features.iter().enumerate() {
+            let big = (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= smallest;
+            let geom = match &f.geom {
+                MercGeom::Points(_) => None,
+                _ if !big => continue,
+                g => match generalise(g, tol) {
+                    // Kept only where it saves a good share of the points.
+                    Some(s) if 4 * points(&s) <= 3 * points(g) => Some(s),
+                    Some(_) => None,
+                    None => continue,
+                },
+            };
+            entries.push(GeomWithData::new(rect(&f.bbox), items.len() as u32));
+            items.push((i as u32, geom));
+        }
+        Level {
+            max_zoom,
+            tree: RTree::bulk_load(entries),
+            items,
+        }
+    }
+}
+
+fn points(g: &MercGeom) -> usize {
+    match g {
+        MercGeom::Points(p) => p.len(),
+        MercGeom::Lines(l) => l.iter().map(Vec::len).sum(),
+        MercGeom::Polygons(p) => p.iter().flatten().map(Vec::len).sum(),
+    }
+}
+
+/// A line or polygon geometry simplified with tolerance `tol` (metres); None if nothing of
+/// it is left. Rings that collapse are dropped (a polygon whose exterior collapses, whole).
+/// Simplification can make rings touch or cross: tiles repair that after snapping anyway.
+fn generalise(g: &MercGeom, tol: f64) -> Option<MercGeom> {
+    let out = match g {
+        MercGeom::Points(p) => MercGeom::Points(p.clone()),
+        MercGeom::Lines(lines) => MercGeom::Lines(
+            lines
+                .iter()
+                .map(|l| simplify_merc(l, tol))
+                .filter(|l| l.len() >= 2)
+                .collect(),
+        ),
+        MercGeom::Polygons(polys) => MercGeom::Polygons(
+            polys
+                .iter()
+                .filter_map(|rings| {
+                    let mut kept = rings.iter().map(|r| simplify_merc(r, tol));
+                    let exterior = kept.next().filter(|r| r.len() >= 4)?;
+                    let holes = kept.filter(|r| r.len() >= 4);
+                    Some(std::iter::once(exterior).chain(holes).collect())
+                })
+                .collect(),
+        ),
+    };
+    let empty = match &out {
+        MercGeom::Points(p) => p.is_empty(),
+        MercGeom::Lines(l) => l.is_empty(),
+        MercGeom::Polygons(p) => p.is_empty(),
+    };
+    (!empty).then_some(out)
 }
 
 /// One polygon in integer tile units (rings quantised, then simplified and oriented), or
@@ -248,21 +350,41 @@ fn tile_polygon(rings: impl Iterator<Item = Vec<IPt>>, tol: f64) -> Option<Vec<V
     Some(out)
 }
 
-/// Snapping to the tile grid can fold a ring or make parts overlap. An OGC-valid union of
-/// the snapped rings (exteriors and holes by orientation) repairs that; it only runs when a
-/// cheap test cannot rule a problem out.
-fn make_valid(parts: Vec<Vec<Vec<IPt>>>) -> Vec<Vec<Vec<IPt>>> {
+/// Snapping to the tile grid can fold a ring or make parts overlap, and clipping leaves
+/// zero-width bridges along the tile's edge (see [`clip_ring`]). One overlay in integer tile
+/// units — the union of exteriors less the holes, extracted as OGC-valid polygons —
+/// repairs all of that; it only runs when a cheap test cannot rule a problem out.
+fn make_valid(parts: Vec<Vec<Vec<IPt>>>, overlay: &mut Overlay) -> Vec<Vec<Vec<IPt>>> {
     // The common case, one small ring, is checked directly: far cheaper than an overlay.
     if parts.len() == 1 && parts[0].len() == 1 && parts[0][0].len() <= 64 && is_simple(&parts[0][0])
     {
         return parts;
     }
-    let (once, exact) = union_snapped(&parts);
-    if exact {
-        return once;
+    overlay.clear();
+    for ring in parts.iter().flatten() {
+        let c: Vec<IntPoint> = ring.iter().map(|p| IntPoint::new(p[0], p[1])).collect();
+        overlay.add_contour(&c, ShapeType::Subject);
     }
-    // New vertices at intersections were rounded: one more pass settles them.
-    union_snapped(&once).0
+    // Exteriors are clockwise on screen and holes counter-clockwise (tile_ring): with y
+    // down, that makes exteriors count +1 in i_overlay's winding, holes -1. Keep what is
+    // positive: overlapping parts merge, a hole pushed out of its exterior adds nothing.
+    overlay
+        .overlay(OverlayRule::Subject, FillRule::Positive)
+        .into_iter()
+        .filter_map(|shape| {
+            let rings = shape
+                .into_iter()
+                .map(|c| c.into_iter().map(|p| [p.x, p.y]).collect());
+            tile_polygon(rings, 0.0)
+        })
+        .collect()
+}
+
+fn overlay_options() -> IntOverlayOptions {
+    IntOverlayOptions {
+        ogc: true,
+        ..Default::default()
+    }
 }
 
 /// Does a ring (without its closing point) have no repeated vertex and no two edges that
@@ -315,59 +437,6 @@ fn is_simple(r: &[IPt]) -> bool {
         }
     }
     true
-}
-
-/// The union of snapped polygons, snapped again; true if no vertex needed rounding.
-fn union_snapped(parts: &[Vec<Vec<IPt>>]) -> (Vec<Vec<Vec<IPt>>>, bool) {
-    let to_ls = |r: &Vec<IPt>| {
-        let mut c: Vec<(f64, f64)> = r.iter().map(|p| (p[0] as f64, p[1] as f64)).collect();
-        c.push(c[0]);
-        geo::LineString::from(c)
-    };
-    let polys: Vec<geo::Polygon<f64>> = parts
-        .iter()
-        .map(|rings| geo::Polygon::new(to_ls(&rings[0]), rings[1..].iter().map(to_ls).collect()))
-        .collect();
-    let unioned = geo::unary_union(&polys);
-    let exact = unioned.0.iter().all(|p| {
-        std::iter::once(p.exterior())
-            .chain(p.interiors())
-            .flat_map(|l| l.0.iter())
-            .all(|c| c.x.fract() == 0.0 && c.y.fract() == 0.0)
-    });
-    let out = unioned
-        .0
-        .iter()
-        .filter_map(|p| {
-            let to = |l: &geo::LineString| l.0.iter().map(|c| [c.x, c.y]).collect::<Vec<Pt>>();
-            let rings = std::iter::once(to(p.exterior())).chain(p.interiors().iter().map(to));
-            tile_polygon(rings.map(|r| quantize(&r)), 0.0)
-        })
-        .collect();
-    (out, exact)
-}
-
-/// Intersects a polygon crossing the buffered tile's edge with it. A polygon clipper (not
-/// Sutherland–Hodgman, whose edge-hugging bridges make rings self-touch) keeps rings valid.
-fn clip_polygon(rings: &[Vec<Pt>], lo: f64, hi: f64) -> Vec<Vec<Vec<Pt>>> {
-    use geo::BooleanOps;
-    let ring =
-        |r: &Vec<Pt>| geo::LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
-    let Some(exterior) = rings.first() else {
-        return Vec::new();
-    };
-    let poly = geo::Polygon::new(ring(exterior), rings[1..].iter().map(ring).collect());
-    let frame = geo::Rect::new((lo, lo), (hi, hi)).to_polygon();
-    poly.intersection(&frame)
-        .0
-        .into_iter()
-        .map(|p| {
-            let to = |l: &geo::LineString| l.0.iter().map(|c| [c.x, c.y]).collect::<Vec<Pt>>();
-            std::iter::once(to(p.exterior()))
-                .chain(p.interiors().iter().map(to))
-                .collect()
-        })
-        .collect()
 }
 
 /// A quantised ring, simplified and oriented (exterior clockwise on screen, holes
