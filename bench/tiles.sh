@@ -6,11 +6,14 @@
 # The layer: the 7,095 real ISTAT 2021 census sections of Milan, laid 30 times over a 6×5
 # grid across the metropolitan area (212,850 polygons; real shapes, placed copies).
 #   usage: bench/tiles.sh [seconds per run]     (default 15)
+#   SERVERS="atlante" CACHES="off" bench/tiles.sh   limits the runs (default: both of each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 conns=16
-command -v martin >/dev/null || { echo "martin is not installed (cargo install martin --locked)"; exit 1; }
+servers=${SERVERS:-atlante martin}
+caches=${CACHES:-off on}
+[[ $servers != *martin* ]] || command -v martin >/dev/null || { echo "martin is not installed (cargo install martin --locked)"; exit 1; }
 # shellcheck source=bench/common.sh
 . bench/common.sh   # $work, $bin, a throwaway PostGIS at $url with the layer $table, free_port, wait_up
 
@@ -62,8 +65,8 @@ run() { # server band gzip label
 }
 
 echo "== $(nproc) cores, $conns connections, ${secs}s per run; tiles/s, p50/p99 ms, bytes per tile"
-for cache in off on; do
-  for server in atlante martin; do
+for cache in $caches; do
+  for server in $servers; do
     if [ $server = atlante ]; then start_atlante $([ $cache = on ] && echo 1073741824 || echo 0)
     else start_martin $([ $cache = on ] && echo 1024 || echo 0); fi
     for gz in 0 1; do

@@ -43,7 +43,7 @@ struct Level {
 
 /// The deepest zoom of each level, in order: z0–8, z9–10, z11, z12. Deeper tiles read the
 /// full geometry.
-const LEVELS: [u8; 4] = [8, 10, 11, 12];
+const LEVELS: [u8; 3] = [8, 10, 12];
 
 /// Lines and polygons smaller than this many tile units (a pixel is 8 units of a 512-pixel
 /// tile) are left out of a tile: below 4 px up to z11, 1 px to z15. At low zoom they are
