@@ -66,17 +66,14 @@ pub fn clip_line(line: &[Pt], lo: f64, hi: f64) -> Vec<Vec<Pt>> {
 }
 
 /// Clips a ring (closed or not) to the square [lo, hi]² by Sutherland–Hodgman, one side at
-/// a time. The result covers exactly the ring's area inside the square, but where the ring
-/// leaves and re-enters it runs along the square's side and back: zero-width bridges that
-/// the caller must dissolve (the tile engine's overlay does). Empty if nothing is inside.
-pub fn clip_ring(ring: &[Pt], lo: f64, hi: f64) -> Vec<Pt> {
-    let mut cur: Vec<Pt> = ring.to_vec();
-    let mut next: Vec<Pt> = Vec::with_capacity(ring.len() + 8);
+/// a time, in place (`tmp` is scratch). The result covers exactly the ring's area inside the
+/// square, but where the ring leaves and re-enters it runs along the square's side and back:
+/// zero-width bridges that the caller must dissolve (the tile engine's overlay does). Empty
+/// if nothing is inside.
+pub fn clip_ring(ring: &mut Vec<Pt>, tmp: &mut Vec<Pt>, lo: f64, hi: f64) {
     // (axis, bound, keep points whose coordinate is ≥ bound?)
     for (axis, bound, above) in [(0, lo, true), (0, hi, false), (1, lo, true), (1, hi, false)] {
-        if cur.is_empty() {
-            break;
-        }
+        let Some(&last) = ring.last() else { return };
         let inside = |p: &Pt| {
             if above {
                 p[axis] >= bound
@@ -84,27 +81,25 @@ pub fn clip_ring(ring: &[Pt], lo: f64, hi: f64) -> Vec<Pt> {
                 p[axis] <= bound
             }
         };
-        next.clear();
-        let mut prev = cur[cur.len() - 1];
-        for &p in &cur {
-            let (pin, qin) = (inside(&prev), inside(&p));
-            if pin != qin {
+        tmp.clear();
+        let mut prev = last;
+        for &p in ring.iter() {
+            if inside(&prev) != inside(&p) {
                 let t = (bound - prev[axis]) / (p[axis] - prev[axis]);
                 let mut x = [
                     prev[0] + (p[0] - prev[0]) * t,
                     prev[1] + (p[1] - prev[1]) * t,
                 ];
                 x[axis] = bound;
-                next.push(x);
+                tmp.push(x);
             }
-            if qin {
-                next.push(p);
+            if inside(&p) {
+                tmp.push(p);
             }
             prev = p;
         }
-        std::mem::swap(&mut cur, &mut next);
+        std::mem::swap(ring, tmp);
     }
-    cur
 }
 
 /// The part of segment a→b inside the square, and whether b itself was cut off.
@@ -143,19 +138,20 @@ fn clip_segment(a: Pt, b: Pt, lo: f64, hi: f64) -> Option<(Pt, Pt, bool)> {
 
 /// Rounds to integer tile units, dropping consecutive duplicates.
 pub fn quantize<'a>(pts: impl IntoIterator<Item = &'a Pt>) -> Vec<IPt> {
-    quantize_iter(pts.into_iter().copied())
+    let mut out = Vec::new();
+    quantize_into(pts.into_iter().copied(), &mut out);
+    out
 }
 
-/// [`quantize`] over points computed on the fly (no intermediate vector).
-pub fn quantize_iter(pts: impl Iterator<Item = Pt>) -> Vec<IPt> {
-    let mut out: Vec<IPt> = Vec::with_capacity(pts.size_hint().0);
+/// [`quantize`] over points computed on the fly, appended to `out` (cleared by the caller).
+pub fn quantize_into(pts: impl Iterator<Item = Pt>, out: &mut Vec<IPt>) {
+    out.reserve(pts.size_hint().0);
     for p in pts {
         let q = [p[0].round() as i32, p[1].round() as i32];
         if out.last() != Some(&q) {
             out.push(q);
         }
     }
-    out
 }
 
 /// Douglas–Peucker on integer points with tolerance `tol` (tile units); keeps the ends.
@@ -163,8 +159,9 @@ pub fn simplify(pts: &[IPt], tol: f64) -> Vec<IPt> {
     if pts.len() <= 2 || tol <= 0.0 {
         return pts.to_vec();
     }
-    let keep = douglas_peucker(pts.len(), |i| [pts[i][0] as f64, pts[i][1] as f64], tol);
-    kept(pts, &keep)
+    let mut dp = Simplifier::default();
+    let keep = dp.mark(pts.len(), |i| [pts[i][0] as f64, pts[i][1] as f64], tol);
+    kept(pts, keep)
 }
 
 /// Douglas–Peucker on Web Mercator points (tolerance in metres); keeps the ends.
@@ -172,7 +169,8 @@ pub fn simplify_merc(pts: &[Pt], tol: f64) -> Vec<Pt> {
     if pts.len() <= 2 || tol <= 0.0 {
         return pts.to_vec();
     }
-    kept(pts, &douglas_peucker(pts.len(), |i| pts[i], tol))
+    let mut dp = Simplifier::default();
+    kept(pts, dp.mark(pts.len(), |i| pts[i], tol))
 }
 
 fn kept<P: Copy>(pts: &[P], keep: &[bool]) -> Vec<P> {
@@ -181,39 +179,53 @@ fn kept<P: Copy>(pts: &[P], keep: &[bool]) -> Vec<P> {
     out
 }
 
-/// Which of `n` points (read by `at`) Douglas–Peucker keeps at tolerance `tol`: an open
-/// path, both ends kept; a closed ring (first = last) works too, measured from that point.
-fn douglas_peucker(n: usize, at: impl Fn(usize) -> Pt, tol: f64) -> Vec<bool> {
-    let mut keep = vec![false; n];
-    keep[0] = true;
-    keep[n - 1] = true;
-    let mut stack = vec![(0usize, n - 1)];
-    let tol2 = tol * tol;
-    while let Some((s, e)) = stack.pop() {
-        let (a, b) = (at(s), at(e));
-        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-        let len2 = dx * dx + dy * dy;
-        let mut best = (0.0, 0usize);
-        for i in s + 1..e {
-            let p = at(i);
-            let (px, py) = (p[0] - a[0], p[1] - a[1]);
-            let d2 = if len2 == 0.0 {
-                px * px + py * py
-            } else {
-                let cross = px * dy - py * dx;
-                cross * cross / len2
-            };
-            if d2 > best.0 {
-                best = (d2, i);
+/// Douglas–Peucker with its working memory, reusable from one path to the next.
+#[derive(Default)]
+pub struct Simplifier {
+    keep: Vec<bool>,
+    stack: Vec<(usize, usize)>,
+}
+
+impl Simplifier {
+    /// Which of `n` points (read by `at`) stay at tolerance `tol`: an open path, both ends
+    /// kept; a closed ring (first = last) works too, measured from that point.
+    pub fn mark(&mut self, n: usize, at: impl Fn(usize) -> Pt, tol: f64) -> &[bool] {
+        self.keep.clear();
+        self.keep.resize(n, false);
+        if n == 0 {
+            return &self.keep;
+        }
+        self.keep[0] = true;
+        self.keep[n - 1] = true;
+        self.stack.clear();
+        self.stack.push((0, n - 1));
+        let tol2 = tol * tol;
+        while let Some((s, e)) = self.stack.pop() {
+            let (a, b) = (at(s), at(e));
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let len2 = dx * dx + dy * dy;
+            let mut best = (0.0, 0usize);
+            for i in s + 1..e {
+                let p = at(i);
+                let (px, py) = (p[0] - a[0], p[1] - a[1]);
+                let d2 = if len2 == 0.0 {
+                    px * px + py * py
+                } else {
+                    let cross = px * dy - py * dx;
+                    cross * cross / len2
+                };
+                if d2 > best.0 {
+                    best = (d2, i);
+                }
+            }
+            if best.0 > tol2 {
+                self.keep[best.1] = true;
+                self.stack.push((s, best.1));
+                self.stack.push((best.1, e));
             }
         }
-        if best.0 > tol2 {
-            keep[best.1] = true;
-            stack.push((s, best.1));
-            stack.push((best.1, e));
-        }
+        &self.keep
     }
-    keep
 }
 
 /// Twice the signed area by the surveyor's formula in tile coordinates (y down): positive
@@ -250,12 +262,17 @@ mod tests {
     #[test]
     fn ring_clip_keeps_the_inside() {
         // A square half outside on the right.
+        let clip = |r: &[Pt]| {
+            let mut r = r.to_vec();
+            clip_ring(&mut r, &mut Vec::new(), 0.0, 100.0);
+            r
+        };
         let sq = [[50.0, 10.0], [150.0, 10.0], [150.0, 90.0], [50.0, 90.0]];
         assert_eq!(
-            clip_ring(&sq, 0.0, 100.0),
+            clip(&sq),
             vec![[50.0, 10.0], [100.0, 10.0], [100.0, 90.0], [50.0, 90.0]]
         );
-        assert!(clip_ring(&[[200.0, 0.0], [300.0, 0.0], [250.0, 50.0]], 0.0, 100.0).is_empty());
+        assert!(clip(&[[200.0, 0.0], [300.0, 0.0], [250.0, 50.0]]).is_empty());
         // Two arms joined outside the square (below y = 0): inside, the ring runs along the
         // side from one arm to the other and back, a zero-width bridge.
         let u = [
@@ -269,7 +286,7 @@ mod tests {
             [20.0, 50.0],
         ];
         assert_eq!(
-            clip_ring(&u, 0.0, 100.0),
+            clip(&u),
             vec![
                 [10.0, 50.0],
                 [10.0, 0.0],

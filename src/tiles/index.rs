@@ -5,18 +5,11 @@
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
-use i_overlay::core::fill_rule::FillRule;
-use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
-use i_overlay::core::overlay_rule::OverlayRule;
-use i_overlay::i_float::int::point::IntPoint;
-
-use super::clip::{
-    clip_line, clip_ring, quantize, quantize_iter, ring_area2, simplify, simplify_merc, IPt,
-    TileSpace,
-};
+use super::clip::{clip_line, quantize, simplify, simplify_merc, IPt, TileSpace};
 use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
+use super::polygon::PolygonBuilder;
 use crate::model::Layer;
 use crate::store::StoredFeature;
 
@@ -41,7 +34,7 @@ struct Level {
     items: Vec<(u32, Option<MercGeom>)>,
 }
 
-/// The deepest zoom of each level, in order: z0–8, z9–10, z11, z12. Deeper tiles read the
+/// The deepest zoom of each level, in order: z0–8, z9–10, z11–12. Deeper tiles read the
 /// full geometry.
 const LEVELS: [u8; 3] = [8, 10, 12];
 
@@ -176,7 +169,8 @@ impl LayerIndex {
             _ => 0,
         };
         let mut taken = std::collections::HashSet::new();
-        let mut overlay = Overlay::new_custom(256, overlay_options(), Default::default());
+        let mut polygons = PolygonBuilder::default();
+        let mut cmds = Commands::default();
         for id in ids {
             let (f, geom) = match level {
                 Some(l) => {
@@ -191,7 +185,7 @@ impl LayerIndex {
             };
             let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
             let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
-            let mut cmds = Commands::default();
+            cmds.clear();
             let kind = match geom {
                 MercGeom::Points(pts) => {
                     let q: Vec<IPt> = pts
@@ -228,28 +222,17 @@ impl LayerIndex {
                     if w < min_size && h < min_size {
                         continue;
                     }
-                    let mut parts: Vec<Vec<Vec<IPt>>> = Vec::with_capacity(polys.len());
-                    // Inside the buffered tile (by its box): rings are projected while they
-                    // are quantised, with no copy; else clipped first.
+                    // Inside the buffered tile (by its box): no clipping.
                     let inside = f.bbox[0] >= env.lower()[0]
                         && f.bbox[1] >= env.lower()[1]
                         && f.bbox[2] <= env.upper()[0]
                         && f.bbox[3] <= env.upper()[1];
+                    let clip = (!inside).then_some([lo, hi]);
+                    polygons.clear();
                     for poly in polys {
-                        let rings = poly.iter().map(|r| {
-                            let projected = r.iter().map(|p| ts.apply(p));
-                            if inside {
-                                quantize_iter(projected)
-                            } else {
-                                let clipped = clip_ring(&projected.collect::<Vec<_>>(), lo, hi);
-                                quantize(&clipped)
-                            }
-                        });
-                        parts.extend(tile_polygon(rings, tol));
+                        polygons.add(poly, &ts, clip, tol);
                     }
-                    for poly in make_valid(parts, &mut overlay) {
-                        poly.iter().for_each(|r| cmds.ring(r));
-                    }
+                    polygons.finish(&mut cmds);
                     GeomKind::Polygon
                 }
             };
@@ -334,133 +317,4 @@ fn generalise(g: &MercGeom, tol: f64) -> Option<MercGeom> {
         MercGeom::Polygons(p) => p.is_empty(),
     };
     (!empty).then_some(out)
-}
-
-/// One polygon in integer tile units (rings quantised, then simplified and oriented), or
-/// None if its exterior degenerates.
-fn tile_polygon(rings: impl Iterator<Item = Vec<IPt>>, tol: f64) -> Option<Vec<Vec<IPt>>> {
-    let mut out = Vec::with_capacity(rings.size_hint().0);
-    for (i, ring) in rings.enumerate() {
-        match tile_ring(ring, tol, i == 0) {
-            Some(r) => out.push(r),
-            None if i == 0 => return None,
-            None => {}
-        }
-    }
-    Some(out)
-}
-
-/// Snapping to the tile grid can fold a ring or make parts overlap, and clipping leaves
-/// zero-width bridges along the tile's edge (see [`clip_ring`]). One overlay in integer tile
-/// units — the union of exteriors less the holes, extracted as OGC-valid polygons —
-/// repairs all of that; it only runs when a cheap test cannot rule a problem out.
-fn make_valid(parts: Vec<Vec<Vec<IPt>>>, overlay: &mut Overlay) -> Vec<Vec<Vec<IPt>>> {
-    // The common case, one small ring, is checked directly: far cheaper than an overlay.
-    if parts.len() == 1 && parts[0].len() == 1 && parts[0][0].len() <= 64 && is_simple(&parts[0][0])
-    {
-        return parts;
-    }
-    overlay.clear();
-    for ring in parts.iter().flatten() {
-        let c: Vec<IntPoint> = ring.iter().map(|p| IntPoint::new(p[0], p[1])).collect();
-        overlay.add_contour(&c, ShapeType::Subject);
-    }
-    // Exteriors are clockwise on screen and holes counter-clockwise (tile_ring): with y
-    // down, that makes exteriors count +1 in i_overlay's winding, holes -1. Keep what is
-    // positive: overlapping parts merge, a hole pushed out of its exterior adds nothing.
-    overlay
-        .overlay(OverlayRule::Subject, FillRule::Positive)
-        .into_iter()
-        .filter_map(|shape| {
-            let rings = shape
-                .into_iter()
-                .map(|c| c.into_iter().map(|p| [p.x, p.y]).collect());
-            tile_polygon(rings, 0.0)
-        })
-        .collect()
-}
-
-fn overlay_options() -> IntOverlayOptions {
-    IntOverlayOptions {
-        ogc: true,
-        ..Default::default()
-    }
-}
-
-/// Does a ring (without its closing point) have no repeated vertex and no two edges that
-/// touch or cross, other than neighbours at their shared vertex? O(n²), for small rings.
-fn is_simple(r: &[IPt]) -> bool {
-    let n = r.len();
-    if n < 3 {
-        return false;
-    }
-    let orient = |a: IPt, b: IPt, c: IPt| -> i64 {
-        let v = (b[0] - a[0]) as i64 * (c[1] - a[1]) as i64
-            - (b[1] - a[1]) as i64 * (c[0] - a[0]) as i64;
-        v.signum()
-    };
-    let on = |a: IPt, b: IPt, p: IPt| {
-        p[0] >= a[0].min(b[0])
-            && p[0] <= a[0].max(b[0])
-            && p[1] >= a[1].min(b[1])
-            && p[1] <= a[1].max(b[1])
-    };
-    let touch = |a: IPt, b: IPt, c: IPt, d: IPt| -> bool {
-        let (o1, o2, o3, o4) = (
-            orient(a, b, c),
-            orient(a, b, d),
-            orient(c, d, a),
-            orient(c, d, b),
-        );
-        (o1 != o2 && o3 != o4)
-            || (o1 == 0 && on(a, b, c))
-            || (o2 == 0 && on(a, b, d))
-            || (o3 == 0 && on(c, d, a))
-            || (o4 == 0 && on(c, d, b))
-    };
-    for i in 0..n {
-        let (a, b) = (r[i], r[(i + 1) % n]);
-        for j in i + 1..n {
-            let (c, d) = (r[j], r[(j + 1) % n]);
-            let neighbours = j == i + 1 || (i == 0 && j == n - 1);
-            if neighbours {
-                // Adjacent edges may only share their common vertex: no folding back.
-                let (shared, p, q) = if j == i + 1 { (b, a, d) } else { (a, b, c) };
-                if orient(p, shared, q) == 0 && !on(p, q, shared) {
-                    return false;
-                }
-                continue;
-            }
-            if touch(a, b, c, d) {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// A quantised ring, simplified and oriented (exterior clockwise on screen, holes
-/// counter-clockwise), without its closing point; None if it degenerates.
-fn tile_ring(mut q: Vec<IPt>, tol: f64, exterior: bool) -> Option<Vec<IPt>> {
-    if q.len() > 1 && q.first() == q.last() {
-        q.pop();
-    }
-    if q.len() < 3 {
-        return None;
-    }
-    // Simplify as an open path from the first point back to itself.
-    q.push(q[0]);
-    let mut s = simplify(&q, tol);
-    s.pop();
-    if s.len() < 3 {
-        return None;
-    }
-    let area = ring_area2(&s);
-    if area == 0 {
-        return None;
-    }
-    if (area > 0) != exterior {
-        s.reverse();
-    }
-    Some(s)
 }

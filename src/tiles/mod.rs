@@ -13,6 +13,7 @@ pub mod index;
 pub mod math;
 pub mod mvt;
 pub mod pmtiles;
+mod polygon;
 pub mod tilejson;
 
 use std::collections::HashMap;

@@ -72,6 +72,11 @@ impl Commands {
     pub fn is_empty(&self) -> bool {
         self.ints.is_empty()
     }
+    /// Empties the encoder for the next feature (keeping its memory).
+    pub fn clear(&mut self) {
+        self.ints.clear();
+        self.cursor = [0, 0];
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
