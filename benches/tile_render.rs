@@ -11,6 +11,10 @@ use atlante::store::StoredFeature;
 use atlante::tiles::batch::tiles_covering;
 use atlante::tiles::index::LayerIndex;
 
+// The server's allocator (src/main.rs), so the figures are the server's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -11,6 +11,9 @@ use atlante::http::AppState;
 use atlante::ingest::{ingest, IngestOptions};
 use atlante::store::{self, DynStore};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "atlante",

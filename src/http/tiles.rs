@@ -81,7 +81,7 @@ async fn tile_response(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
     {
-        let mut r = tile.gzip().to_vec().into_response();
+        let mut r = tile.gzip().clone().into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r

@@ -4,11 +4,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// A rendered tile: raw MVT bytes, gzip made once on first demand, and its ETag.
+use axum::body::Bytes;
+
+/// A rendered tile: raw MVT bytes, gzip made once on first demand, and its ETag. Bytes are
+/// shared (reference-counted), so serving a cached tile copies nothing.
 #[derive(Debug)]
 pub struct Tile {
-    pub raw: Vec<u8>,
-    gzip: OnceLock<Vec<u8>>,
+    pub raw: Bytes,
+    gzip: OnceLock<Bytes>,
+    /// A quoted strong validator, for the `ETag` header.
     pub etag: String,
 }
 
@@ -17,19 +21,19 @@ impl Tile {
         use sha2::{Digest, Sha256};
         let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&raw)[..12]));
         Tile {
-            raw,
+            raw: raw.into(),
             gzip: OnceLock::new(),
             etag,
         }
     }
 
     /// The gzip-compressed tile, compressed once and kept.
-    pub fn gzip(&self) -> &[u8] {
+    pub fn gzip(&self) -> &Bytes {
         self.gzip.get_or_init(|| {
             use std::io::Write;
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             let _ = e.write_all(&self.raw);
-            e.finish().unwrap_or_default()
+            e.finish().unwrap_or_default().into()
         })
     }
 }
