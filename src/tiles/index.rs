@@ -50,6 +50,22 @@ fn min_size(z: u8) -> f64 {
     }
 }
 
+/// The Z-order (Morton) code of a box's centre on a 2¹⁶ × 2¹⁶ grid over the world.
+fn morton(b: &[f64; 4]) -> u32 {
+    let cell = |v: f64| {
+        let u = (v + super::math::HALF) / (2.0 * super::math::HALF);
+        (u.clamp(0.0, 1.0) * 65535.0) as u32
+    };
+    // Spreads the 16 bits of v to the even bits of the result.
+    let spread = |mut v: u32| {
+        v = (v | (v << 8)) & 0x00ff_00ff;
+        v = (v | (v << 4)) & 0x0f0f_0f0f;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    spread(cell((b[0] + b[2]) / 2.0)) | (spread(cell((b[1] + b[3]) / 2.0)) << 1)
+}
+
 /// Tile units per Web Mercator metre at zoom `z`.
 fn units_per_metre(z: u8) -> f64 {
     EXTENT as f64 * f64::from(1u32 << z) / (2.0 * super::math::HALF)
@@ -73,6 +89,11 @@ impl LayerIndex {
                 values: f.values,
             });
         }
+        // Spatial order (Z-order of the box centres), with each geometry copied afresh in
+        // that order: a tile's features then sit close together in memory, which its
+        // thousands of reads at low zoom feel.
+        features.sort_by_cached_key(|f| morton(&f.bbox));
+        let features = features.to_vec();
         let rect = |b: &[f64; 4]| Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]);
         let entries: Vec<Entry> = features
             .iter()
@@ -156,6 +177,7 @@ impl LayerIndex {
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
             .collect();
+        // Features go out in the index's (spatial) order, which is also their memory order.
         ids.sort_unstable();
         let mut out = LayerBuilder::new(name, EXTENT);
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
