@@ -52,13 +52,29 @@ fn bad_tile() -> ApiError {
     ))
 }
 
+/// Does `Accept-Encoding` admit gzip (named, and not with `q=0`)?
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    v.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        parts.next().is_some_and(|n| n.eq_ignore_ascii_case("gzip"))
+            && parts.all(|p| p.replace(' ', "") != "q=0" && p.replace(' ', "") != "q=0.0")
+    })
+}
+
 async fn tile_response(
     state: &AppState,
     headers: &HeaderMap,
     layers: Vec<Layer>,
     t: TileCoord,
 ) -> Result<Response, ApiError> {
-    let tile = state.tiles.tile(&layers, t).await?;
+    let gzip = accepts_gzip(headers);
+    let tile = state.tiles.tile(&layers, t, gzip).await?;
     let public = layers.iter().all(Layer::is_public);
     let cache_control = if public {
         "public, max-age=60"
@@ -75,12 +91,7 @@ async fn tile_response(
                 .any(|t| t.trim() == tile.etag || t.trim() == "*")
         }) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if !tile.raw.is_empty()
-        && headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
-    {
+    } else if gzip && !tile.raw.is_empty() {
         let mut r = tile.gzip().clone().into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -210,7 +210,13 @@ impl TileEngine {
     }
 
     /// A tile of one or more layers (already checked for visibility), from cache or rendered.
-    pub async fn tile(&self, layers: &[Layer], t: TileCoord) -> Result<Arc<Tile>, StoreError> {
+    /// With `gzip`, a freshly rendered tile is also compressed while off the async runtime.
+    pub async fn tile(
+        &self,
+        layers: &[Layer],
+        t: TileCoord,
+        gzip: bool,
+    ) -> Result<Arc<Tile>, StoreError> {
         let key = Self::key(layers, t);
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
@@ -232,13 +238,18 @@ impl TileEngine {
             .acquire()
             .await
             .map_err(|e| StoreError::Corrupt(format!("tile rendering stopped: {e}")))?;
-        let raw = tokio::task::spawn_blocking(move || render(&indexes, t))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
+        let tile = tokio::task::spawn_blocking(move || {
+            let tile = Tile::new(render(&indexes, t));
+            if gzip && !tile.raw.is_empty() {
+                tile.gzip();
+            }
+            Arc::new(tile)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
         if let Some(p) = disk {
-            write_disk(&p, &raw).await;
+            write_disk(&p, &tile.raw).await;
         }
-        let tile = Arc::new(Tile::new(raw));
         self.cache.put(key, tile.clone());
         Ok(tile)
     }
