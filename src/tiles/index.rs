@@ -1,6 +1,7 @@
-//! One layer version held in memory for tiling: features in Web Mercator and an R-tree of
-//! their bounding boxes. A tile is a query of the tree, then clip → quantise → simplify →
-//! orient → encode, per feature.
+//! One layer version held in memory for tiling: features in Web Mercator, in spatial order,
+//! an R-tree of their bounding boxes, and lighter trees with generalised geometry for low
+//! zooms. A tile is a query of a tree, then clip → quantise → simplify → orient → make
+//! valid → encode, per feature.
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
