@@ -30,7 +30,8 @@ pub struct LayerIndex {
 /// small to draw and many vertices closer than a pixel: a level never hands those out.
 struct Level {
     max_zoom: u8,
-    tree: RTree<Entry>,
+    /// None when the level holds every feature, in order: the full tree serves it.
+    tree: Option<RTree<Entry>>,
     /// (feature index, generalised geometry; None: the feature's own, as for points).
     items: Vec<(u32, Option<MercGeom>)>,
 }
@@ -142,7 +143,7 @@ impl LayerIndex {
             .map(|l| {
                 l.items.capacity() * std::mem::size_of::<(u32, Option<MercGeom>)>()
                     + l.items.iter().flat_map(|(_, g)| g).map(geom).sum::<usize>()
-                    + l.tree.size() * (std::mem::size_of::<Entry>() + 16)
+                    + l.tree.as_ref().map_or(0, RTree::size) * (std::mem::size_of::<Entry>() + 16)
             })
             .sum();
         levels
@@ -173,7 +174,7 @@ impl LayerIndex {
             [bounds[2] + buf, bounds[3] + buf],
         );
         let level = self.levels.iter().find(|l| tile.z <= l.max_zoom);
-        let tree = level.map_or(&self.tree, |l| &l.tree);
+        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&self.tree);
         let mut ids: Vec<u32> = tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
@@ -293,9 +294,10 @@ impl Level {
             entries.push(GeomWithData::new(rect(&f.bbox), items.len() as u32));
             items.push((i as u32, geom));
         }
+        let every = items.len() == features.len();
         Level {
             max_zoom,
-            tree: RTree::bulk_load(entries),
+            tree: (!every).then(|| RTree::bulk_load(entries)),
             items,
         }
     }
