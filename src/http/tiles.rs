@@ -52,7 +52,7 @@ fn bad_tile() -> ApiError {
     ))
 }
 
-/// Does `Accept-Encoding` admit gzip (named, and not with `q=0`)?
+/// Does `Accept-Encoding` admit gzip (named, and not with a zero `q`)?
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     let Some(v) = headers
         .get(header::ACCEPT_ENCODING)
@@ -63,7 +63,10 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     v.split(',').any(|coding| {
         let mut parts = coding.split(';').map(str::trim);
         parts.next().is_some_and(|n| n.eq_ignore_ascii_case("gzip"))
-            && parts.all(|p| p.replace(' ', "") != "q=0" && p.replace(' ', "") != "q=0.0")
+            && parts.all(|p| {
+                p.strip_prefix("q=")
+                    .is_none_or(|q| q.parse::<f32>().map_or(true, |q| q > 0.0))
+            })
     })
 }
 
