@@ -156,27 +156,28 @@ pub fn quantize_into(pts: impl Iterator<Item = Pt>, out: &mut Vec<IPt>) {
 
 /// Douglas–Peucker on integer points with tolerance `tol` (tile units); keeps the ends.
 pub fn simplify(pts: &[IPt], tol: f64) -> Vec<IPt> {
-    if pts.len() <= 2 || tol <= 0.0 {
-        return pts.to_vec();
-    }
-    let mut dp = Simplifier::default();
-    let keep = dp.mark(pts.len(), |i| [pts[i][0] as f64, pts[i][1] as f64], tol);
-    kept(pts, keep)
+    simplify_with(pts, |p| [p[0] as f64, p[1] as f64], tol)
 }
 
 /// Douglas–Peucker on Web Mercator points (tolerance in metres); keeps the ends.
 pub fn simplify_merc(pts: &[Pt], tol: f64) -> Vec<Pt> {
+    simplify_with(pts, |p| *p, tol)
+}
+
+fn simplify_with<P: Copy>(pts: &[P], at: impl Fn(&P) -> Pt, tol: f64) -> Vec<P> {
     if pts.len() <= 2 || tol <= 0.0 {
         return pts.to_vec();
     }
     let mut dp = Simplifier::default();
-    kept(pts, dp.mark(pts.len(), |i| pts[i], tol))
+    let keep = dp.mark(pts.len(), |i| at(&pts[i]), tol);
+    let mut out = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+    extend_kept(&mut out, pts, keep);
+    out
 }
 
-fn kept<P: Copy>(pts: &[P], keep: &[bool]) -> Vec<P> {
-    let mut out = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+/// Appends to `out` the points of `pts` that `keep` marks.
+pub fn extend_kept<P: Copy>(out: &mut Vec<P>, pts: &[P], keep: &[bool]) {
     out.extend(pts.iter().zip(keep).filter(|(_, k)| **k).map(|(p, _)| *p));
-    out
 }
 
 /// Douglas–Peucker with its working memory, reusable from one path to the next.

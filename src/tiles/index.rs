@@ -336,10 +336,5 @@ fn generalise(g: &MercGeom, tol: f64) -> Option<MercGeom> {
                 .collect(),
         ),
     };
-    let empty = match &out {
-        MercGeom::Points(p) => p.is_empty(),
-        MercGeom::Lines(l) => l.is_empty(),
-        MercGeom::Polygons(p) => p.is_empty(),
-    };
-    (!empty).then_some(out)
+    (points(&out) > 0).then_some(out)
 }

@@ -9,7 +9,7 @@ use i_overlay::core::overlay::{IntOverlayOptions, Overlay, ShapeType};
 use i_overlay::core::overlay_rule::OverlayRule;
 use i_overlay::i_float::int::point::IntPoint;
 
-use super::clip::{clip_ring, quantize_into, ring_area2, IPt, Simplifier, TileSpace};
+use super::clip::{clip_ring, extend_kept, quantize_into, ring_area2, IPt, Simplifier, TileSpace};
 use super::feature::Pt;
 use super::mvt::Commands;
 
@@ -110,8 +110,7 @@ impl PolygonBuilder {
                 [p[0] as f64, p[1] as f64]
             };
             let keep = self.dp.mark(n + 1, at, tol);
-            self.pts
-                .extend(q.iter().zip(keep).filter(|(_, k)| **k).map(|(p, _)| *p));
+            extend_kept(&mut self.pts, q, keep);
         } else {
             self.pts.extend_from_slice(q);
         }
