@@ -193,7 +193,8 @@ impl LayerIndex {
             _ => 0,
         };
         let mut taken = std::collections::HashSet::new();
-        let mut polygons = PolygonBuilder::default();
+        // Made on the first polygon: point and line layers need none.
+        let mut builder: Option<PolygonBuilder> = None;
         let mut cmds = Commands::default();
         for id in ids {
             let (f, geom) = match level {
@@ -252,6 +253,7 @@ impl LayerIndex {
                         && f.bbox[2] <= env.upper()[0]
                         && f.bbox[3] <= env.upper()[1];
                     let clip = (!inside).then_some([lo, hi]);
+                    let polygons = builder.get_or_insert_with(PolygonBuilder::default);
                     polygons.clear();
                     for poly in polys {
                         polygons.add(poly, &ts, clip, tol);
