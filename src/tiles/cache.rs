@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 
 /// A rendered tile: raw MVT bytes, gzip made once on first demand, and its ETag. Bytes are
 /// shared (reference-counted), so serving a cached tile copies nothing.
