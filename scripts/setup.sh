@@ -3,7 +3,8 @@
 # Uses sudo when not root.
 set -euo pipefail
 
-packages=(build-essential pkg-config libgdal-dev gdal-bin libsqlite3-dev sqlite3
+# libclang-dev: bindgen (libsqlite3-sys, gdal-sys build scripts) needs libclang.
+packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libsqlite3-dev sqlite3
           postgresql postgresql-postgis chromium ca-certificates python3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
