@@ -10,7 +10,7 @@
 pub mod filter;
 pub mod gpkg;
 pub mod postgis;
-mod sqlite_fns;
+
 
 use std::sync::Arc;
 

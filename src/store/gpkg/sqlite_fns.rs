@@ -1,7 +1,7 @@
 //! SQL functions the GeoPackage store registers on each SQLite connection, so that CQL2
 //! filters run inside SQLite as they run inside PostGIS:
 //! * `atlante_relate(code, a, b)`: the spatial predicate `code` (see
-//!   [`super::filter::relate_code`]) between two geometries, each a GeoPackage blob or
+//!   [`crate::store::filter::relate_code`]) between two geometries, each a GeoPackage blob or
 //!   plain WKB; NULL when either is NULL or unreadable. The parsed literal (argument 3) is
 //!   kept by SQLite between rows (`sqlite3_set_auxdata`).
 //! * `atlante_lower(text)`: Unicode lower case (CASEI), like PostgreSQL's ICU `lower`.
@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use geo_types::Geometry;
 use libsqlite3_sys as ffi;
 
-use super::filter::relate_op;
+use crate::store::filter::relate_op;
 
 /// Registers the functions on a raw connection.
 ///

@@ -20,11 +20,11 @@ use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, Sourc
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
-        include_str!("../../migrations/postgres/0001_catalog.sql"),
+        include_str!("../../../migrations/postgres/0001_catalog.sql"),
     ),
     (
         2,
-        include_str!("../../migrations/postgres/0002_documents.sql"),
+        include_str!("../../../migrations/postgres/0002_documents.sql"),
     ),
 ];
 

@@ -2,6 +2,8 @@
 //! GeoPackage (`ogrinfo` and QGIS list each published layer); Atlante's catalog sits in
 //! `atlante_*` tables beside the GeoPackage system tables.
 
+mod sqlite_fns;
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -19,14 +21,14 @@ use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Org, PublishRequest, SourceInfo, Value};
 
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_catalog.sql")),
+    (1, include_str!("../../../migrations/sqlite/0001_catalog.sql")),
     (
         2,
-        include_str!("../../migrations/sqlite/0002_data_columns.sql"),
+        include_str!("../../../migrations/sqlite/0002_data_columns.sql"),
     ),
     (
         3,
-        include_str!("../../migrations/sqlite/0003_documents.sql"),
+        include_str!("../../../migrations/sqlite/0003_documents.sql"),
     ),
 ];
 
@@ -56,7 +58,7 @@ impl GpkgStore {
                 Box::pin(async move {
                     let mut handle = conn.lock_handle().await?;
                     // SAFETY: the handle is locked for the call; the connection is open.
-                    unsafe { super::sqlite_fns::register(handle.as_raw_handle().as_ptr()) }
+                    unsafe { sqlite_fns::register(handle.as_raw_handle().as_ptr()) }
                         .map_err(sqlx::Error::Protocol)
                 })
             })
