@@ -271,7 +271,7 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
     if mode == Mode::Static {
         sources.insert(
             "atlante".into(),
-            json!({"type": "vector", "url": "pmtiles://tiles.pmtiles", "attribution": attribution(&all)}),
+            json!({"type": "vector", "url": "pmtiles://tiles.pmtiles", "attribution": crate::html::attributions_html(&all)}),
         );
     }
     let mut layers = vec![
@@ -296,7 +296,7 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
                 sources.insert(
                     l.id.clone(),
                     json!({"type": "vector", "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", inputs.base, l.id)],
-                           "minzoom": 0, "maxzoom": 16, "attribution": l.attribution}),
+                           "minzoom": 0, "maxzoom": 16, "attribution": crate::html::attribution_html(l)}),
                 );
                 l.id.clone()
             }
@@ -350,16 +350,6 @@ fn basemap_layers(l: &Layer, source: &str, source_layer: &str) -> Vec<Json> {
         json!({"id": "basemap:fill", "type": "fill", "source": source, "source-layer": source_layer, "paint": {"fill-color": "#ffffff", "fill-opacity": 0.9}, "metadata": {"atlante:basemap": l.id}}),
         json!({"id": "basemap:line", "type": "line", "source": source, "source-layer": source_layer, "paint": {"line-color": "#7a8699", "line-width": 0.8}, "metadata": {"atlante:basemap": l.id}}),
     ]
-}
-
-fn attribution(layers: &[Layer]) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    for l in layers {
-        if !l.attribution.is_empty() && !seen.contains(&l.attribution.as_str()) {
-            seen.push(&l.attribution);
-        }
-    }
-    seen.join(" · ")
 }
 
 /// `config.json` as the app script reads it: the config plus what it needs of each layer.
@@ -473,49 +463,37 @@ const FILES: &[&str] = &[
 ];
 
 /// A file of a bundle that is the same for every app (the script, its styles, MapLibre), by
-/// name; None for any other name. `web_dir` holds `app/` and `node_modules/`.
-pub fn asset(mode: Mode, web_dir: &Path, name: &str) -> Option<std::io::Result<Vec<u8>>> {
-    let read = |p: &str| Some(std::fs::read(web_dir.join(p)));
-    match name {
-        "app.js" => read("app/app.js"),
-        "app.css" => read("app/app.css"),
-        "vendor/maplibre-gl.js" => read("node_modules/maplibre-gl/dist/maplibre-gl.js"),
-        "vendor/maplibre-gl.css" => read("node_modules/maplibre-gl/dist/maplibre-gl.css"),
-        "vendor/LICENSE-maplibre.txt" => read("node_modules/maplibre-gl/LICENSE.txt"),
-        "vendor/pmtiles.js" if mode == Mode::Static => read("node_modules/pmtiles/dist/pmtiles.js"),
-        _ => None,
-    }
+/// name; None for any other name. From the embedded assets, or `web_dir` when configured.
+pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
+    let source = match name {
+        "app.js" => "app/app.js",
+        "app.css" => "app/app.css",
+        "vendor/maplibre-gl.js" => "vendor/maplibre-gl/maplibre-gl.js",
+        "vendor/maplibre-gl.css" => "vendor/maplibre-gl/maplibre-gl.css",
+        "vendor/LICENSE-maplibre.txt" => "vendor/maplibre-gl/LICENSE.txt",
+        "vendor/pmtiles.js" if mode == Mode::Static => "vendor/pmtiles/pmtiles.js",
+        _ => return None,
+    };
+    crate::assets::get(web_dir, source).map(|b| b.into_owned())
 }
 
 /// One file of a bundle by its name; None for a name that is not one of [`FILES`] (or
 /// `pmtiles.js` in online mode).
-pub fn file(
-    inputs: &Inputs,
-    mode: Mode,
-    web_dir: &Path,
-    name: &str,
-) -> Option<std::io::Result<Vec<u8>>> {
+pub fn file(inputs: &Inputs, mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
     match name {
-        "index.html" => Some(Ok(index_html(inputs, mode).into_bytes())),
-        "config.json" => Some(Ok(pretty(&runtime_config(inputs, mode)))),
-        "style.json" => Some(Ok(pretty(&style(inputs, mode)))),
+        "index.html" => Some(index_html(inputs, mode).into_bytes()),
+        "config.json" => Some(pretty(&runtime_config(inputs, mode))),
+        "style.json" => Some(pretty(&style(inputs, mode))),
         _ => asset(mode, web_dir, name),
     }
 }
 
 /// Every file of a bundle but the tiles, as (path, bytes).
-pub fn files(
-    inputs: &Inputs,
-    mode: Mode,
-    web_dir: &Path,
-) -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for name in FILES {
-        if let Some(bytes) = file(inputs, mode, web_dir, name) {
-            out.push((name.to_string(), bytes?));
-        }
-    }
-    Ok(out)
+pub fn files(inputs: &Inputs, mode: Mode, web_dir: Option<&Path>) -> Vec<(String, Vec<u8>)> {
+    FILES
+        .iter()
+        .filter_map(|name| Some((name.to_string(), file(inputs, mode, web_dir, name)?)))
+        .collect()
 }
 
 fn pretty(v: &Json) -> Vec<u8> {
@@ -537,38 +515,39 @@ pub fn zip(folder: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>
     Ok(w.finish().map_err(std::io::Error::other)?.into_inner())
 }
 
-/// May an app of `org` draw this layer? Its own layers and every public one.
-pub fn may_use(layer: &Layer, org: &str) -> bool {
-    layer.is_public() || layer.org == org
+/// The layers of an app, with their saved styles, as `viewer` may see them (the one rule,
+/// [`crate::catalog::may_see`]): a published app is served to everyone, so it is gathered
+/// for no one (`None`) and draws only public layers; its owner's preview is gathered for
+/// the owner. Layers of the config the viewer may not see are left out and named in
+/// `withheld`; the comuni basemap comes last when the config asks for it.
+pub struct Gathered {
+    pub layers: Vec<(Layer, Option<StyleDoc>)>,
+    pub withheld: Vec<String>,
 }
 
-/// The layers an app of `org` draws, with their saved styles: the config's layers (its own
-/// or public ones), then the comuni basemap when the config asks for it.
 pub async fn gather(
-    store: &dyn crate::store::Store,
-    org: &str,
+    catalog: &crate::catalog::Catalog,
     cfg: &AppConfig,
-) -> Result<Vec<(Layer, Option<StyleDoc>)>, AppError> {
+    viewer: Option<&crate::auth::Caller>,
+) -> Result<Gathered, AppError> {
     let e = |e: crate::store::StoreError| AppError(e.to_string());
-    let mut out = Vec::new();
+    let store = catalog.store();
+    let mut out = Gathered {
+        layers: Vec::new(),
+        withheld: Vec::new(),
+    };
     for a in &cfg.layers {
-        let l = store
-            .layer(&a.id)
-            .await
-            .map_err(e)?
-            .filter(|l| may_use(l, org))
-            .ok_or_else(|| AppError(format!("layer {} is gone", a.id)))?;
-        let s = styles::saved(store, &l.id).await.map_err(e)?;
-        out.push((l, s));
+        match catalog.visible(&a.id, viewer) {
+            Some(l) => {
+                let s = styles::saved(store.as_ref(), &l.id).await.map_err(e)?;
+                out.layers.push(((*l).clone(), s));
+            }
+            None => out.withheld.push(a.id.clone()),
+        }
     }
     if cfg.basemap == "comuni" && cfg.layers.iter().all(|a| a.id != BASEMAP) {
-        if let Some(l) = store
-            .layer(BASEMAP)
-            .await
-            .map_err(e)?
-            .filter(Layer::is_public)
-        {
-            out.push((l, None));
+        if let Some(l) = catalog.visible(BASEMAP, None) {
+            out.layers.push(((*l).clone(), None));
         }
     }
     Ok(out)
@@ -577,12 +556,12 @@ pub async fn gather(
 /// Every file of a bundle; a static one with its `tiles.pmtiles` (zooms 0 to `maxzoom`).
 pub async fn bundle(
     tiles: &crate::tiles::TileEngine,
-    web_dir: &Path,
+    web_dir: Option<&Path>,
     inputs: &Inputs<'_>,
     mode: Mode,
     maxzoom: u8,
 ) -> Result<Vec<(String, Vec<u8>)>, AppError> {
-    let mut out = files(inputs, mode, web_dir).map_err(|e| AppError(format!("app files: {e}")))?;
+    let mut out = files(inputs, mode, web_dir);
     if mode == Mode::Static {
         let layers: Vec<Layer> = inputs.layers.iter().map(|(l, _)| l.clone()).collect();
         let indexes = tiles

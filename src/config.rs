@@ -24,8 +24,12 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Bytes of rendered tiles kept in memory (0 turns the cache off).
     pub tile_cache_bytes: usize,
-    /// The web assets folder (`web/` of the repository, with `npm ci` run in it).
-    pub web_dir: std::path::PathBuf,
+    /// Serve the web assets from this folder (`web/` of a checkout, with `npm ci` run in
+    /// it) instead of the copies embedded in the binary: for working on the pages.
+    pub web_dir: Option<std::path::PathBuf>,
+    /// Build absolute links from the reverse proxy's `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` headers (only behind a proxy that sets them; `public_url` wins).
+    pub trust_proxy_headers: bool,
     /// An external raster basemap for the viewer, as an XYZ URL template; none by default
     /// (the comuni boundaries are the basemap).
     pub basemap_url: Option<String>,
@@ -45,19 +49,11 @@ impl Default for Config {
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
             tile_disk_cache: None,
-            web_dir: default_web_dir(),
+            web_dir: None,
+            trust_proxy_headers: false,
             basemap_url: None,
             basemap_attribution: None,
         }
-    }
-}
-
-fn default_web_dir() -> std::path::PathBuf {
-    let here = std::path::PathBuf::from("web");
-    if here.join("viewer").is_dir() {
-        here
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
     }
 }
 
@@ -107,7 +103,11 @@ impl Config {
                 Some(v.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty());
         }
         if let Some(v) = get("ATLANTE_WEB_DIR") {
-            self.web_dir = v.into();
+            self.web_dir =
+                Some(v.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("ATLANTE_TRUST_PROXY_HEADERS") {
+            self.trust_proxy_headers = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = get("ATLANTE_BASEMAP_URL") {
             self.basemap_url = Some(v).filter(|v| !v.is_empty());

@@ -2,7 +2,9 @@
 //! See `docs/architecture.md` for the map of the modules.
 
 pub mod apps;
+pub mod assets;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod cql2;
 pub mod crs;

@@ -87,10 +87,20 @@ pub struct Layer {
     pub description: String,
     pub theme: String,
     pub licence: String,
+    /// Credit shown with the layer on every map: plain text, never HTML.
     pub attribution: String,
-    /// `public` or `private`.
+    /// An optional `http(s)` link for the attribution (e.g. the licence's page), which
+    /// Atlante renders as a link itself.
+    pub attribution_url: String,
+    /// `public` or `private` (a draft, seen only by its organisation): the one rule is
+    /// [`crate::catalog::may_see`].
     pub visibility: String,
     pub version: i64,
+    /// Sequence number (change log) of the layer's last change of any kind.
+    pub change_seq: i64,
+    /// Sequence number of its last *data* change (publish, rollback, feature edit): tile
+    /// indexes and caches are keyed by it, so a metadata edit rebuilds nothing.
+    pub data_seq: i64,
     pub geom_type: GeomType,
     pub feature_count: i64,
     /// [west, south, east, north] in EPSG:4326, None for an empty layer.
@@ -112,8 +122,11 @@ impl Layer {
             theme: String::new(),
             licence: String::new(),
             attribution: String::new(),
+            attribution_url: String::new(),
             visibility: "public".into(),
             version: 1,
+            change_seq: 0,
+            data_seq: 0,
             geom_type,
             feature_count: 0,
             extent: None,
@@ -194,6 +207,9 @@ pub struct PublishRequest {
     pub geom_type: GeomType,
     pub fields: Vec<Field>,
     pub source: SourceInfo,
+    /// `public` or `private` for a new layer (None: private, a draft). An existing layer
+    /// keeps its visibility unless this is given.
+    pub visibility: Option<String>,
 }
 
 /// Validates a layer slug: lower-case ASCII letters, digits and `_`, starting with a letter.

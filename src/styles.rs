@@ -641,7 +641,7 @@ pub fn style_document(layer: &Layer, doc: Option<&StyleDoc>, base: &str) -> Json
         "minzoom": 0,
         "maxzoom": 16,
         "bounds": layer.extent.unwrap_or([-180.0, -85.0, 180.0, 85.0]),
-        "attribution": layer.attribution,
+        "attribution": crate::html::attribution_html(layer),
     });
     let mut layers = vec![
         json!({"id": "background", "type": "background", "paint": {"background-color": "#eef1f5"}}),

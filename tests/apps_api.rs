@@ -29,12 +29,8 @@ async fn setup(t: &TestStore) -> (axum::Router, String, String) {
             .await
             .unwrap();
     }
-    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
-    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
-        .await
-        .unwrap();
+    let milano = common::token(t.store.as_ref(), "015146", "editor").await;
+    let rho = common::token(t.store.as_ref(), "015182", "editor").await;
     let app = router(
         AppState::new(t.store.clone(), Config::default())
             .await

@@ -123,13 +123,16 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
             ("UPLOAD_FILE", fixture.display().to_string()),
         ],
     );
+    // An upload is a draft: private until the comune publishes it from the console.
     assert!(
         v["uploadStatus"]
             .as_str()
             .unwrap()
-            .contains("Pubblicato 015146_scuole"),
+            .contains("bozza (privato) 015146_scuole"),
         "{v}"
     );
+    assert!(v["uploadedAs"].as_str().unwrap().contains("bozza"), "{v}");
+    assert_eq!(v["anonymousBeforePublish"], 404, "{v}");
     assert!(
         v["uploadSummary"]
             .as_str()

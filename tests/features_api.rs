@@ -326,15 +326,12 @@ async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let api = get_json(&app, "/api").await;
     assert_eq!(api["openapi"], "3.0.3");
-    let ids =
-        &api["paths"]["/collections/{collectionId}"]["get"]["parameters"][0]["schema"]["enum"];
+    let ids = &api["paths"]["/collections/{id}"]["get"]["parameters"][0]["schema"]["enum"];
     assert_eq!(ids, &serde_json::json!(["015146_nil"]));
     assert!(api["components"]["schemas"]
         .get("properties_015146_fermate")
         .is_none());
-    let token = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
     let (s, _, _) = get(
         &app,
         "/collections/015146_fermate/items",

@@ -150,15 +150,9 @@ async fn catalog_and_negotiation(t: TestStore) {
 }
 
 async fn uploads_need_the_owners_token(t: TestStore) {
-    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
-    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
-        .await
-        .unwrap();
-    let metro = atlante::auth::create_token(t.store.as_ref(), "cmm", "admin", "")
-        .await
-        .unwrap();
+    let milano = common::token(t.store.as_ref(), "015146", "editor").await;
+    let rho = common::token(t.store.as_ref(), "015182", "editor").await;
+    let metro = common::token(t.store.as_ref(), "cmm", "admin").await;
     let api = Api::new(&t, 2 << 20).await;
     let zip = std::fs::read(fixture("aree_pedonali_ztl_epsg6707_cp1252.zip")).unwrap();
 
@@ -282,12 +276,8 @@ async fn private_layers_are_invisible_to_others(t: TestStore) {
     )
     .await
     .unwrap();
-    let milano = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
-    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
-        .await
-        .unwrap();
+    let milano = common::token(t.store.as_ref(), "015146", "editor").await;
+    let rho = common::token(t.store.as_ref(), "015182", "editor").await;
     let api = Api::new(&t, 1 << 20).await;
     let patch = |token: &str, body: &str| {
         Request::patch("/api/layers/015146_nil")

@@ -280,20 +280,44 @@ async fn catalog_metadata_and_orgs(t: TestStore) {
         ..Default::default()
     };
     assert!(s.update_layer_meta(&l.id, &bad).await.is_err());
-    let token = atlante::auth::create_token(s.as_ref(), "015146", "editor", "test")
-        .await
-        .unwrap();
-    let who = atlante::auth::caller(s.as_ref(), &token)
-        .await
-        .unwrap()
-        .unwrap();
+    use atlante::auth::{Auth, Denied};
+    let token = common::token(s.as_ref(), "015146", "editor").await;
+    let who = Auth::new(s.clone()).caller(&token).await.unwrap().unwrap();
     assert_eq!(who.org, "015146");
-    assert!(atlante::auth::caller(s.as_ref(), "atl_nope")
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(
+        Auth::new(s.clone()).caller("atl_nope").await.unwrap(),
+        Err(Denied::Unknown)
+    );
+    // Listed with its id, never its secret; revoked by id.
+    let listed = s.tokens(Some("015146")).await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|t| t.id == who.token_id && t.revoked_at.is_none()));
+    assert!(s.revoke_token(&who.token_id).await.unwrap());
+    assert!(!s.revoke_token(&who.token_id).await.unwrap());
+    assert_eq!(
+        Auth::new(s.clone()).caller(&token).await.unwrap(),
+        Err(Denied::Revoked)
+    );
+    // An expiry in the past.
+    let old = atlante::auth::new_token();
+    let h = atlante::auth::hash(&old);
+    s.insert_token(&atlante::store::NewToken {
+        id: atlante::auth::token_id(&h),
+        hash: h,
+        org: "015146".into(),
+        role: "editor".into(),
+        label: String::new(),
+        expires_at: Some("2020-01-01T00:00:00.000Z".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        Auth::new(s.clone()).caller(&old).await.unwrap(),
+        Err(Denied::Expired)
+    );
     assert!(
-        atlante::auth::create_token(s.as_ref(), "999999", "editor", "")
+        atlante::auth::create_token(s.as_ref(), "999999", "editor", "", None)
             .await
             .is_err()
     );

@@ -282,9 +282,7 @@ async fn tile_http_behaviour(t: TestStore) {
     assert_eq!(unknown, private);
     let (s, _, _) = get(&app, "/tiles/015146_nil.json", &[]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let token = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
     let bearer = format!("Bearer {token}");
     let (s, h, _) = get(&app, &uri, &[("authorization", &bearer)]).await;
     assert_eq!(s, StatusCode::OK);
@@ -303,8 +301,8 @@ async fn tilejson_and_tile_matrix_sets(t: TestStore) {
     let tj: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(tj["tilejson"], "3.0.0");
     assert_eq!(
-        tj["tiles"][0],
-        "http://example.org/tiles/015146_nil,015146_metro_fermate/{z}/{x}/{y}.mvt"
+        tj["tiles"][0], "http://example.org/tiles/015146_metro_fermate,015146_nil/{z}/{x}/{y}.mvt",
+        "a composite is named in one canonical order"
     );
     let ids: Vec<&str> = tj["vector_layers"]
         .as_array()
@@ -312,8 +310,8 @@ async fn tilejson_and_tile_matrix_sets(t: TestStore) {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["nil", "metro_fermate"]);
-    assert_eq!(tj["vector_layers"][0]["fields"]["nil"], "String");
+    assert_eq!(ids, ["metro_fermate", "nil"]);
+    assert_eq!(tj["vector_layers"][1]["fields"]["nil"], "String");
     for k in [
         "bounds",
         "center",
@@ -359,9 +357,7 @@ async fn new_version_is_served_at_once(t: TestStore) {
     let z0 = z10.as_str();
     let (_, h1, _) = get(&app, z0, &[]).await;
     // Publish a new version of the layer through the HTTP API: the next tile differs.
-    let token = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
     let geojson = std::fs::read(demo("milano/atm_percorsi_metro.geojson")).unwrap();
     let boundary = "b0undary";
     let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.geojson\"\r\n\r\n").into_bytes();

@@ -85,9 +85,7 @@ async fn setup(t: &TestStore) -> Api {
     )
     .await
     .unwrap();
-    let token = atlante::auth::create_token(t.store.as_ref(), "015146", "editor", "")
-        .await
-        .unwrap();
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
     Api {
         app: router(
             AppState::new(t.store.clone(), Config::default())
@@ -237,9 +235,7 @@ async fn batches_are_all_or_nothing_and_owners_only(t: TestStore) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let rho = atlante::auth::create_token(t.store.as_ref(), "015182", "editor", "")
-        .await
-        .unwrap();
+    let rho = common::token(t.store.as_ref(), "015182", "editor").await;
     let (s, _, _) = api
         .send(
             "POST",

@@ -1,9 +1,20 @@
-//! The OpenAPI 3.0 description of the API (`/api`), listing the visible collections and
-//! their queryable properties.
+//! The OpenAPI 3.0 description of the API (`/api`): every route of the route table, with
+//! the OGC API - Features operations in detail (the visible collections, their queryables
+//! as query parameters) and the request bodies of the writes.
 
-use serde_json::{json, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
 use crate::model::{FieldType, Layer};
+
+/// One operation of the route table, as the document needs it.
+pub struct Op {
+    pub method: &'static str,
+    /// axum syntax: `{param}`, `{*rest}`.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// A write: needs a bearer token.
+    pub write: bool,
+}
 
 fn schema_type(k: FieldType) -> Json {
     match k {
@@ -16,58 +27,251 @@ fn schema_type(k: FieldType) -> Json {
     }
 }
 
-pub fn document(layers: &[Layer], base: &str) -> Json {
+fn param(name: &str, loc: &str, schema: Json) -> Json {
+    json!({"name": name, "in": loc, "required": loc == "path", "schema": schema})
+}
+
+/// The operation id of a route: method and path, e.g. `get_collections_id_items`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(
+            part.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_'),
+        );
+    }
+    if path == "/" {
+        id.push_str("_landing");
+    }
+    id
+}
+
+/// The query parameters of the items operation; with `layer`, its queryables too
+/// (`?name=Milano` is an equality filter), as GDAL's OAPIF driver reads them.
+fn items_params(layer: Option<&Layer>) -> Vec<Json> {
+    let crs = json!({"type": "string", "format": "uri", "enum": crate::crs::supported_uris()});
+    let mut p = vec![
+        param(
+            "limit",
+            "query",
+            json!({"type": "integer", "minimum": 1, "default": crate::features::DEFAULT_LIMIT,
+            "description": format!("at most {} are returned; a larger limit is served at that maximum", crate::features::MAX_LIMIT)}),
+        ),
+        param(
+            "offset",
+            "query",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        ),
+        json!({"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}}),
+        json!({"name": "properties", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}}),
+        json!({"name": "sortby", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}}),
+        param("crs", "query", crs.clone()),
+        param("bbox-crs", "query", crs.clone()),
+        param(
+            "datetime",
+            "query",
+            json!({"type": "string", "description": "An instant or an interval (start/end, '..' for open) on the first date property"}),
+        ),
+        param(
+            "filter",
+            "query",
+            json!({"type": "string", "maxLength": crate::cql2::MAX_LEN, "description": "A CQL2 filter over the collection's queryables"}),
+        ),
+        param(
+            "filter-lang",
+            "query",
+            json!({"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"}),
+        ),
+        param("filter-crs", "query", crs),
+        param(
+            "f",
+            "query",
+            json!({"type": "string", "enum": ["json", "html"]}),
+        ),
+    ];
+    if let Some(l) = layer {
+        for field in &l.fields {
+            let schema = if field.kind == FieldType::Text {
+                schema_type(field.kind)
+            } else {
+                json!({"type": "string"})
+            };
+            p.push(json!({"name": field.name, "in": "query", "required": false,
+                "description": format!("{}: features whose value equals this", field.label), "schema": schema}));
+        }
+    }
+    p
+}
+
+fn body(media: &str, schema: Json) -> Json {
+    json!({"required": true, "content": {media: {"schema": schema}}})
+}
+
+/// The request body of a write, by route.
+fn request_body(method: &str, path: &str) -> Option<Json> {
+    let text = |max: u32| json!({"type": "string", "maxLength": max});
+    Some(match (method, path) {
+        ("PATCH", "/api/layers/{id}") => body(
+            "application/json",
+            json!({
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "title": text(200), "description": text(4000), "theme": text(100),
+                    "licence": text(200), "attribution": text(300),
+                    "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
+                    "visibility": {"type": "string", "enum": ["public", "private"]}
+                }
+            }),
+        ),
+        ("POST", "/api/orgs/{org}/layers/{slug}") => body(
+            "multipart/form-data",
+            json!({
+                "type": "object", "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "title": text(200), "crs": text(40), "encoding": text(40), "source_layer": text(200),
+                    "geometry": {"type": "string", "enum": ["point", "multipoint", "line", "polygon"]},
+                    "visibility": {"type": "string", "enum": ["public", "private"]}
+                }
+            }),
+        ),
+        ("POST", "/api/orgs/{org}/tokens") => body(
+            "application/json",
+            json!({
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "role": {"type": "string", "enum": ["editor", "admin"]},
+                    "label": text(200),
+                    "expires_in": {"type": "string", "pattern": "^[1-9][0-9]{0,3}[dhm]$"}
+                }
+            }),
+        ),
+        ("POST", "/collections/{id}/items") => body(
+            "application/geo+json",
+            json!({"$ref": "#/components/schemas/Feature"}),
+        ),
+        ("PUT", "/collections/{id}/items/{fid}") | ("PATCH", "/collections/{id}/items/{fid}") => {
+            body(
+                "application/geo+json",
+                json!({"$ref": "#/components/schemas/Feature"}),
+            )
+        }
+        ("PUT", "/api/layers/{id}/style") => body("application/json", json!({"type": "object"})),
+        ("PUT", "/api/orgs/{org}/apps/{slug}")
+        | ("POST", "/api/orgs/{org}/apps/{slug}/preview") => body(
+            "application/json",
+            json!({"type": "object", "required": ["title", "layers"],
+                "properties": {"title": text(200), "layers": {"type": "array", "minItems": 1, "maxItems": 20,
+                    "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}}}}),
+        ),
+        _ => return None,
+    })
+}
+
+/// The document. `ops`: every route; `layers`: the collections the caller may see.
+pub fn document(ops: impl Iterator<Item = Op>, layers: &[Layer], base: &str) -> Json {
     let ids: Vec<&str> = layers.iter().map(|l| l.id.as_str()).collect();
     let problem = json!({"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    let json_ok = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}});
-    let geojson_ok = |desc: &str| json!({"description": desc, "content": {"application/geo+json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}});
-    let collection_id = json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}});
-    let f = json!({"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}});
-    // The items operation; `id` Some: one collection's path, with its queryables as query
-    // parameters (`?name=Milano`, an equality filter), as GDAL's OAPIF driver reads them.
-    let items_op = |id: Option<&Layer>| {
-        let mut params = vec![
-            match id {
-                None => collection_id.clone(),
-                Some(_) => json!(null),
-            },
-            json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": crate::features::MAX_LIMIT, "default": crate::features::DEFAULT_LIMIT}}),
-            json!({"name": "offset", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "default": 0}}),
-            json!({"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}}),
-            json!({"name": "properties", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}}),
-            json!({"name": "sortby", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "items": {"type": "string"}}}),
-            json!({"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crate::crs::supported_uris()}}),
-            json!({"name": "bbox-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crate::crs::supported_uris()}}),
-            json!({"name": "datetime", "in": "query", "required": false, "description": "An instant or an interval (start/end, '..' for open) on the first date property", "schema": {"type": "string"}}),
-            json!({"name": "filter", "in": "query", "required": false, "description": "A CQL2 filter over the collection's queryables", "schema": {"type": "string", "maxLength": crate::cql2::MAX_LEN}}),
-            json!({"name": "filter-lang", "in": "query", "required": false, "schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"}}),
-            json!({"name": "filter-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crate::crs::supported_uris()}}),
-            f.clone(),
-        ];
-        params.retain(|p| !p.is_null());
-        if let Some(l) = id {
-            for field in &l.fields {
-                let mut schema = schema_type(field.kind);
-                if field.kind != FieldType::Text {
-                    schema = json!({"type": "string"});
+    let mut paths = Map::new();
+    for op in ops {
+        let path = op.path.replace("{*", "{");
+        let mut params: Vec<Json> = Vec::new();
+        for name in path
+            .split('/')
+            .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+        {
+            let schema = match name {
+                "id" if path.starts_with("/collections") || path.starts_with("/api/layers") => {
+                    if ids.is_empty() {
+                        json!({"type": "string"})
+                    } else {
+                        json!({"type": "string", "enum": ids})
+                    }
                 }
-                params.push(json!({"name": field.name, "in": "query", "required": false,
-                    "description": format!("{}: features whose value equals this", field.label), "schema": schema}));
+                "fid" => json!({"type": "integer", "minimum": 1}),
+                "org" => json!({"type": "string", "pattern": "^(cmm|[0-9]{6})$"}),
+                "slug" if path.contains("/apps") => {
+                    json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,47}$"})
+                }
+                "slug" => json!({"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}),
+                "z" | "tileMatrix" => json!({"type": "string", "pattern": "^[0-9]{1,2}$"}),
+                _ => json!({"type": "string"}),
+            };
+            params.push(param(name, "path", schema));
+        }
+        if op.method == "GET" && path == "/collections/{id}/items" {
+            params.extend(items_params(None));
+        } else if op.method == "GET"
+            && matches!(
+                path.as_str(),
+                "/" | "/collections" | "/collections/{id}" | "/collections/{id}/items/{fid}"
+            )
+        {
+            params.push(param(
+                "f",
+                "query",
+                json!({"type": "string", "enum": ["json", "html"]}),
+            ));
+        }
+        let mut responses = Map::new();
+        responses.insert(
+            "200".into(),
+            json!({"description": "success", "content": {"application/json": {"schema": {}}}}),
+        );
+        for code in ["400", "404", "413", "415", "422", "503"] {
+            responses.insert(code.into(), problem.clone());
+        }
+        if op.write {
+            for code in ["201", "204"] {
+                responses.insert(code.into(), json!({"description": "done"}));
+            }
+            for code in ["401", "403", "409", "412"] {
+                responses.insert(code.into(), problem.clone());
             }
         }
-        json!({"get": {
-            "summary": "Features of a collection",
-            "operationId": match id { None => "items".to_string(), Some(l) => format!("items_{}", l.id) },
+        let mut operation = json!({
+            "summary": op.summary,
+            "operationId": operation_id(op.method, op.path),
             "parameters": params,
-            "responses": {"200": geojson_ok("features"), "400": problem.clone(), "404": problem.clone()}}})
-    };
-    let mut schemas = serde_json::Map::new();
+            "responses": responses,
+        });
+        if op.write {
+            operation["security"] = json!([{"bearer": []}]);
+        }
+        if let Some(b) = request_body(op.method, op.path) {
+            operation["requestBody"] = b;
+        }
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[op.method.to_ascii_lowercase()] = operation;
+    }
+    // Each collection's own items path, with its queryables as query parameters.
+    for l in layers {
+        paths.insert(
+            format!("/collections/{}/items", l.id),
+            json!({"get": {
+                "summary": format!("Features of {}", l.title),
+                "operationId": format!("items_{}", l.id),
+                "parameters": items_params(Some(l)),
+                "responses": {"200": {"description": "features", "content": {"application/geo+json": {"schema": {"type": "object"}}}},
+                              "400": problem.clone(), "404": problem.clone()}
+            }}),
+        );
+    }
+    let mut schemas = Map::new();
     schemas.insert(
         "Problem".into(),
         json!({"type": "object", "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}}),
     );
+    schemas.insert(
+        "Feature".into(),
+        json!({"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": {"type": "object", "required": ["type", "coordinates"], "properties": {"type": {"type": "string"}, "coordinates": {"type": "array"}}},
+            "properties": {"type": "object"}}}),
+    );
     for l in layers {
-        let props: serde_json::Map<String, Json> = l
+        let props: Map<String, Json> = l
             .fields
             .iter()
             .map(|f| {
@@ -82,28 +286,15 @@ pub fn document(layers: &[Layer], base: &str) -> Json {
             json!({"type": "object", "properties": props}),
         );
     }
-    let mut doc = json!({
+    json!({
         "openapi": "3.0.3",
         "info": {"title": "Atlante — SIT Metropolitano di Milano", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "OGC API - Features and Tiles for the layers of the Città Metropolitana di Milano and its comuni."},
+                 "description": "OGC API - Features and Tiles, the catalog, uploads, styles, apps and tokens of the Città Metropolitana di Milano and its comuni."},
         "servers": [{"url": base}],
-        "paths": {
-            "/": {"get": {"summary": "Landing page", "operationId": "landing", "parameters": [f.clone()], "responses": {"200": json_ok("landing page"), "400": problem.clone()}}},
-            "/conformance": {"get": {"summary": "Conformance classes", "operationId": "conformance", "responses": {"200": {"description": "conformance", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/api": {"get": {"summary": "This document", "operationId": "api", "responses": {"200": {"description": "OpenAPI", "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {"type": "object"}}}}}}},
-            "/collections": {"get": {"summary": "Collections", "operationId": "collections", "parameters": [f.clone()], "responses": {"200": json_ok("collections"), "400": problem.clone()}}},
-            "/collections/{collectionId}": {"get": {"summary": "A collection", "operationId": "collection", "parameters": [collection_id.clone(), f.clone()], "responses": {"200": json_ok("collection"), "400": problem.clone(), "404": problem.clone()}}},
-            "/collections/{collectionId}/items": items_op(None),
-            "/collections/{collectionId}/queryables": {"get": {"summary": "Queryable properties of a collection", "operationId": "queryables", "parameters": [collection_id.clone(), f.clone()], "responses": {"200": {"description": "JSON Schema of the queryables", "content": {"application/schema+json": {"schema": {"type": "object"}}}}, "400": problem.clone(), "404": problem.clone()}}},
-            "/collections/{collectionId}/items/{featureId}": {"get": {
-                "summary": "One feature", "operationId": "item",
-                "parameters": [collection_id, {"name": "featureId", "in": "path", "required": true, "schema": {"type": "integer"}}, f],
-                "responses": {"200": geojson_ok("feature"), "400": problem.clone(), "404": problem}}}
-        },
-        "components": {"schemas": schemas}
-    });
-    for l in layers {
-        doc["paths"][format!("/collections/{}/items", l.id)] = items_op(Some(l));
-    }
-    doc
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An Atlante token (atl_…)"}}
+        }
+    })
 }

@@ -7,10 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value as Json_};
 
-use super::catalog::visible_layer;
-use super::{base_url, caller, error::ApiError, writer, AppState};
+use super::audit::noted;
+use super::{base_url, error::ApiError, AppState, Who};
 use crate::apps::{self, AppConfig, Inputs, Mode};
-use crate::model::Layer;
 use crate::store::Document;
 use crate::styles::{self, StyleDoc};
 
@@ -22,12 +21,13 @@ async fn saved_style(state: &AppState, id: &str) -> Result<Option<StyleDoc>, Api
 pub async fn style_json(
     State(state): State<AppState>,
     Path(spec): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
     let id = spec
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::not_found("style"))?;
-    let layer = visible_layer(&state, &headers, id).await?;
+    let layer = state.visible(&who, id)?;
     let doc = saved_style(&state, id).await?;
     Ok(Json(styles::style_document(
         &layer,
@@ -40,9 +40,9 @@ pub async fn style_json(
 pub async fn get_style(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    who: Who,
 ) -> Result<Json<Json_>, ApiError> {
-    visible_layer(&state, &headers, &id).await?;
+    state.visible(&who, &id)?;
     let doc = saved_style(&state, &id).await?.unwrap_or_default();
     Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
 }
@@ -51,11 +51,11 @@ pub async fn get_style(
 pub async fn put_style(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    who: Who,
     body: axum::body::Bytes,
-) -> Result<Json<Json_>, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
-    writer(&state, &headers, &layer.org).await?;
+) -> Result<Response, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
     let doc: StyleDoc = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("bad style: {e}")))?;
     styles::validate(&layer, &doc).map_err(|e| ApiError::bad_request(e.0))?;
@@ -71,19 +71,19 @@ pub async fn put_style(
             updated_at: String::new(),
         })
         .await?;
-    Ok(Json(body))
+    Ok(noted(Json(body), &layer.org, &id, json!({})))
 }
 
 /// `DELETE /api/layers/{id}/style` (owner): back to the default.
 pub async fn delete_style(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
-    writer(&state, &headers, &layer.org).await?;
+    who: Who,
+) -> Result<Response, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
     state.store.delete_document("style", &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(noted(StatusCode::NO_CONTENT, &layer.org, &id, json!({})))
 }
 
 fn app_key(org: &str, slug: &str) -> Result<String, ApiError> {
@@ -98,9 +98,22 @@ fn app_key(org: &str, slug: &str) -> Result<String, ApiError> {
     Ok(format!("{org}/{slug}"))
 }
 
-fn app_json(d: &Document, base: &str) -> Json_ {
+/// An app as its owner sees it, with the layers of its configuration that are not public
+/// now (a published app does not serve them; the console says so).
+fn app_json(state: &AppState, d: &Document, base: &str) -> Json_ {
     let slug = d.key.split_once('/').map_or("", |(_, s)| s);
+    let withheld: Vec<String> = d.body["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l["id"].as_str())
+                .filter(|id| state.catalog.visible(id, None).is_none())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     json!({
+        "withheld": withheld,
         "org": d.org,
         "slug": slug,
         "published": d.published,
@@ -115,11 +128,10 @@ fn app_json(d: &Document, base: &str) -> Json_ {
 pub async fn list_apps(
     State(state): State<AppState>,
     Path(org): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
-    let own = caller(&state, &headers)
-        .await?
-        .is_some_and(|c| c.can_write(&org));
+    let own = who.caller().is_some_and(|c| c.can_write(&org));
     let base = base_url(&state, &headers);
     let apps: Vec<Json_> = state
         .store
@@ -127,28 +139,29 @@ pub async fn list_apps(
         .await?
         .iter()
         .filter(|d| own || d.published)
-        .map(|d| app_json(d, &base))
+        .map(|d| {
+            let mut j = app_json(&state, d, &base);
+            if !own {
+                j["withheld"] = json!([]);
+            }
+            j
+        })
         .collect();
     Ok(Json(json!({"apps": apps})))
 }
 
-/// The layers an app of `org` may use: its own and every public one.
-async fn usable_layers(state: &AppState, org: &str) -> Result<Vec<Layer>, ApiError> {
-    Ok(state
-        .store
-        .layers()
-        .await?
-        .into_iter()
-        .filter(|l| apps::may_use(l, org))
-        .collect())
-}
-
-async fn checked_config(state: &AppState, org: &str, body: &[u8]) -> Result<AppConfig, ApiError> {
+/// A configuration whose layers the caller may see (its organisation's own, and public
+/// ones: the one rule).
+fn checked_config(state: &AppState, who: &Who, body: &[u8]) -> Result<AppConfig, ApiError> {
     let cfg: AppConfig = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("bad app configuration: {e}")))?;
-    let layers = usable_layers(state, org).await?;
-    cfg.validate(|id| layers.iter().find(|l| l.id == id).cloned())
-        .map_err(|e| ApiError::bad_request(e.0))?;
+    cfg.validate(|id| {
+        state
+            .catalog
+            .visible(id, who.caller())
+            .map(|l| (*l).clone())
+    })
+    .map_err(|e| ApiError::bad_request(e.0))?;
     Ok(cfg)
 }
 
@@ -157,12 +170,13 @@ async fn checked_config(state: &AppState, org: &str, body: &[u8]) -> Result<AppC
 pub async fn put_app(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Response, ApiError> {
     let key = app_key(&org, &slug)?;
-    writer(&state, &headers, &org).await?;
-    let cfg = checked_config(&state, &org, &body).await?;
+    who.writer(&org)?;
+    let cfg = checked_config(&state, &who, &body)?;
     let published = state
         .store
         .document("app", &key)
@@ -179,20 +193,26 @@ pub async fn put_app(
             updated_at: String::new(),
         })
         .await?;
-    Ok(Json(app_json(&d, &base_url(&state, &headers))))
+    let j = app_json(&state, &d, &base_url(&state, &headers));
+    Ok(noted(Json(j), &org, &d.key, json!({})))
 }
 
 pub async fn get_app(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
     let key = app_key(&org, &slug)?;
-    let own = caller(&state, &headers)
-        .await?
-        .is_some_and(|c| c.can_write(&org));
+    let own = who.caller().is_some_and(|c| c.can_write(&org));
     match state.store.document("app", &key).await? {
-        Some(d) if own || d.published => Ok(Json(app_json(&d, &base_url(&state, &headers)))),
+        Some(d) if own || d.published => {
+            let mut j = app_json(&state, &d, &base_url(&state, &headers));
+            if !own {
+                j["withheld"] = json!([]);
+            }
+            Ok(Json(j))
+        }
         _ => Err(ApiError::not_found("app")),
     }
 }
@@ -200,38 +220,73 @@ pub async fn get_app(
 pub async fn delete_app(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
+    who: Who,
+) -> Result<Response, ApiError> {
     let key = app_key(&org, &slug)?;
-    writer(&state, &headers, &org).await?;
+    who.writer(&org)?;
     if state.store.delete_document("app", &key).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(noted(StatusCode::NO_CONTENT, &org, &key, json!({})))
     } else {
         Err(ApiError::not_found("app"))
     }
 }
 
-/// `POST /api/orgs/{org}/apps/{slug}/publish` and `/unpublish`.
-pub async fn set_published(
-    State(state): State<AppState>,
-    Path((org, slug, action)): Path<(String, String, String)>,
+/// `POST /api/orgs/{org}/apps/{slug}/publish`: a published app is public, so it may hold
+/// only public layers (409 naming the others).
+pub async fn publish(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Response, ApiError> {
+    set_published(state, path, who, headers, true).await
+}
+
+/// `POST /api/orgs/{org}/apps/{slug}/unpublish`
+pub async fn unpublish(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    who: Who,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    set_published(state, path, who, headers, false).await
+}
+
+async fn set_published(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+    who: Who,
+    headers: HeaderMap,
+    published: bool,
+) -> Result<Response, ApiError> {
     let key = app_key(&org, &slug)?;
-    writer(&state, &headers, &org).await?;
-    let published = match action.as_str() {
-        "publish" => true,
-        "unpublish" => false,
-        _ => return Err(ApiError::not_found("resource")),
-    };
+    who.writer(&org)?;
     let mut d = state
         .store
         .document("app", &key)
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
+    if published {
+        let j = app_json(&state, &d, "");
+        let private: Vec<&str> = j["withheld"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if !private.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "a published app is public and may hold only public layers: make these \
+                     public or take them out of the app first: {}",
+                    private.join(", ")
+                ),
+            ));
+        }
+    }
     d.published = published;
     let d = state.store.put_document(&d).await?;
-    Ok(Json(app_json(&d, &base_url(&state, &headers))))
+    let j = app_json(&state, &d, &base_url(&state, &headers));
+    Ok(noted(Json(j), &org, &key, json!({"published": published})))
 }
 
 /// `POST /api/orgs/{org}/apps/{slug}/preview` (organisation's token): the style and runtime
@@ -239,35 +294,39 @@ pub async fn set_published(
 pub async fn preview(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Json_>, ApiError> {
     app_key(&org, &slug)?;
-    writer(&state, &headers, &org).await?;
-    let cfg = checked_config(&state, &org, &body).await?;
+    who.writer(&org)?;
+    let cfg = checked_config(&state, &who, &body)?;
     let base = base_url(&state, &headers);
-    let inputs = inputs(&state, &org, &slug, &cfg, &base).await?;
+    let inputs = inputs(&state, &who, &org, &slug, &cfg, &base).await?;
     Ok(Json(json!({
         "style": apps::style(&inputs, Mode::Online),
         "config": apps::runtime_config(&inputs, Mode::Online),
     })))
 }
 
+/// What the generator needs, with the layers `who` may see (anonymous for a published
+/// app: only its public layers are served, whoever asks).
 async fn inputs<'a>(
     state: &AppState,
+    who: &Who,
     org: &'a str,
     slug: &'a str,
     cfg: &'a AppConfig,
     base: &'a str,
 ) -> Result<Inputs<'a>, ApiError> {
-    let layers = apps::gather(state.store.as_ref(), org, cfg)
+    let gathered = apps::gather(&state.catalog, cfg, who.caller())
         .await
         .map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Inputs {
         org,
         slug,
         config: cfg,
-        layers,
+        layers: gathered.layers,
         base,
     })
 }
@@ -280,18 +339,6 @@ async fn published_app(state: &AppState, org: &str, slug: &str) -> Result<AppCon
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app {key}: {e}"))
         }),
         _ => Err(ApiError::not_found("app")),
-    }
-}
-
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json") => "application/json",
-        Some("zip") => "application/zip",
-        Some("pmtiles") => "application/vnd.pmtiles",
-        _ => "text/plain; charset=utf-8",
     }
 }
 
@@ -315,18 +362,19 @@ pub async fn serve_app(
     let file = if file.is_empty() { "index.html" } else { file };
     let cfg = published_app(&state, org, slug).await?;
     let base = base_url(&state, &headers);
-    let web_dir = &state.config.web_dir;
+    let web_dir = state.config.web_dir.as_deref();
     // The script, styles and MapLibre are the same for every app: no layers to gather.
     if let Some(bytes) = apps::asset(Mode::Online, web_dir, file) {
         return app_file(file, bytes, &base);
     }
-    let inputs = inputs(&state, org, slug, &cfg, &base).await?;
+    // A published app is public: its layers are gathered for no one in particular.
+    let inputs = inputs(&state, &Who(None), org, slug, &cfg, &base).await?;
     if file == "bundle.zip" {
         let mode = Mode::parse(q.mode.as_deref().unwrap_or("online"))
             .ok_or_else(|| ApiError::bad_request("mode is online or static"))?;
         let files = apps::bundle(
             &state.tiles,
-            &state.config.web_dir,
+            web_dir,
             &inputs,
             mode,
             q.maxzoom.unwrap_or(14),
@@ -362,15 +410,13 @@ pub async fn serve_app(
 }
 
 /// A file of an online app, with its type and the app's Content-Security-Policy.
-fn app_file(file: &str, bytes: std::io::Result<Vec<u8>>, base: &str) -> Result<Response, ApiError> {
-    let bytes = bytes
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app files: {e}")))?;
+fn app_file(file: &str, bytes: Vec<u8>, base: &str) -> Result<Response, ApiError> {
     let csp = apps::csp(base, Mode::Online);
     Ok((
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type(file)),
+                HeaderValue::from_static(crate::assets::content_type(file)),
             ),
             (
                 header::CONTENT_SECURITY_POLICY,

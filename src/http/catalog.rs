@@ -1,15 +1,16 @@
-//! Catalog endpoints: landing page, organisations, layers, health and readiness.
+//! Catalog endpoints: landing page, organisations, layers and their metadata, health and
+//! readiness, the viewer's and console's pages and files.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
+use super::audit::noted;
 use super::error::ApiError;
-use super::{caller, wants_html, writer, AppState};
-use crate::auth::may_see;
+use super::{base_url, wants_html, AppState, Who};
 use crate::model::Layer;
 use crate::store::LayerMetaUpdate;
 
@@ -18,9 +19,14 @@ pub struct FormatQuery {
     f: Option<String>,
 }
 
-fn layer_json(l: &Layer) -> Json_ {
+pub fn layer_json(l: &Layer, base: &str) -> Json_ {
     let mut v = serde_json::to_value(l).unwrap_or_default();
-    v["links"] = json!([{"rel": "self", "type": "application/json", "href": format!("/api/layers/{}", l.id)}]);
+    v["links"] = json!([
+        {"rel": "self", "type": "application/json", "href": format!("{base}/api/layers/{}", l.id)},
+        {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", l.id)},
+        {"rel": "tiles", "type": "application/json", "href": format!("{base}/tiles/{}.json", l.id)},
+        {"rel": "style", "type": "application/json", "href": format!("{base}/styles/{}.json", l.id)}
+    ]);
     v
 }
 
@@ -30,35 +36,31 @@ pub async fn landing(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if wants_html(q.f.as_deref(), &headers)? {
-        return web_page(&state, "viewer/index.html").await;
+        return web_page(&state, "viewer/index.html");
     }
+    let b = base_url(&state, &headers);
     Ok(Json(json!({
         "title": "Atlante",
         "description": "SIT Metropolitano of the Città Metropolitana di Milano: layers of its 133 comuni",
         "links": [
-            {"rel": "self", "type": "application/json", "href": "/?f=json"},
-            {"rel": "alternate", "type": "text/html", "href": "/?f=html"},
-            {"rel": "data", "type": "application/json", "href": "/api/layers", "title": "layers"},
-            {"rel": "related", "type": "application/json", "href": "/api/orgs", "title": "organisations"},
-            {"rel": "conformance", "type": "application/json", "href": "/conformance"},
-            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": "/api"},
-            {"rel": "data", "type": "application/json", "href": "/collections", "title": "collections (OGC API - Features)"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": "/tileMatrixSets"}
+            {"rel": "self", "type": "application/json", "href": format!("{b}/?f=json")},
+            {"rel": "alternate", "type": "text/html", "href": format!("{b}/?f=html")},
+            {"rel": "data", "type": "application/json", "href": format!("{b}/api/layers"), "title": "layers"},
+            {"rel": "related", "type": "application/json", "href": format!("{b}/api/orgs"), "title": "organisations"},
+            {"rel": "conformance", "type": "application/json", "href": format!("{b}/conformance")},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": format!("{b}/api")},
+            {"rel": "data", "type": "application/json", "href": format!("{b}/collections"), "title": "collections (OGC API - Features)"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": format!("{b}/tileMatrixSets")}
         ]
     }))
     .into_response())
 }
 
-/// The viewer's page, with a Content-Security-Policy that allows no inline script.
-/// A page of `web/` (the viewer, the console) with its Content-Security-Policy.
-async fn web_page(state: &AppState, page: &str) -> Result<Response, ApiError> {
-    let path = state.config.web_dir.join(page);
-    let page = tokio::fs::read_to_string(&path).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
+/// A page of the web assets (the viewer, the console) with its Content-Security-Policy,
+/// which allows no inline script.
+fn web_page(state: &AppState, page: &str) -> Result<Response, ApiError> {
+    let bytes = crate::assets::get(state.config.web_dir.as_deref(), page)
+        .ok_or_else(|| ApiError::not_found("page"))?;
     let basemap = state
         .config
         .basemap_url
@@ -71,11 +73,35 @@ async fn web_page(state: &AppState, page: &str) -> Result<Response, ApiError> {
          img-src 'self' data: blob: {basemap}; connect-src 'self' {basemap}; \
          style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
     );
-    let mut res = Html(page).into_response();
-    if let Ok(v) = header::HeaderValue::from_str(&csp) {
+    let mut res = Html(bytes.into_owned()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     Ok(res)
+}
+
+/// `GET /static/{file}`: an embedded asset (only the embedded names exist).
+pub async fn static_file(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let bytes = crate::assets::get(state.config.web_dir.as_deref(), &file)
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::assets::content_type(&file)),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes.into_owned(),
+    )
+        .into_response())
 }
 
 /// What the viewer needs from the configuration.
@@ -97,23 +123,35 @@ pub async fn conformance() -> Json<Json_> {
     Json(json!({"conformsTo": all}))
 }
 
-/// The OpenAPI 3.0 document, for the collections the caller may see.
+/// The OpenAPI 3.0 document: every route of the table, and the collections the caller may
+/// see with their queryables.
 pub async fn openapi(
     State(state): State<AppState>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers).await?;
     let layers: Vec<Layer> = state
-        .tiles
-        .layers()
-        .into_iter()
-        .filter(|l| may_see(l, who.as_ref()))
+        .catalog
+        .visible_all(who.caller())
+        .iter()
+        .map(|l| (**l).clone())
         .collect();
-    let doc = crate::features::openapi::document(&layers, &super::base_url(&state, &headers));
+    let doc = crate::features::openapi::document(
+        super::routes::ROUTES
+            .iter()
+            .map(|r| crate::features::openapi::Op {
+                method: r.method,
+                path: r.path,
+                summary: r.summary,
+                write: r.audit.is_some(),
+            }),
+        &layers,
+        &base_url(&state, &headers),
+    );
     let mut res = Json(doc).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"),
+        HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"),
     );
     Ok(res)
 }
@@ -129,6 +167,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %e, "store not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
                 Json(json!({"status": "unavailable"})),
             )
                 .into_response()
@@ -162,89 +201,116 @@ pub async fn org(
     Ok(Json(serde_json::to_value(org).unwrap_or_default()))
 }
 
-pub async fn layers(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Json_>, ApiError> {
-    let who = caller(&state, &headers).await?;
+/// `GET /api/layers`: the layers the caller may see, from the catalog snapshot.
+pub async fn layers(State(state): State<AppState>, who: Who, headers: HeaderMap) -> Json<Json_> {
+    let base = base_url(&state, &headers);
     let layers: Vec<Json_> = state
-        .store
-        .layers()
-        .await?
+        .catalog
+        .visible_all(who.caller())
         .iter()
-        .filter(|l| may_see(l, who.as_ref()))
-        .map(layer_json)
+        .map(|l| layer_json(l, &base))
         .collect();
-    Ok(Json(json!({"layers": layers})))
-}
-
-/// A layer the caller may see; unknown and private answer the same 404.
-pub(super) async fn visible_layer(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Layer, ApiError> {
-    let who = caller(state, headers).await?;
-    match state.store.layer(id).await? {
-        Some(l) if may_see(&l, who.as_ref()) => Ok(l),
-        _ => Err(ApiError::not_found("layer")),
-    }
+    Json(json!({"layers": layers}))
 }
 
 pub async fn layer(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
-    Ok(Json(layer_json(
-        &visible_layer(&state, &headers, &id).await?,
-    )))
+    let l = state.visible(&who, &id)?;
+    Ok(Json(layer_json(&l, &base_url(&state, &headers))))
 }
 
+/// `PATCH /api/layers/{id}` (owner): metadata and visibility; not a new version.
 pub async fn update_layer(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Json_>, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
-    writer(&state, &headers, &layer.org).await?;
+) -> Result<Response, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
     let update: LayerMetaUpdate = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("bad layer settings: {e}")))?;
-    let layer = state.store.update_layer_meta(&id, &update).await?;
-    state.tiles.refresh(&id).await?;
-    Ok(Json(layer_json(&layer)))
+    let after = state.store.update_layer_meta(&id, &update).await?;
+    let detail = update_summary(&update);
+    Ok(noted(
+        Json(layer_json(&after, &base_url(&state, &headers))),
+        &layer.org,
+        &id,
+        detail,
+    ))
 }
 
+/// Which settings a PATCH changed (for the audit log), visibility with its value.
+fn update_summary(u: &LayerMetaUpdate) -> Json_ {
+    let mut changed = Vec::new();
+    for (name, set) in [
+        ("title", u.title.is_some()),
+        ("description", u.description.is_some()),
+        ("theme", u.theme.is_some()),
+        ("licence", u.licence.is_some()),
+        ("attribution", u.attribution.is_some()),
+        ("attribution_url", u.attribution_url.is_some()),
+    ] {
+        if set {
+            changed.push(name);
+        }
+    }
+    json!({"changed": changed, "visibility": u.visibility})
+}
+
+/// `POST /api/layers/{id}/rollback` (owner).
 pub async fn rollback(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
-) -> Result<Json<Json_>, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
-    writer(&state, &headers, &layer.org).await?;
-    let layer = state.store.rollback(&id).await?;
-    state.tiles.refresh(&id).await?;
-    Ok(Json(layer_json(&layer)))
+) -> Result<Response, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
+    let after = state.store.rollback(&id).await?;
+    Ok(noted(
+        Json(layer_json(&after, &base_url(&state, &headers))),
+        &layer.org,
+        &id,
+        json!({"from_version": layer.version, "to_version": after.version}),
+    ))
+}
+
+/// `DELETE /api/layers/{id}` (owner).
+pub async fn delete_layer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    who: Who,
+) -> Result<Response, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
+    state.store.delete_layer(&id).await?;
+    Ok(noted(
+        StatusCode::NO_CONTENT,
+        &layer.org,
+        &id,
+        json!({"version": layer.version}),
+    ))
 }
 
 /// `GET /console`: the console for comuni.
 pub async fn console_page(State(state): State<AppState>) -> Result<Response, ApiError> {
-    web_page(&state, "console/index.html").await
+    web_page(&state, "console/index.html")
 }
 
 /// `GET /api/me`: who the token is (organisation, role), for the console's sign-in.
-pub async fn me(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Json_>, ApiError> {
-    let c = caller(&state, &headers)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+pub async fn me(State(state): State<AppState>, who: Who) -> Result<Json<Json_>, ApiError> {
+    let c = who.signed_in()?;
     let org = state.store.org(&c.org).await?;
     Ok(Json(json!({
         "org": c.org,
         "role": c.role,
+        "token": c.token_id,
         "org_name": org.map(|o| o.name).unwrap_or_default(),
     })))
 }

@@ -5,10 +5,11 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value as Json_};
+use std::sync::Arc;
 
+use super::audit::noted;
 use super::error::ApiError;
-use super::{base_url, caller, escape_html, wants_html, writer, AppState};
-use crate::auth::may_see;
+use super::{base_url, escape_html, wants_html, AppState, Who};
 use crate::features::edit::{feature_row, post_rows};
 use crate::features::{
     self, collection_json, crs_uri, feature_json, items_json, parse_crs, parse_items, Output,
@@ -34,22 +35,11 @@ fn value_text(v: &crate::model::Value) -> String {
     }
 }
 
-/// Public layers, and the caller's private ones.
-async fn visible_layers(state: &AppState, headers: &HeaderMap) -> Result<Vec<Layer>, ApiError> {
-    let who = caller(state, headers).await?;
-    Ok(state
-        .tiles
-        .layers()
-        .into_iter()
-        .filter(|l| may_see(l, who.as_ref()))
-        .collect())
-}
-
-async fn visible_layer(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Layer, ApiError> {
-    visible_layers(state, headers)
-        .await?
-        .into_iter()
-        .find(|l| l.id == id)
+/// The collection if the caller may see it; unknown and private answer the same 404.
+fn visible_layer(state: &AppState, who: &Who, id: &str) -> Result<Arc<Layer>, ApiError> {
+    state
+        .catalog
+        .visible(id, who.caller())
         .ok_or_else(|| ApiError::not_found("collection"))
 }
 
@@ -71,16 +61,18 @@ fn html_page(title: &str, body: &str) -> Response {
 pub async fn collections(
     State(state): State<AppState>,
     Query(params): Query<Vec<(String, String)>>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
-    let layers = visible_layers(&state, &headers).await?;
+    let layers = state.catalog.visible_all(who.caller());
     if wants_html(f_param(&params), &headers)? {
         let rows: String = layers
             .iter()
             .map(|l| {
                 format!(
-                    "<tr><td><a href=\"/collections/{id}?f=html\">{id}</a></td><td>{t}</td><td>{n}</td></tr>",
+                    "<tr><td><a href=\"{b}/collections/{id}?f=html\">{id}</a></td><td>{t}</td><td>{n}</td></tr>",
+                    b = escape_html(&base),
                     id = escape_html(&l.id),
                     t = escape_html(&l.title),
                     n = l.feature_count
@@ -106,9 +98,10 @@ pub async fn collection(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &who, &id)?;
     if wants_html(f_param(&params), &headers)? {
         let fields: String = layer
             .fields
@@ -136,9 +129,10 @@ pub async fn collection(
 pub async fn queryables(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &who, &id)?;
     let mut res = Json(features::queryables_json(
         &layer,
         &base_url(&state, &headers),
@@ -155,9 +149,10 @@ pub async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &who, &id)?;
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (found, matched) = state.store.items(&layer, &req.query).await?;
@@ -198,9 +193,10 @@ pub async fn item(
     State(state): State<AppState>,
     Path((id, fid)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
+    let layer = visible_layer(&state, &who, &id)?;
     let html = wants_html(f_param(&params), &headers)?;
     let mut crs = None;
     for (k, v) in &params {
@@ -272,12 +268,13 @@ fn parse_body(body: &[u8]) -> Result<Json_, ApiError> {
 /// The feature to change, after the token and `If-Match` checks.
 async fn writable_feature(
     state: &AppState,
+    who: &Who,
     headers: &HeaderMap,
     id: &str,
     fid: &str,
-) -> Result<(Layer, StoredFeature), ApiError> {
-    let layer = visible_layer(state, headers, id).await?;
-    writer(state, headers, &layer.org).await?;
+) -> Result<(Arc<Layer>, StoredFeature), ApiError> {
+    let layer = visible_layer(state, who, id)?;
+    who.writer(&layer.org)?;
     let fid: i64 = fid.parse().map_err(|_| ApiError::not_found("feature"))?;
     let f = state
         .store
@@ -296,11 +293,9 @@ async fn writable_feature(
     Ok((layer, f))
 }
 
-/// Applies edits, then makes the tiles follow at once.
+/// Applies edits (the store announces them: the catalog and the tiles follow).
 async fn apply(state: &AppState, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>, ApiError> {
-    let ids = state.store.edit(layer, edits).await?;
-    state.tiles.refresh(&layer.id).await?;
-    Ok(ids)
+    Ok(state.store.edit(layer, edits).await?)
 }
 
 async fn feature_response(
@@ -310,9 +305,9 @@ async fn feature_response(
     status: axum::http::StatusCode,
 ) -> Result<Response, ApiError> {
     let layer = state
-        .tiles
-        .layer(&layer.id)
-        .unwrap_or_else(|| layer.clone());
+        .catalog
+        .get(&layer.id)
+        .map_or_else(|| layer.clone(), |l| (*l).clone());
     let f = state
         .store
         .item(&layer, fid)
@@ -337,11 +332,12 @@ async fn feature_response(
 pub async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &headers, &id).await?;
-    writer(&state, &headers, &layer.org).await?;
+    let layer = visible_layer(&state, &who, &id)?;
+    who.writer(&layer.org)?;
     let rows =
         post_rows(&layer, &parse_body(&body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let single = rows.len() == 1;
@@ -356,56 +352,71 @@ pub async fn create(
         {
             res.headers_mut().insert(header::LOCATION, v);
         }
-        return Ok(res);
+        return Ok(noted(res, &layer.org, &layer.id, json!({"fids": ids})));
     }
-    Ok((axum::http::StatusCode::CREATED, Json(json!({"ids": ids}))).into_response())
+    Ok(noted(
+        (axum::http::StatusCode::CREATED, Json(json!({"ids": ids}))),
+        &layer.org,
+        &layer.id,
+        json!({"fids": ids}),
+    ))
 }
 
 /// PUT replaces geometry and properties; PATCH (`merge`) keeps what the body leaves out.
 async fn update(
     state: AppState,
     (id, fid): (String, String),
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
     merge: bool,
 ) -> Result<Response, ApiError> {
-    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
+    let (layer, f) = writable_feature(&state, &who, &headers, &id, &fid).await?;
     let base = merge.then_some((f.wkb.as_slice(), f.values.as_slice()));
     let row = feature_row(&layer, &parse_body(&body)?, base)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     apply(&state, &layer, &[Edit::Replace(f.fid, row)]).await?;
-    feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await
+    let res = feature_response(&state, &layer, f.fid, axum::http::StatusCode::OK).await?;
+    Ok(noted(res, &layer.org, &layer.id, json!({"fids": [f.fid]})))
 }
 
 /// `PUT /collections/{id}/items/{fid}`
 pub async fn replace(
     State(state): State<AppState>,
     Path(path): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    update(state, path, headers, body, false).await
+    update(state, path, who, headers, body, false).await
 }
 
 /// `PATCH /collections/{id}/items/{fid}` (JSON merge patch)
 pub async fn patch(
     State(state): State<AppState>,
     Path(path): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    update(state, path, headers, body, true).await
+    update(state, path, who, headers, body, true).await
 }
 
 /// `DELETE /collections/{id}/items/{fid}`
 pub async fn delete(
     State(state): State<AppState>,
     Path((id, fid)): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (layer, f) = writable_feature(&state, &headers, &id, &fid).await?;
+    let (layer, f) = writable_feature(&state, &who, &headers, &id, &fid).await?;
     apply(&state, &layer, &[Edit::Delete(f.fid)]).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    Ok(noted(
+        axum::http::StatusCode::NO_CONTENT,
+        &layer.org,
+        &layer.id,
+        json!({"fids": [f.fid]}),
+    ))
 }
 
 /// A GeoJSON body with its `Content-Crs` header (OGC API - Features Part 2).

@@ -1,29 +1,37 @@
-//! The only module that knows axum: the route table, thin handlers, errors, middleware.
+//! The only module that knows axum: the route table (`routes.rs`), thin handlers, errors,
+//! and the middleware every request passes: request id, trace, CORS, timeout, catch-panic,
+//! then the caller's token (resolved once, [`Who`]) and, on writes, the audit log.
 
 mod apps;
+mod audit;
 mod catalog;
 pub mod error;
 mod features;
+pub mod routes;
 mod tiles;
+mod tokens;
 mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
-use axum::routing::{get, post};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Caller;
+use crate::auth::{Auth, Caller};
+use crate::catalog::Catalog;
 use crate::config::Config;
 pub use crate::html::escape_html;
+use crate::model::Layer;
 use crate::store::{DynStore, StoreError};
 use crate::tiles::TileEngine;
 use error::ApiError;
@@ -32,136 +40,156 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
-    pub config: Arc<Config>,
+    pub catalog: Arc<Catalog>,
     pub tiles: Arc<TileEngine>,
+    pub auth: Arc<Auth>,
+    pub config: Arc<Config>,
 }
 
 impl AppState {
-    /// The state over a store: loads the catalog snapshot for the tile engine.
+    /// The state over a store: the catalog snapshot, the tile engine that follows it, and
+    /// token resolution.
     pub async fn new(store: DynStore, config: Config) -> Result<AppState, StoreError> {
+        let catalog = Catalog::open(store.clone()).await?;
         let tiles = TileEngine::new(
-            store.clone(),
+            catalog.clone(),
             config.tile_cache_bytes,
             config.tile_disk_cache.clone(),
-        )
-        .await?;
+        );
         Ok(AppState {
+            auth: Arc::new(Auth::new(store.clone())),
             store,
-            config: Arc::new(config),
+            catalog,
             tiles,
+            config: Arc::new(config),
         })
+    }
+
+    /// The layer if the caller may see it; unknown and private answer the same 404.
+    fn visible(&self, who: &Who, id: &str) -> Result<Arc<Layer>, ApiError> {
+        self.catalog
+            .visible(id, who.caller())
+            .ok_or_else(|| ApiError::not_found("layer"))
     }
 }
 
-/// Scheme and host for absolute links: the configured public URL, else the Host header.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(u) = &state.config.public_url {
-        return u.trim_end_matches('/').to_string();
+/// The caller of a request: resolved once from its bearer token by the auth middleware.
+/// None for a request without `Authorization`; a bad token never gets this far (401).
+#[derive(Debug, Clone, Default)]
+pub struct Who(pub Option<Caller>);
+
+impl Who {
+    pub fn caller(&self) -> Option<&Caller> {
+        self.0.as_ref()
     }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+
+    /// The caller, who must be signed in.
+    pub fn signed_in(&self) -> Result<&Caller, ApiError> {
+        self.caller().ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The caller, who must be allowed to write what `org` owns.
+    pub fn writer(&self, org: &str) -> Result<&Caller, ApiError> {
+        let c = self.signed_in()?;
+        if !c.can_write(org) {
+            return Err(ApiError::forbidden(org));
+        }
+        Ok(c)
+    }
+
+    /// The caller, who must be an admin of `org` (or the metropolitan admin).
+    pub fn admin(&self, org: &str) -> Result<&Caller, ApiError> {
+        let c = self.signed_in()?;
+        if !c.can_admin(org) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                format!("only an admin token of organisation {org} may do this"),
+            ));
+        }
+        Ok(c)
+    }
 }
 
-/// The whole route table.
+impl<S: Send + Sync> FromRequestParts<S> for Who {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Who>().cloned().unwrap_or_default())
+    }
+}
+
+/// Resolves `Authorization: Bearer …` once per request. A header that is present but not a
+/// live token (unknown, revoked, expired) is a 401 on every route.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let who = match req.headers().get(axum::http::header::AUTHORIZATION) {
+        None => Who(None),
+        Some(v) => {
+            let token = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let Some(token) = token else {
+                return ApiError::unauthorized().into_response();
+            };
+            match state.auth.caller(token).await {
+                Ok(Ok(c)) => Who(Some(c)),
+                Ok(Err(denied)) => {
+                    if !matches!(
+                        *req.method(),
+                        axum::http::Method::GET | axum::http::Method::HEAD
+                    ) {
+                        audit::write(
+                            &state,
+                            crate::store::AuditEntry {
+                                seq: 0,
+                                at: String::new(),
+                                actor: crate::auth::token_id(&crate::auth::hash(token)),
+                                actor_org: None,
+                                action: "auth.denied".into(),
+                                org: None,
+                                target: format!("{} {}", req.method(), req.uri().path()),
+                                outcome: "denied".into(),
+                                status: Some(401),
+                                detail: serde_json::json!({"reason": denied.message()}),
+                            },
+                        )
+                        .await;
+                    }
+                    return ApiError::new(axum::http::StatusCode::UNAUTHORIZED, denied.message())
+                        .into_response();
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+    };
+    req.extensions_mut().insert(who);
+    next.run(req).await
+}
+
+/// The whole router, built from [`routes::ROUTES`].
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes as usize + (1 << 20);
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/", get(catalog::landing))
-        .route("/health", get(catalog::health))
-        .route("/ready", get(catalog::ready))
-        .route("/api/orgs", get(catalog::orgs))
-        .route("/api/orgs/{org}", get(catalog::org))
-        .route("/api/layers", get(catalog::layers))
-        .route(
-            "/api/layers/{id}",
-            get(catalog::layer).patch(catalog::update_layer),
-        )
-        .route("/api/layers/{id}/rollback", post(catalog::rollback))
-        .route("/conformance", get(catalog::conformance))
-        .route("/api", get(catalog::openapi))
-        .route("/collections", get(features::collections))
-        .route("/collections/{id}", get(features::collection))
-        .route(
-            "/collections/{id}/items",
-            get(features::items)
-                .post(features::create)
-                .layer(DefaultBodyLimit::max(64 << 20)),
-        )
-        .route("/collections/{id}/queryables", get(features::queryables))
-        .route(
-            "/collections/{id}/items/{fid}",
-            get(features::item)
-                .put(features::replace)
-                .patch(features::patch)
-                .delete(features::delete),
-        )
-        .route("/tiles/{spec}", get(tiles::tilejson_doc))
-        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::xyz))
-        .route("/tileMatrixSets", get(tiles::tile_matrix_sets))
-        .route("/tileMatrixSets/{id}", get(tiles::web_mercator_quad))
-        .route("/collections/{id}/tiles", get(tiles::collection_tilesets))
-        .route(
-            "/collections/{id}/tiles/{tms}",
-            get(tiles::collection_tileset),
-        )
-        .route(
-            "/collections/{id}/tiles/{tms}/{z}/{row}/{col}",
-            get(tiles::collection_tile),
-        )
-        .route(
-            "/api/orgs/{org}/layers/{slug}",
-            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/api/viewer-config", get(catalog::viewer_config))
-        .route("/api/me", get(catalog::me))
-        .route("/styles/{spec}", get(apps::style_json))
-        .route(
-            "/api/layers/{id}/style",
-            get(apps::get_style)
-                .put(apps::put_style)
-                .delete(apps::delete_style),
-        )
-        .route("/api/orgs/{org}/apps", get(apps::list_apps))
-        .route(
-            "/api/orgs/{org}/apps/{slug}",
-            get(apps::get_app)
-                .put(apps::put_app)
-                .delete(apps::delete_app),
-        )
-        .route("/api/orgs/{org}/apps/{slug}/preview", post(apps::preview))
-        .route(
-            "/api/orgs/{org}/apps/{slug}/{action}",
-            post(apps::set_published),
-        )
-        .route("/apps/{org}/{slug}", get(apps::app_redirect))
-        .route("/apps/{org}/{slug}/", get(apps::serve_app))
-        .route("/apps/{org}/{slug}/{*file}", get(apps::serve_app))
-        .route("/console", get(catalog::console_page))
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
-        .nest_service(
-            "/static/vendor/maplibre-gl",
-            ServeDir::new(state.config.web_dir.join("node_modules/maplibre-gl/dist")),
-        )
-        .nest_service(
-            "/static/console",
-            ServeDir::new(state.config.web_dir.join("console")),
-        )
-        .nest_service(
-            "/static/viewer",
-            ServeDir::new(state.config.web_dir.join("viewer")),
-        )
-        .fallback(catalog::not_found)
+    let mut app = Router::new();
+    for route in routes::ROUTES {
+        let mut h = routes::handler(route);
+        if route.class == routes::Class::Upload {
+            h = h.layer(DefaultBodyLimit::max(upload_limit));
+        }
+        if let Some(action) = route.audit {
+            h = h.layer(axum::middleware::from_fn_with_state(
+                (state.clone(), action),
+                audit::record,
+            ));
+        }
+        app = app.route(route.path, h);
+    }
+    app.fallback(catalog::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -185,31 +213,56 @@ pub async fn serve(
         .await
 }
 
-/// The caller behind an `Authorization: Bearer` header; None when there is no header.
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Ok(None);
+/// Scheme and host for absolute links (QGIS, among others, resolves no relative link): the
+/// configured public URL; else, when `trust_proxy_headers` is set, what the reverse proxy
+/// says (`Forwarded`, or `X-Forwarded-Proto` / `X-Forwarded-Host`); else the `Host` header.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let clean_host = |h: &str| {
+        let h = h.trim();
+        (!h.is_empty()
+            && h.len() <= 255
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .then(|| h.to_string())
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    match crate::auth::caller(state.store.as_ref(), token.trim()).await? {
-        Some(c) => Ok(Some(c)),
-        None => Err(ApiError::unauthorized()),
+    let mut proto = "http".to_string();
+    let mut host = None;
+    if state.config.trust_proxy_headers {
+        if let Some(fwd) = header("forwarded") {
+            // The first (client-side) element: `for=…;proto=https;host=example.org`.
+            let first = fwd.split(',').next().unwrap_or("");
+            for pair in first.split(';') {
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
+                let v = v.trim().trim_matches('"');
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "proto" if v == "https" || v == "http" => proto = v.to_string(),
+                    "host" => host = clean_host(v),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(p) =
+            header("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim())
+        {
+            if p == "https" || p == "http" {
+                proto = p.to_string();
+            }
+        }
+        if host.is_none() {
+            host = header("x-forwarded-host")
+                .and_then(|h| clean_host(h.split(',').next().unwrap_or("")));
+        }
     }
-}
-
-/// The caller, who must be allowed to write what `org` owns.
-async fn writer(state: &AppState, headers: &HeaderMap, org: &str) -> Result<Caller, ApiError> {
-    let c = caller(state, headers)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if !c.can_write(org) {
-        return Err(ApiError::forbidden(org));
-    }
-    Ok(c)
+    let host = host
+        .or_else(|| header("host").and_then(clean_host))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{proto}://{host}")
 }
 
 /// Does this request want HTML? `f` decides (`html`; `json`/`geojson`), then `Accept`; no
@@ -219,7 +272,8 @@ fn wants_html(f: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
         Some("html") => Ok(true),
         Some("json") | Some("geojson") => Ok(false),
         Some(other) => Err(ApiError::bad_request(format!(
-            "f must be json or html, not '{other}'"
+            "f must be json or html, not '{}'",
+            other.chars().take(20).collect::<String>()
         ))),
         None => Ok(headers
             .get(axum::http::header::ACCEPT)

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
-use super::{base_url, caller, AppState};
+use super::{base_url, AppState, Who};
 use crate::model::Layer;
 use crate::tiles::math::{TileCoord, HALF, MAX_ZOOM};
 use crate::tiles::{tilejson::tilejson, MAX_COMPOSITE};
@@ -16,13 +16,10 @@ pub const MVT: &str = "application/vnd.mapbox-vector-tile";
 const TMS_URI: &str = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad";
 const CRS_3857: &str = "http://www.opengis.net/def/crs/EPSG/0/3857";
 
-/// The layers a comma-separated list names, each visible to the caller. Unknown and private
-/// layers get the same 404.
-async fn resolve(
-    state: &AppState,
-    headers: &HeaderMap,
-    spec: &str,
-) -> Result<Vec<Layer>, ApiError> {
+/// The layers a comma-separated list names, each visible to the caller, in one canonical
+/// order (by id), so any order of the same ids gives the same tile, cache key and ETag.
+/// Unknown and private layers get the same 404.
+fn resolve(state: &AppState, who: &Who, spec: &str) -> Result<Vec<Layer>, ApiError> {
     let mut ids: Vec<&str> = Vec::new();
     for id in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !ids.contains(&id) {
@@ -37,11 +34,11 @@ async fn resolve(
             "at most {MAX_COMPOSITE} layers in one tile"
         )));
     }
-    let who = caller(state, headers).await?;
+    ids.sort_unstable();
     ids.iter()
-        .map(|id| match state.tiles.layer(id) {
-            Some(l) if crate::auth::may_see(&l, who.as_ref()) => Ok(l),
-            _ => Err(ApiError::not_found("layer")),
+        .map(|id| match state.catalog.visible(id, who.caller()) {
+            Some(l) => Ok((*l).clone()),
+            None => Err(ApiError::not_found("layer")),
         })
         .collect()
 }
@@ -120,10 +117,11 @@ async fn tile_response(
 pub async fn xyz(
     State(state): State<AppState>,
     Path((spec, z, x, y)): Path<(String, String, String, String)>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let t = TileCoord::parse(&z, &x, &y).ok_or_else(bad_tile)?;
-    let layers = resolve(&state, &headers, &spec).await?;
+    let layers = resolve(&state, &who, &spec)?;
     tile_response(&state, &headers, layers, t).await
 }
 
@@ -131,12 +129,13 @@ pub async fn xyz(
 pub async fn tilejson_doc(
     State(state): State<AppState>,
     Path(spec): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
     let spec = spec
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::not_found("resource"))?;
-    let layers = resolve(&state, &headers, spec).await?;
+    let layers = resolve(&state, &who, spec)?;
     Ok(Json(tilejson(&layers, &base_url(&state, &headers))))
 }
 
@@ -196,9 +195,10 @@ fn tileset(l: &Layer, base: &str) -> Json_ {
 pub async fn collection_tilesets(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
-    let l = resolve(&state, &headers, &id).await?.remove(0);
+    let l = resolve(&state, &who, &id)?.remove(0);
     Ok(Json(
         json!({"tilesets": [tileset(&l, &base_url(&state, &headers))]}),
     ))
@@ -208,12 +208,13 @@ pub async fn collection_tilesets(
 pub async fn collection_tileset(
     State(state): State<AppState>,
     Path((id, tms)): Path<(String, String)>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
     if tms != "WebMercatorQuad" {
         return Err(ApiError::not_found("tile matrix set"));
     }
-    let l = resolve(&state, &headers, &id).await?.remove(0);
+    let l = resolve(&state, &who, &id)?.remove(0);
     Ok(Json(tileset(&l, &base_url(&state, &headers))))
 }
 
@@ -221,13 +222,14 @@ pub async fn collection_tileset(
 pub async fn collection_tile(
     State(state): State<AppState>,
     Path((id, tms, z, row, col)): Path<(String, String, String, String, String)>,
+    who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if tms != "WebMercatorQuad" {
         return Err(ApiError::not_found("tile matrix set"));
     }
     let t = TileCoord::parse(&z, &col, &row).ok_or_else(bad_tile)?;
-    let layers = resolve(&state, &headers, &id).await?;
+    let layers = resolve(&state, &who, &id)?;
     if layers.len() != 1 {
         return Err(ApiError::not_found("collection"));
     }

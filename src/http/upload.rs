@@ -2,13 +2,15 @@
 //! `crs`, `encoding`, `source_layer`, `geometry`) ingested as a new version of the layer.
 
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value as Json_};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
+use super::audit::noted;
 use super::error::ApiError;
-use super::{writer, AppState};
+use super::{AppState, Who};
 use crate::ingest::{self, IngestOptions, Kind};
 
 const ACCEPTED: &[&str] = &["zip", "gpkg", "geojson", "json", "csv", "kml", "dxf"];
@@ -31,13 +33,13 @@ fn display_name(client: &str) -> String {
 pub async fn upload(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
-    headers: HeaderMap,
+    who: Who,
     mut multipart: Multipart,
-) -> Result<(StatusCode, Json<Json_>), ApiError> {
+) -> Result<Response, ApiError> {
     if state.store.org(&org).await?.is_none() {
         return Err(ApiError::not_found("organisation"));
     }
-    writer(&state, &headers, &org).await?;
+    who.writer(&org)?;
     let max = state.config.max_upload_bytes;
     let work = tempfile::Builder::new()
         .prefix("atlante-upload-")
@@ -106,6 +108,7 @@ pub async fn upload(
                 "encoding" => opts.encoding = value,
                 "source_layer" => opts.source_layer = value,
                 "geometry" => opts.geometry = value,
+                "visibility" => opts.visibility = value,
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "unknown form field '{other}'"
@@ -116,18 +119,31 @@ pub async fn upload(
     }
     let (path, display) =
         file.ok_or_else(|| ApiError::bad_request("the form has no 'file' part"))?;
-    let (layer, summary) = ingest::ingest(
+    let target = crate::model::layer_table(&opts.org, &opts.slug);
+    let (layer, summary) = match ingest::ingest(
         state.store.as_ref(),
         &path,
         &display,
         &opts,
         indicatif::ProgressBar::hidden(),
     )
-    .await?;
-    state.tiles.refresh(&layer.id).await?;
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            let detail = json!({"file": display, "error": e.to_string()});
+            return Ok(noted(ApiError::from(e), &opts.org, &target, detail));
+        }
+    };
     tracing::info!(layer = %layer.id, version = layer.version, written = summary.written, "layer published");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"layer": layer, "summary": summary})),
+    let detail = json!({"file": display, "version": layer.version, "features": summary.written, "visibility": layer.visibility});
+    Ok(noted(
+        (
+            StatusCode::CREATED,
+            Json(json!({"layer": layer, "summary": summary})),
+        ),
+        &layer.org,
+        &layer.id,
+        detail,
     ))
 }

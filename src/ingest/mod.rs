@@ -14,7 +14,8 @@ use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{valid_slug, IngestSummary, Layer};
-use crate::store::{Store, StoreError};
+use crate::store::prelude::*;
+use crate::store::StoreError;
 
 pub use read::Kind;
 
@@ -32,6 +33,9 @@ pub struct IngestOptions {
     pub source_layer: Option<String>,
     /// `point`, `multipoint`, `line` or `polygon`: keep only this kind in a mixed file.
     pub geometry: Option<String>,
+    /// `public` or `private`. A new layer is private (a draft) unless this says public; an
+    /// existing one keeps its visibility unless this is given.
+    pub visibility: Option<String>,
     /// Upper bound on the bytes an archive may expand to.
     pub max_bytes: u64,
 }
@@ -92,7 +96,7 @@ pub fn clean_stale_work_dirs() -> usize {
 
 /// Ingests `input` (shown to users as `display`) as a new version of `opts.org`/`opts.slug`.
 pub async fn ingest(
-    store: &dyn Store,
+    store: &(impl Store + ?Sized),
     input: &Path,
     display: &str,
     opts: &IngestOptions,
@@ -103,6 +107,14 @@ pub async fn ingest(
             "layer slug '{}' is not valid: use 1-40 lower-case letters, digits and single '_', starting with a letter",
             opts.slug
         )));
+    }
+    if let Some(v) = &opts.visibility {
+        if v != "public" && v != "private" {
+            return Err(IngestError::BadRequest(format!(
+                "visibility must be public or private, not '{}'",
+                v.chars().take(20).collect::<String>()
+            )));
+        }
     }
     if store.org(&opts.org).await?.is_none() {
         return Err(IngestError::UnknownOrg(opts.org.clone()));

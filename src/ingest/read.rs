@@ -558,6 +558,7 @@ impl Reader {
             geom_type: self.geom_type,
             fields: self.fields.clone(),
             source: self.source.clone(),
+            visibility: job.opts.visibility.clone(),
         }
     }
 

@@ -1,5 +1,8 @@
-//! The store: one trait, two implementations (PostGIS and an embedded GeoPackage) that pass
-//! one behavioural test suite. All SQL of Atlante lives under this module.
+//! The store: small traits by concern ([`OrgStore`], [`LayerStore`], [`VersionStore`],
+//! [`FeatureStore`], [`DocumentStore`], [`TokenStore`], [`AuditStore`], [`ChangeStore`]),
+//! two backends (PostGIS and an embedded GeoPackage, in `postgis/` and `gpkg/`) that pass
+//! one behavioural test suite. All SQL of Atlante lives under this module; the SQL both
+//! backends share is written once (`sql.rs` and the concern modules beside it).
 //!
 //! A layer version is one table. The published version is the table `{org}_{slug}`; the
 //! previous ones are kept as `{org}_{slug}__v{n}`. [`Store::publish`] writes the new version and
@@ -7,10 +10,16 @@
 //! `kill -9`) leaves the published version and the catalog exactly as they were, with no
 //! staging table behind.
 
+pub mod audit;
+pub mod changes;
+pub mod documents;
 pub mod filter;
 pub mod gpkg;
+pub mod layers;
+pub mod orgs;
 pub mod postgis;
-
+pub mod sql;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -58,11 +67,56 @@ pub enum Batch {
     Failed(String),
 }
 
-/// An API token as stored: only the hash of the secret is kept.
-#[derive(Debug, Clone, PartialEq)]
+/// An API token as stored: only the hash of the secret is kept. `id` is its public name
+/// (the first 12 hex digits of the hash), shown in lists, audit entries and revocations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TokenRecord {
+    pub id: String,
     pub org: String,
     pub role: String,
+    pub label: String,
+    /// RFC 3339 times, set by the store.
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// A token to store.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub hash: String,
+    pub id: String,
+    pub org: String,
+    pub role: String,
+    pub label: String,
+    /// RFC 3339, or None for a token that does not expire.
+    pub expires_at: Option<String>,
+}
+
+/// One audit entry: who (token and organisation), when, what (action and target, and the
+/// organisation it concerns), and the outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    /// Set by the store.
+    pub seq: i64,
+    /// RFC 3339, set by the store.
+    pub at: String,
+    /// The token's public id; `cli` for the command line.
+    pub actor: String,
+    /// The organisation of the caller.
+    pub actor_org: Option<String>,
+    /// e.g. `layer.upload`, `feature.edit`, `token.revoke`.
+    pub action: String,
+    /// The organisation whose data the write concerns.
+    pub org: Option<String>,
+    /// What was written, e.g. a layer id or an app key.
+    pub target: String,
+    /// `ok`, `denied`, `refused` or `failed`.
+    pub outcome: String,
+    /// The HTTP status, when over HTTP.
+    pub status: Option<i64>,
+    pub detail: serde_json::Value,
 }
 
 /// A saved JSON document owned by an organisation: a layer's style (kind `style`, key = the
@@ -87,6 +141,7 @@ pub struct LayerMetaUpdate {
     pub theme: Option<String>,
     pub licence: Option<String>,
     pub attribution: Option<String>,
+    pub attribution_url: Option<String>,
     pub visibility: Option<String>,
 }
 
@@ -166,33 +221,40 @@ pub(crate) fn item_condition(q: &ItemQuery) -> Option<crate::cql2::Cond> {
     }
 }
 
+/// The organisations (the Città Metropolitana and its comuni).
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// `gpkg` or `postgis`.
-    fn kind(&self) -> &'static str;
-    /// Where the store is, without secrets.
-    fn location(&self) -> String;
-    /// Cheap round trip, for `/ready`.
-    async fn ping(&self) -> Result<()>;
-
+pub trait OrgStore {
     async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()>;
     async fn orgs(&self) -> Result<Vec<Org>>;
     async fn org(&self, id: &str) -> Result<Option<Org>>;
+}
 
+/// The layer catalog: layers with their published version's facts, and their metadata.
+#[async_trait]
+pub trait LayerStore {
     /// All layers with their published version, ordered by id.
     async fn layers(&self) -> Result<Vec<Layer>>;
     async fn layer(&self, id: &str) -> Result<Option<Layer>>;
+    /// Changes metadata only: no new version, no data change (announced as `Meta`).
     async fn update_layer_meta(&self, id: &str, update: &LayerMetaUpdate) -> Result<Layer>;
     /// Versions kept for a layer, newest first.
     async fn versions(&self, id: &str) -> Result<Vec<i64>>;
+}
 
+/// Versions of a layer: publish, rollback, delete (see the module doc).
+#[async_trait]
+pub trait VersionStore {
     /// Writes a new version from `rows` and publishes it atomically (see the module doc).
     async fn publish(&self, req: PublishRequest, rows: mpsc::Receiver<Batch>) -> Result<Layer>;
     /// Makes the previous kept version the published one again.
     async fn rollback(&self, id: &str) -> Result<Layer>;
     /// Removes a layer and all its versions.
     async fn delete_layer(&self, id: &str) -> Result<()>;
+}
 
+/// The features of a layer's published version, read and edited in place.
+#[async_trait]
+pub trait FeatureStore {
     /// Every feature of the published version, ordered by fid.
     async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>>;
     /// One page of features and how many match in all.
@@ -203,9 +265,11 @@ pub trait Store: Send + Sync {
     /// returns the feature id each touched. A missing id is `NotFound`; a layer republished
     /// since `layer` was read is a `Conflict`; either way nothing changes.
     async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>>;
+}
 
-    async fn insert_token(&self, hash: &str, org: &str, role: &str, label: &str) -> Result<()>;
-
+/// Saved JSON documents owned by an organisation (styles, app configurations).
+#[async_trait]
+pub trait DocumentStore {
     /// Saves (creates or replaces) a document; returns it as stored.
     async fn put_document(&self, doc: &Document) -> Result<Document>;
     async fn document(&self, kind: &str, key: &str) -> Result<Option<Document>>;
@@ -213,13 +277,81 @@ pub trait Store: Send + Sync {
     async fn documents(&self, kind: &str, org: Option<&str>) -> Result<Vec<Document>>;
     /// Removes a document; false when there was none.
     async fn delete_document(&self, kind: &str, key: &str) -> Result<bool>;
-    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+}
 
-    /// Ids of layers changed by any process, as the store announces them (PostGIS
-    /// LISTEN/NOTIFY). None when the store cannot announce; callers poll then.
-    async fn changes(&self) -> Option<mpsc::Receiver<String>> {
+/// API tokens: only the hash of a secret is stored.
+#[async_trait]
+pub trait TokenStore {
+    async fn insert_token(&self, t: &NewToken) -> Result<()>;
+    /// The token with this secret hash, revoked or expired ones included (the caller
+    /// decides).
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Tokens of one organisation or all, newest first.
+    async fn tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// Revokes a token by its public id; false when there is no such live token.
+    async fn revoke_token(&self, id: &str) -> Result<bool>;
+    /// Records that these tokens were used now.
+    async fn touch_tokens(&self, ids: &[String]) -> Result<()>;
+}
+
+/// The audit log: who wrote what, when, with which outcome.
+#[async_trait]
+pub trait AuditStore {
+    async fn record(&self, e: &AuditEntry) -> Result<()>;
+    /// Entries that concern `org` (as owner or as actor), or all; newest first, those with
+    /// a sequence number below `before` when given.
+    async fn audit(
+        &self,
+        org: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>>;
+}
+
+/// The durable change log of layer changes (see [`changes`]).
+#[async_trait]
+pub trait ChangeStore {
+    /// Where this process's writes are announced as they commit.
+    fn feed(&self) -> &changes::ChangeFeed;
+    /// Logged changes with a sequence number above `seq`, oldest first (at most `limit`).
+    async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<changes::Change>>;
+    /// The highest sequence number logged so far (0 when none).
+    async fn latest_change(&self) -> Result<i64>;
+    /// Sequence numbers of changes committed by any process, as the store announces them
+    /// (PostGIS LISTEN/NOTIFY). None when the store cannot announce; callers poll then.
+    async fn notifications(&self) -> Option<mpsc::Receiver<i64>> {
         None
     }
+}
+
+/// A whole store: every concern, on one backend.
+#[async_trait]
+pub trait Store:
+    OrgStore
+    + LayerStore
+    + VersionStore
+    + FeatureStore
+    + DocumentStore
+    + TokenStore
+    + AuditStore
+    + ChangeStore
+    + Send
+    + Sync
+{
+    /// `gpkg` or `postgis`.
+    fn kind(&self) -> &'static str;
+    /// Where the store is, without secrets.
+    fn location(&self) -> String;
+    /// Cheap round trip, for `/ready`.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Brings every store trait into scope, so their methods can be called on a [`DynStore`].
+pub mod prelude {
+    pub use super::{
+        AuditStore, ChangeStore, DocumentStore, FeatureStore, LayerStore, OrgStore, Store,
+        TokenStore, VersionStore,
+    };
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -248,7 +380,7 @@ pub(crate) fn quote_ident(s: &str) -> String {
 }
 
 /// A stable digest of a layer's published content, for "the store is unchanged" checks.
-pub async fn checksum(store: &dyn Store, layer_id: &str) -> Result<String> {
+pub async fn checksum(store: &(impl Store + ?Sized), layer_id: &str) -> Result<String> {
     let layer = store
         .layer(layer_id)
         .await?
@@ -275,18 +407,64 @@ pub(crate) fn fields_json(fields: &[Field]) -> String {
 
 pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
     if let Some(v) = &update.visibility {
-        if v != "public" && v != "private" {
-            return Err(StoreError::Conflict(format!(
-                "visibility must be 'public' or 'private', not '{v}'"
-            )));
-        }
+        validate_visibility(v)?;
     }
     if let Some(t) = &update.title {
-        if t.trim().is_empty() || t.len() > 200 {
+        if t.trim().is_empty() || t.chars().count() > 200 {
             return Err(StoreError::Conflict(
                 "title must be 1 to 200 characters".into(),
             ));
         }
     }
+    for (name, value, max) in [
+        ("description", &update.description, 4000),
+        ("theme", &update.theme, 100),
+        ("licence", &update.licence, 200),
+        ("attribution", &update.attribution, 300),
+        ("attribution_url", &update.attribution_url, 500),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(StoreError::Conflict(format!(
+                "{name} must be at most {max} characters"
+            )));
+        }
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().any(char::is_control) && name != "description")
+        {
+            return Err(StoreError::Conflict(format!(
+                "{name} must not hold control characters"
+            )));
+        }
+    }
+    if let Some(u) = &update.attribution_url {
+        if !u.is_empty() && !valid_link(u) {
+            return Err(StoreError::Conflict(
+                "attribution_url must be an http:// or https:// address".into(),
+            ));
+        }
+    }
     Ok(())
+}
+
+pub(crate) fn validate_visibility(v: &str) -> Result<()> {
+    if v != "public" && v != "private" {
+        return Err(StoreError::Conflict(format!(
+            "visibility must be 'public' or 'private', not '{v}'"
+        )));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) link with a host and no spaces, quotes or angle brackets.
+pub fn valid_link(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && r.chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\'))
+    })
 }

@@ -1,9 +1,9 @@
 //! The tile engine: per-layer in-memory spatial indexes built from the store, MVT rendering,
 //! a bounded cache keyed by layer version, and TileJSON. Knows nothing of HTTP.
 //!
-//! The engine keeps a snapshot of the catalog. It is refreshed when this process changes a
-//! layer, when PostGIS notifies a change made elsewhere (LISTEN/NOTIFY), and by a poll every
-//! two seconds (which also covers several processes on one GeoPackage).
+//! The engine reads layers from the catalog service ([`crate::catalog`]) and subscribes to
+//! it: when a layer's data changes (in this process or another), its index and tiles go.
+//! Visibility is checked by the callers, through the catalog, before a tile is asked for.
 
 pub mod batch;
 pub mod cache;
@@ -17,13 +17,13 @@ mod polygon;
 pub mod tilejson;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 
+use crate::catalog::Catalog;
 use crate::model::Layer;
-use crate::store::{DynStore, StoreError};
+use crate::store::StoreError;
 use cache::{Tile, TileCache};
 use index::LayerIndex;
 use math::TileCoord;
@@ -34,11 +34,10 @@ pub const MAX_COMPOSITE: usize = 16;
 type IndexCell = Arc<OnceCell<Arc<LayerIndex>>>;
 
 pub struct TileEngine {
-    store: DynStore,
-    /// Optional disk cache of single-layer tiles: `{dir}/{id}@{version}/{z}/{x}/{y}.mvt`.
+    catalog: Arc<Catalog>,
+    /// Optional disk cache of single-layer tiles: `{dir}/{id}@{version}.{data}/{z}/{x}/{y}.mvt`.
     disk: Option<std::path::PathBuf>,
-    catalog: RwLock<HashMap<String, Layer>>,
-    /// Keyed by `id@version`.
+    /// Keyed by [`versioned`].
     indexes: Mutex<HashMap<String, IndexCell>>,
     pub cache: TileCache,
     /// Two renders per core at a time, first come first served: under load a tile waits
@@ -48,130 +47,59 @@ pub struct TileEngine {
     renders: tokio::sync::Semaphore,
 }
 
-/// A layer's content key: its version and, since features can be edited in place
-/// (OGC API - Features Part 4), the time of its last change.
-fn versioned(l: &Layer) -> String {
-    use sha2::{Digest, Sha256};
-    let edit = hex::encode(&Sha256::digest(l.updated_at.as_bytes())[..4]);
-    format!("{}@{}.{edit}", l.id, l.version)
+/// A layer's data key: its version and the change-log sequence of its last data change
+/// (publish, rollback, feature edit). Metadata changes leave it alone.
+pub fn versioned(l: &Layer) -> String {
+    format!("{}@{}.{}", l.id, l.version, l.data_seq)
 }
 
 impl TileEngine {
-    /// Loads the catalog snapshot; indexes are built on first use (or by [`Self::warm`]).
-    pub async fn new(
-        store: DynStore,
+    /// An engine over the catalog; indexes are built on first use (or by [`Self::warm`]),
+    /// and dropped (with their tiles) when the catalog says a layer's data changed.
+    pub fn new(
+        catalog: Arc<Catalog>,
         cache_bytes: usize,
         disk: Option<std::path::PathBuf>,
-    ) -> Result<Arc<TileEngine>, StoreError> {
-        let layers = store.layers().await?;
-        Ok(Arc::new(TileEngine {
-            store,
+    ) -> Arc<TileEngine> {
+        let engine = Arc::new(TileEngine {
+            catalog: catalog.clone(),
             disk,
-            catalog: RwLock::new(layers.into_iter().map(|l| (l.id.clone(), l)).collect()),
             indexes: Mutex::new(HashMap::new()),
             cache: TileCache::new(cache_bytes),
             renders: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
-        }))
-    }
-
-    /// A layer from the snapshot.
-    pub fn layer(&self, id: &str) -> Option<Layer> {
-        self.catalog.read().ok()?.get(id).cloned()
-    }
-
-    pub fn layers(&self) -> Vec<Layer> {
-        let mut v: Vec<Layer> = self
-            .catalog
-            .read()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        v
-    }
-
-    /// Re-reads one layer from the store after a change; drops what the old version held.
-    pub async fn refresh(&self, id: &str) -> Result<(), StoreError> {
-        let fresh = self.store.layer(id).await?;
-        let old = {
-            let Ok(mut cat) = self.catalog.write() else {
-                return Ok(());
+        });
+        let weak = Arc::downgrade(&engine);
+        catalog.subscribe(move |e| {
+            let Some(engine) = weak.upgrade() else {
+                return;
             };
-            match fresh {
-                Some(l) => cat.insert(id.to_string(), l),
-                None => cat.remove(id),
-            }
-        };
-        if let Some(old) = old {
-            self.indexes.lock().await.remove(&versioned(&old));
-        }
-        self.cache.forget_layer(id);
-        Ok(())
-    }
-
-    /// Compares the whole catalog with the store and refreshes what changed.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        let fresh = self.store.layers().await?;
-        let changed: Vec<String> = {
-            let cat = self.catalog.read().map(|c| c.clone()).unwrap_or_default();
-            let mut ids: Vec<String> = fresh
-                .iter()
-                .filter(|l| cat.get(&l.id) != Some(l))
-                .map(|l| l.id.clone())
-                .collect();
-            ids.extend(
-                cat.keys()
-                    .filter(|k| !fresh.iter().any(|l| &l.id == *k))
-                    .cloned(),
-            );
-            ids
-        };
-        for id in changed {
-            tracing::info!(layer = %id, "layer changed: refreshing its index and tiles");
-            self.refresh(&id).await?;
-        }
-        Ok(())
-    }
-
-    /// Keeps the snapshot current: PostGIS notifications when the store has them, and a poll.
-    pub fn watch(self: &Arc<Self>) {
-        let engine = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut changes = engine.store.changes().await;
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                let notified = async {
-                    match changes.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    id = notified => match id {
-                        Some(id) => { let _ = engine.refresh(&id).await; }
-                        None => changes = None,
-                    },
-                    _ = tick.tick() => {
-                        if let Err(e) = engine.sync().await {
-                            tracing::warn!(error = %e, "catalog poll failed");
-                        }
-                    }
+            let old = e.before.as_deref().map(versioned);
+            if old.is_some() && old != e.after.as_deref().map(versioned) {
+                tracing::info!(layer = %e.change.layer_id, "layer data changed: its index and tiles are dropped");
+                if let (Some(old), Ok(mut map)) = (old, engine.indexes.lock()) {
+                    map.remove(&old);
                 }
+                engine.cache.forget_layer(&e.change.layer_id);
             }
         });
+        engine
     }
 
     /// The index of a layer's current version, built once.
     pub async fn index(&self, layer: &Layer) -> Result<Arc<LayerIndex>, StoreError> {
         let cell = {
-            let mut map = self.indexes.lock().await;
+            let mut map = self
+                .indexes
+                .lock()
+                .map_err(|_| StoreError::Corrupt("tile index map poisoned".into()))?;
             map.entry(versioned(layer)).or_default().clone()
         };
         let idx = cell
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let rows = self.store.scan(layer).await?;
+                let rows = self.catalog.store().scan(layer).await?;
                 let l = layer.clone();
                 let idx = tokio::task::spawn_blocking(move || LayerIndex::build(l, rows))
                     .await
@@ -196,7 +124,7 @@ impl TileEngine {
 
     /// Builds every layer's index now (at start, so the first tiles are fast).
     pub async fn warm(&self) {
-        for l in self.layers() {
+        for l in self.catalog.all() {
             if let Err(e) = self.index(&l).await {
                 tracing::warn!(layer = %l.id, error = %e, "index build failed");
             }
@@ -261,6 +189,17 @@ pub fn disk_path(dir: &std::path::Path, l: &Layer, t: TileCoord) -> std::path::P
         .join(t.z.to_string())
         .join(t.x.to_string())
         .join(format!("{}.mvt", t.y))
+}
+
+/// Writes a cache file atomically (a temp file of this process, then rename), from a
+/// blocking thread (seeding).
+pub fn write_disk_blocking(path: &std::path::Path, raw: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&tmp, raw)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Writes a cache file atomically (temp file, then rename); a failure only costs a re-render.

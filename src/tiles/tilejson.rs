@@ -36,22 +36,12 @@ pub fn tilejson(layers: &[Layer], base: &str) -> Json {
             json!({"id": name, "fields": fields, "description": l.title, "minzoom": 0, "maxzoom": MAX_ZOOM})
         })
         .collect();
-    let attribution: Vec<&str> = layers
-        .iter()
-        .map(|l| l.attribution.as_str())
-        .filter(|a| !a.is_empty())
-        .collect();
-    let mut attribution_dedup: Vec<&str> = Vec::new();
-    for a in attribution {
-        if !attribution_dedup.contains(&a) {
-            attribution_dedup.push(a);
-        }
-    }
     json!({
         "tilejson": "3.0.0",
         "name": layers.iter().map(|l| l.title.as_str()).collect::<Vec<_>>().join(", "),
         "description": layers.iter().map(|l| l.description.as_str()).filter(|d| !d.is_empty()).collect::<Vec<_>>().join(" "),
-        "attribution": attribution_dedup.join("; "),
+        // TileJSON clients may render this as HTML: the comunes' text escaped, links ours.
+        "attribution": crate::html::attributions_html(layers),
         "version": layers.iter().map(|l| format!("{}@{}", l.id, l.version)).collect::<Vec<_>>().join(","),
         "scheme": "xyz",
         "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","))],

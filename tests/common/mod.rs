@@ -238,7 +238,8 @@ fn start_cluster() -> String {
     format!("postgres://postgres@127.0.0.1:{port}/postgres")
 }
 
-/// Ingests with default options through the shared code path.
+/// Ingests through the shared code path, published (public) unless `tweak` says otherwise
+/// (`o.visibility = None` leaves a new layer a draft, as uploads are by default).
 pub async fn ingest_file(
     store: &DynStore,
     path: &Path,
@@ -250,6 +251,7 @@ pub async fn ingest_file(
         org: org.into(),
         slug: slug.into(),
         max_bytes: 256 << 20,
+        visibility: Some("public".into()),
         ..Default::default()
     };
     tweak(&mut opts);
@@ -479,4 +481,12 @@ pub async fn send(
         status,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// A new token of `org` with `role`; the secret.
+pub async fn token(store: &(impl atlante::store::Store + ?Sized), org: &str, role: &str) -> String {
+    atlante::auth::create_token(store, org, role, "test", None)
+        .await
+        .unwrap()
+        .0
 }

@@ -56,7 +56,8 @@
       const li = el("li", null, { "data-layer": l.id });
       const b = el("button", "modifica", { type: "button" });
       b.onclick = () => editLayer(l);
-      li.append(el("span", l.title), el("small", " " + l.id + " · " + l.feature_count + " elementi · " + l.visibility), b);
+      const badge = l.visibility === "public" ? el("small", " · pubblico", { class: "public" }) : el("small", " · bozza (privato)", { class: "draft" });
+      li.append(el("span", l.title), el("small", " " + l.id + " · " + l.feature_count + " elementi"), badge, b);
       ul.append(li);
     }
     const add = $("a-add");
@@ -77,6 +78,7 @@
     const form = new FormData();
     form.append("file", file, file.name);
     if ($("upload-title").value.trim()) form.append("title", $("upload-title").value.trim());
+    if ($("upload-public").checked) form.append("visibility", "public");
     const xhr = new XMLHttpRequest();
     const bar = $("upload-progress");
     bar.hidden = false; bar.value = 0;
@@ -91,7 +93,7 @@
       if (xhr.status === 201) {
         const s = data.summary;
         const src = data.layer.source;
-        $("upload-status").textContent = "Pubblicato " + data.layer.id + " (versione " + data.layer.version + ")";
+        $("upload-status").textContent = (data.layer.visibility === "public" ? "Pubblicato " : "Caricato come bozza (privato) ") + data.layer.id + " (versione " + data.layer.version + ")";
         $("upload-summary").textContent = [
           `letti ${s.read} · scritti ${s.written} · riparati ${s.repaired} · scartati ${s.rejected} · ${s.seconds.toFixed(1)} s`,
           `CRS ${src.crs} → EPSG:4326 (${src.transform})`,
@@ -267,6 +269,10 @@
     for (const a of r.apps) {
       const li = el("li", null, { "data-app": a.slug });
       li.append(el("strong", a.config.title), el("span", " (" + a.slug + ") " + (a.published ? "pubblicata" : "bozza") + " "));
+      if (a.withheld && a.withheld.length) {
+        // A public app serves only public layers: say which of its layers it leaves out.
+        li.append(el("p", (a.published ? "Non mostra: " : "Da rendere pubblici prima di pubblicare: ") + a.withheld.join(", ") + " (privati o rimossi)", { class: "warning", role: "note" }));
+      }
       if (a.published) {
         li.append(el("a", "apri", { href: a.url, target: "_blank", rel: "noopener" }), document.createTextNode(" · "),
           el("a", "zip online", { href: a.bundle + "?mode=online" }), document.createTextNode(" · "),

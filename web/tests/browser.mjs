@@ -109,9 +109,13 @@ try {
     await page.waitForSelector('#layers li[data-layer="015146_scuole"]', { timeout: 60000 });
     result.uploadStatus = await page.textContent("#upload-status");
     result.uploadSummary = await page.textContent("#upload-summary");
-    // Style the new layer (single colour) and save.
+    result.uploadedAs = await page.textContent('#layers li[data-layer="015146_scuole"]');
+    // A draft is invisible to the public until the comune publishes it.
+    result.anonymousBeforePublish = (await fetch(`${base}/api/layers/015146_scuole`)).status;
+    // Style the new layer (single colour), publish it and save.
     await page.click('#layers li[data-layer="015146_scuole"] button');
     await page.waitForSelector("#layer-card:not([hidden])");
+    await page.selectOption("#l-visibility", "public");
     await page.fill("#s-color", "#d62728");
     await page.click("#l-save");
     await page.waitForFunction(() => document.getElementById("l-status").textContent === "Salvato", null, { timeout: 20000 });
@@ -163,7 +167,7 @@ try {
     form.append("file", new Blob([JSON.stringify({ type: "FeatureCollection", features })], { type: "application/geo+json" }), "xss.geojson");
     const up = await api("POST", "/api/orgs/015146/layers/xss", form);
     const layerId = up.layer.id;
-    await api("PATCH", `/api/layers/${layerId}`, { title: payloads[0], description: payloads[1] });
+    await api("PATCH", `/api/layers/${layerId}`, { title: payloads[0], description: payloads[1], attribution: payloads[3], visibility: "public" });
     await api("PATCH", "/api/layers/015146_metro_fermate", { title: payloads[2] });
     for (let i = 0; i < 6; i++) {
       await api("PUT", `/api/orgs/015146/apps/xss-${i}`, { title: payloads[i], description: payloads[i + 1], layers: [{ id: layerId, popup_template: payloads[i + 2], label_field: "nome" }] });

@@ -1,0 +1,140 @@
+//! `atlante tiles seed` and `atlante tiles export`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+
+use atlante::catalog::Catalog;
+use atlante::config::Config;
+use atlante::model::Layer;
+use atlante::store::DynStore;
+use atlante::tiles::{batch, TileEngine};
+
+use super::progress;
+
+#[derive(Subcommand)]
+pub enum TilesAction {
+    /// Render one layer's tiles over its extent into the disk cache the server reads
+    /// (`tile_disk_cache`, default tiles/cache). The server checks visibility before it
+    /// reads the cache, so seeding a draft shows it to no one else.
+    Seed {
+        /// One layer id, e.g. 015146_nil.
+        #[arg(long)]
+        layer: String,
+        /// Zoom range, e.g. 0-14.
+        #[arg(long, default_value = "0-14")]
+        zooms: String,
+        /// Cache folder (overrides the config).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write the tiles of one or more public layers to a PMTiles v3 file (static apps,
+    /// CDNs).
+    Export {
+        /// Comma-separated layer ids, e.g. cmm_comuni,015146_nil.
+        #[arg(long)]
+        layers: String,
+        #[arg(long, default_value = "0-14")]
+        zooms: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Export private layers (drafts) too: the file is then not for publishing.
+        #[arg(long)]
+        include_private: bool,
+    },
+}
+
+pub fn parse_zooms(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u8>> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u8, u8) = (a.trim().parse()?, b.trim().parse()?);
+    if a > b || b > atlante::tiles::math::MAX_ZOOM {
+        bail!(
+            "zooms must be like 0-14, within 0-{}",
+            atlante::tiles::math::MAX_ZOOM
+        );
+    }
+    Ok(a..=b)
+}
+
+pub async fn tiles(store: DynStore, config: &Config, action: TilesAction) -> anyhow::Result<()> {
+    let catalog = Catalog::open(store).await?;
+    let engine = TileEngine::new(catalog.clone(), 0, None);
+    let pick = |ids: &str, include_private: bool| -> anyhow::Result<Vec<Layer>> {
+        let mut ids: Vec<&str> = ids.split(',').map(str::trim).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| {
+                let l = catalog.get(id).with_context(|| format!("no layer {id}"))?;
+                if !include_private && !atlante::catalog::may_see(&l, None) {
+                    bail!("{id} is private (a draft): pass --include-private to export it anyway");
+                }
+                Ok(Arc::unwrap_or_clone(l))
+            })
+            .collect()
+    };
+    match action {
+        TilesAction::Seed { layer, zooms, dir } => {
+            if layer.contains(',') {
+                bail!("seed one layer at a time: the disk cache holds single-layer tiles");
+            }
+            let layers = pick(&layer, true)?;
+            let dir = dir
+                .or_else(|| config.tile_disk_cache.clone())
+                .unwrap_or_else(|| PathBuf::from("tiles/cache"));
+            let l = layers[0].clone();
+            let bounds = l.extent.context("the layer is empty")?;
+            let tiles: Vec<_> = parse_zooms(&zooms)?
+                .flat_map(|z| batch::tiles_covering(bounds, z))
+                .collect();
+            let indexes = engine.indexes_of(&layers).await?;
+            let pb = progress(tiles.len() as u64, &l.id, "tiles");
+            let (l2, pb2) = (l.clone(), pb.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                let mut n = 0usize;
+                batch::render_all(&indexes, &tiles, |t, raw| {
+                    let p = atlante::tiles::disk_path(&dir, &l2, t);
+                    if atlante::tiles::write_disk_blocking(&p, &raw).is_ok() {
+                        n += 1;
+                    }
+                    pb2.inc(1);
+                });
+                n
+            })
+            .await?;
+            pb.finish_and_clear();
+            println!("seeded {written} tiles of {} (version {})", l.id, l.version);
+        }
+        TilesAction::Export {
+            layers,
+            zooms,
+            out,
+            include_private,
+        } => {
+            let layers = pick(&layers, include_private)?;
+            let zooms: Vec<u8> = parse_zooms(&zooms)?.collect();
+            let indexes = engine.indexes_of(&layers).await?;
+            let pb = progress(
+                batch::count_tiles(&layers, &zooms) as u64,
+                "export",
+                "tiles",
+            );
+            let pb2 = pb.clone();
+            let (count, size) =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, u64)> {
+                    let (bytes, n) =
+                        batch::export_pmtiles(&layers, &indexes, &zooms, || pb2.inc(1))?;
+                    let tmp = out.with_extension("pmtiles.tmp");
+                    std::fs::write(&tmp, &bytes)?;
+                    std::fs::rename(&tmp, &out)?;
+                    Ok((n, bytes.len() as u64))
+                })
+                .await??;
+            pb.finish_and_clear();
+            println!("exported {count} tiles ({size} bytes)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Token management and the audit log over HTTP, for an organisation's admins (a
+//! metropolitan admin for every organisation): list, create, revoke; read the log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value as Json_};
+
+use super::audit::noted;
+use super::error::ApiError;
+use super::{AppState, Who};
+
+/// `GET /api/orgs/{org}/tokens`: the organisation's tokens (never their secrets).
+pub async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Who,
+) -> Result<Json<Json_>, ApiError> {
+    who.admin(&org)?;
+    let tokens = state.store.tokens(Some(&org)).await?;
+    Ok(Json(json!({"tokens": tokens})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    #[serde(default = "editor")]
+    role: String,
+    #[serde(default)]
+    label: String,
+    /// A lifetime such as `90d`, `12h`; none: no expiry.
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+fn editor() -> String {
+    "editor".into()
+}
+
+/// `POST /api/orgs/{org}/tokens`: a new token; its secret is in this answer only.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Who,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    who.admin(&org)?;
+    let b: NewTokenBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("bad token request: {e}")))?;
+    let lifetime = match &b.expires_in {
+        None => None,
+        Some(s) => Some(crate::auth::parse_lifetime(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "expires_in is a lifetime such as 90d, 12h or 30m (at most 3660d)",
+            )
+        })?),
+    };
+    let (secret, record) =
+        crate::auth::create_token(state.store.as_ref(), &org, &b.role, &b.label, lifetime)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(m) => ApiError::bad_request(m),
+                other => other.into(),
+            })?;
+    let detail = json!({"token": record.id, "role": record.role, "expires_at": record.expires_at});
+    Ok(noted(
+        (
+            StatusCode::CREATED,
+            Json(json!({"token": secret, "record": record})),
+        ),
+        &org,
+        &record.id,
+        detail,
+    ))
+}
+
+/// `DELETE /api/orgs/{org}/tokens/{token}`: revokes a token of the organisation by its id.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path((org, token)): Path<(String, String)>,
+    who: Who,
+) -> Result<Response, ApiError> {
+    who.admin(&org)?;
+    let owned = state
+        .store
+        .tokens(Some(&org))
+        .await?
+        .into_iter()
+        .any(|t| t.id == token && t.revoked_at.is_none());
+    if !owned || !state.store.revoke_token(&token).await? {
+        return Err(ApiError::not_found("token"));
+    }
+    Ok(noted(StatusCode::NO_CONTENT, &org, &token, json!({})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    org: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/audit`: entries that concern the caller's organisation (all of them, or one
+/// organisation's with `org=`, for a metropolitan admin), newest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    who: Who,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Json_>, ApiError> {
+    let c = who.signed_in()?;
+    let org = match (&q.org, c.is_metro_admin()) {
+        (Some(o), _) => {
+            who.admin(o)?;
+            Some(o.clone())
+        }
+        (None, true) => None,
+        (None, false) => {
+            who.admin(&c.org)?;
+            Some(c.org.clone())
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = state.store.audit(org.as_deref(), q.before, limit).await?;
+    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.seq));
+    Ok(Json(
+        json!({"entries": entries, "next_before": next.flatten()}),
+    ))
+}

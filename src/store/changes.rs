@@ -1,0 +1,247 @@
+//! The durable change log. Every write that changes a layer (publish, rollback, metadata,
+//! feature edits, delete) adds one row to `atlante_changes` in the same transaction, with a
+//! sequence number; the layer row keeps the sequence of its last change (`change_seq`) and
+//! of its last *data* change (`data_seq`, which keys tile indexes and caches, so a metadata
+//! edit never rebuilds an index).
+//!
+//! Announcing: after the commit the writing process tells its own subscribers at once
+//! ([`ChangeFeed::announce`], with the layer as it now stands), and on PostGIS sends
+//! `NOTIFY atlante_changes` with only the sequence number (payloads are limited and are
+//! lost while a listener reconnects). Other processes read the rows above their cursor
+//! ([`super::ChangeStore::changes_since`]) — on a notification, and on a short poll that
+//! also covers several processes on one GeoPackage — so a replica that missed
+//! notifications catches up from the table.
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::sql::{Dialect, RowExt, Stmt};
+use super::{from_json, Result};
+use crate::model::Layer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Published,
+    RolledBack,
+    /// Metadata only (title, visibility…): the data is unchanged.
+    Meta,
+    /// Features edited in place (OGC API - Features Part 4).
+    Edited,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Published => "published",
+            ChangeKind::RolledBack => "rolledback",
+            ChangeKind::Meta => "meta",
+            ChangeKind::Edited => "edited",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+    fn parse(s: &str) -> Option<ChangeKind> {
+        [
+            ChangeKind::Published,
+            ChangeKind::RolledBack,
+            ChangeKind::Meta,
+            ChangeKind::Edited,
+            ChangeKind::Deleted,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+    /// Does this change alter the features a tile shows?
+    pub fn is_data(self) -> bool {
+        !matches!(self, ChangeKind::Meta)
+    }
+}
+
+/// One edited feature: its id and its extent before and after (None: it did not exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureChange {
+    pub fid: i64,
+    pub before: Option<[f64; 4]>,
+    pub after: Option<[f64; 4]>,
+}
+
+/// A logged change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub seq: i64,
+    pub layer_id: String,
+    pub kind: ChangeKind,
+    /// The layer's published version after the change (0 when deleted).
+    pub version: i64,
+    /// For edits: the features touched.
+    pub features: Vec<FeatureChange>,
+}
+
+/// A change as subscribers receive it, with the layer as the catalog now lists it (None
+/// when it is gone).
+#[derive(Debug, Clone)]
+pub struct Announced {
+    pub change: Change,
+    pub layer: Option<Layer>,
+}
+
+type Subscriber = Arc<dyn Fn(&Announced) + Send + Sync>;
+
+/// This process's subscribers to changes. Called synchronously after each commit, so a
+/// write is visible to every reader of the catalog when the write returns.
+#[derive(Default)]
+pub struct ChangeFeed {
+    subscribers: RwLock<Vec<Subscriber>>,
+}
+
+impl ChangeFeed {
+    pub fn subscribe(&self, f: impl Fn(&Announced) + Send + Sync + 'static) {
+        if let Ok(mut s) = self.subscribers.write() {
+            s.push(Arc::new(f));
+        }
+    }
+
+    pub fn announce(&self, a: &Announced) {
+        let subs: Vec<Subscriber> = self
+            .subscribers
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        for s in subs {
+            s(a);
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Detail {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    features: Vec<FeatureChange>,
+}
+
+/// The statements that log a change inside the writer's transaction: serialise change
+/// writers (PostgreSQL: an advisory lock held to commit, so sequence numbers commit in
+/// order and a reader's cursor never skips one), insert the row, stamp the layer with it
+/// (its last change, and its last data change unless `kind` is metadata only) and, on
+/// PostgreSQL, NOTIFY the new sequence number.
+pub(crate) fn log(
+    d: Dialect,
+    layer_id: &str,
+    kind: ChangeKind,
+    version: i64,
+    features: &[FeatureChange],
+) -> Vec<Stmt> {
+    let detail = serde_json::to_string(&Detail {
+        features: features.to_vec(),
+    })
+    .unwrap_or_else(|_| "{}".into());
+    let mut out = Vec::new();
+    if d == Dialect::Postgres {
+        out.push(Stmt::new("SELECT pg_advisory_xact_lock(726002)"));
+    }
+    out.push(
+        Stmt::new(d.sql(&format!(
+            "INSERT INTO atlante_changes (at, layer_id, kind, version, detail) \
+             VALUES ({}, $1, $2, $3, {})",
+            d.now(),
+            d.json_arg(4)
+        )))
+        .arg(layer_id)
+        .arg(kind.name())
+        .arg(version)
+        .arg(detail),
+    );
+    let data_set = if kind.is_data() {
+        ", data_seq = (SELECT max(seq) FROM atlante_changes)"
+    } else {
+        ""
+    };
+    out.push(
+        Stmt::new(d.sql(&format!(
+            "UPDATE atlante_layers SET change_seq = (SELECT max(seq) FROM atlante_changes)\
+             {data_set}, updated_at = {} WHERE id = $1",
+            d.now()
+        )))
+        .arg(layer_id),
+    );
+    if d == Dialect::Postgres {
+        out.push(Stmt::new(
+            "SELECT pg_notify('atlante_changes', (SELECT max(seq) FROM atlante_changes)::text)",
+        ));
+    }
+    out
+}
+
+/// The sequence number of a layer's latest logged change.
+pub(crate) fn last_of(d: Dialect, layer_id: &str) -> Stmt {
+    Stmt::new(d.sql("SELECT coalesce(max(seq), 0) AS seq FROM atlante_changes WHERE layer_id = $1"))
+        .arg(layer_id)
+}
+
+pub(crate) fn since(d: Dialect, seq: i64, limit: i64) -> Stmt {
+    Stmt::new(d.sql(&format!(
+        "SELECT seq, layer_id, kind, version, {} AS detail FROM atlante_changes \
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+        d.json_col("detail")
+    )))
+    .arg(seq)
+    .arg(limit)
+}
+
+pub(crate) fn latest(d: Dialect) -> Stmt {
+    Stmt::new(d.sql("SELECT coalesce(max(seq), 0) AS seq FROM atlante_changes"))
+}
+
+pub(crate) fn from_row(r: &impl RowExt) -> Result<Change> {
+    let kind = r.text("kind")?;
+    let detail: Detail = from_json("change detail", &r.text("detail")?)?;
+    Ok(Change {
+        seq: r.int("seq")?,
+        layer_id: r.text("layer_id")?,
+        kind: ChangeKind::parse(&kind)
+            .ok_or_else(|| super::StoreError::Corrupt(format!("change kind {kind}")))?,
+        version: r.opt_int("version")?.unwrap_or(0),
+        features: detail.features,
+    })
+}
+
+/// Tells this process's subscribers about a change just committed, with the layer as it
+/// now stands. If reading it back fails, the change is still in the log: the catalog's
+/// poll picks it up.
+pub(crate) async fn announce<S>(
+    store: &S,
+    layer_id: &str,
+    kind: ChangeKind,
+    version: i64,
+    features: Vec<FeatureChange>,
+) where
+    S: super::sql::Exec + super::ChangeStore + super::LayerStore + ?Sized,
+{
+    let read = async {
+        let seq = match store
+            .fetch_optional(last_of(store.dialect(), layer_id))
+            .await?
+        {
+            Some(r) => r.int("seq")?,
+            None => 0,
+        };
+        Ok::<_, super::StoreError>((seq, store.layer(layer_id).await?))
+    };
+    match read.await {
+        Ok((seq, layer)) => store.feed().announce(&Announced {
+            change: Change {
+                seq,
+                layer_id: layer_id.to_string(),
+                kind,
+                version,
+                features,
+            },
+            layer,
+        }),
+        Err(e) => {
+            tracing::warn!(layer = %layer_id, error = %e, "change committed but not announced; the poll will pick it up")
+        }
+    }
+}

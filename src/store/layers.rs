@@ -1,0 +1,118 @@
+//! The layer catalog (layers, their metadata and kept versions), written once for both
+//! backends. Versions themselves (publish, rollback, delete) are in each backend.
+
+use async_trait::async_trait;
+
+use super::changes::{self, ChangeKind};
+use super::sql::{Exec, RowExt, Stmt};
+use super::{
+    from_json, validate_meta, ChangeStore, LayerMetaUpdate, LayerStore, Result, StoreError,
+};
+use crate::model::{GeomType, Layer, SourceInfo};
+
+fn select(e: &impl Exec) -> String {
+    let d = e.dialect();
+    format!(
+        "SELECT l.id, l.org_id, l.slug, l.title, l.description, l.theme, l.licence, \
+         l.attribution, l.attribution_url, l.visibility, l.current_version, l.change_seq, \
+         l.data_seq, {} AS updated_at, v.geom_type, v.feature_count, {} AS extent, \
+         {} AS fields, {} AS source \
+         FROM atlante_layers l JOIN atlante_layer_versions v \
+         ON v.layer_id = l.id AND v.version = l.current_version",
+        d.ts("l.updated_at"),
+        d.json_col("v.extent"),
+        d.json_col("v.fields"),
+        d.json_col("v.source")
+    )
+}
+
+fn from_row(r: &impl RowExt) -> Result<Layer> {
+    let geom = r.text("geom_type")?;
+    Ok(Layer {
+        id: r.text("id")?,
+        org: r.text("org_id")?,
+        slug: r.text("slug")?,
+        title: r.text("title")?,
+        description: r.text("description")?,
+        theme: r.text("theme")?,
+        licence: r.text("licence")?,
+        attribution: r.text("attribution")?,
+        attribution_url: r.text("attribution_url")?,
+        visibility: r.text("visibility")?,
+        version: r.int("current_version")?,
+        change_seq: r.int("change_seq")?,
+        data_seq: r.int("data_seq")?,
+        geom_type: GeomType::parse(&geom).ok_or_else(|| StoreError::Corrupt(geom.clone()))?,
+        feature_count: r.int("feature_count")?,
+        extent: r
+            .opt_text("extent")?
+            .map(|e| from_json("extent", &e))
+            .transpose()?,
+        fields: from_json("fields", &r.text("fields")?)?,
+        source: from_json::<SourceInfo>("source", &r.text("source")?)?,
+        updated_at: r.text("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl<T: Exec + ChangeStore> LayerStore for T {
+    async fn layers(&self) -> Result<Vec<Layer>> {
+        let s = Stmt::new(format!("{} ORDER BY l.id", select(self)));
+        self.fetch_all(s).await?.iter().map(from_row).collect()
+    }
+
+    async fn layer(&self, id: &str) -> Result<Option<Layer>> {
+        let s = Stmt::new(
+            self.dialect()
+                .sql(&format!("{} WHERE l.id = $1", select(self))),
+        )
+        .arg(id);
+        self.fetch_optional(s)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    async fn update_layer_meta(&self, id: &str, u: &LayerMetaUpdate) -> Result<Layer> {
+        validate_meta(u)?;
+        let layer = self
+            .layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let d = self.dialect();
+        let mut stmts = vec![Stmt::new(d.sql(
+            "UPDATE atlante_layers SET title = coalesce($1, title), \
+             description = coalesce($2, description), theme = coalesce($3, theme), \
+             licence = coalesce($4, licence), attribution = coalesce($5, attribution), \
+             attribution_url = coalesce($6, attribution_url), \
+             visibility = coalesce($7, visibility) WHERE id = $8",
+        ))
+        .arg(u.title.clone())
+        .arg(u.description.clone())
+        .arg(u.theme.clone())
+        .arg(u.licence.clone())
+        .arg(u.attribution.clone())
+        .arg(u.attribution_url.clone())
+        .arg(u.visibility.clone())
+        .arg(id)];
+        stmts.extend(changes::log(d, id, ChangeKind::Meta, layer.version, &[]));
+        self.exec_all(stmts).await?;
+        changes::announce(self, id, ChangeKind::Meta, layer.version, Vec::new()).await;
+        self.layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    async fn versions(&self, id: &str) -> Result<Vec<i64>> {
+        let s = Stmt::new(self.dialect().sql(
+            "SELECT version FROM atlante_layer_versions WHERE layer_id = $1 ORDER BY version DESC",
+        ))
+        .arg(id);
+        self.fetch_all(s)
+            .await?
+            .iter()
+            .map(|r| r.int("version"))
+            .collect()
+    }
+}

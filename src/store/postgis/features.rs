@@ -1,0 +1,267 @@
+//! Features of the PostGIS store: reads (GiST-indexed, CQL2 compiled to SQL) and edits in
+//! place.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row as _};
+
+use super::versions::lock_layer;
+use super::{run, PgStore};
+use crate::geom::wkb_to_ewkb;
+use crate::model::{Field, FieldType, Layer, Value};
+use crate::store::changes::{self, ChangeKind, FeatureChange};
+use crate::store::sql::Dialect;
+use crate::store::{
+    item_condition, order_by, quote_ident, republished, Edit, FeatureStore, ItemQuery, Result,
+    StoreError, StoredFeature,
+};
+
+fn select_features(layer: &Layer) -> String {
+    let cols: String = layer
+        .fields
+        .iter()
+        .map(|f| format!(", {}", read_expr(f)))
+        .collect();
+    format!(
+        "SELECT fid, ST_AsBinary(geom, 'NDR'){cols} FROM {}",
+        quote_ident(&layer.id)
+    )
+}
+
+fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
+    let values = layer
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+        .collect::<Result<_>>()?;
+    Ok(StoredFeature {
+        fid: r.try_get(0)?,
+        wkb: r.try_get(1)?,
+        values,
+    })
+}
+
+fn push_where(qb: &mut QueryBuilder<'_, Postgres>, layer: &Layer, q: &ItemQuery) {
+    use crate::cql2::Bind;
+    use crate::store::filter as sql;
+    let Some(cond) = item_condition(q) else {
+        return;
+    };
+    qb.push(" WHERE ");
+    for piece in sql::compile(&cond, layer, sql::Dialect::Postgres) {
+        match piece {
+            sql::Piece::Sql(s) => qb.push(s),
+            sql::Piece::Bind(Bind::Text(s) | Bind::Date(s) | Bind::Timestamp(s)) => qb.push_bind(s),
+            sql::Piece::Bind(Bind::Integer(i)) => qb.push_bind(i),
+            sql::Piece::Bind(Bind::Real(f)) => qb.push_bind(f),
+            sql::Piece::Bind(Bind::Bool(b)) => qb.push_bind(b),
+            sql::Piece::Bind(Bind::Geometry(wkb)) => qb.push_bind(wkb),
+        };
+    }
+}
+
+fn edit_fid(e: &Edit) -> String {
+    match e {
+        Edit::Insert(_) => "new".into(),
+        Edit::Replace(f, _) | Edit::Delete(f) => f.to_string(),
+    }
+}
+
+/// A bound value, cast to its column's type.
+fn push_value(qb: &mut QueryBuilder<'_, Postgres>, v: &Value, kind: FieldType) {
+    match v {
+        Value::Null => {
+            qb.push("NULL");
+        }
+        Value::Integer(i) => {
+            qb.push_bind(*i);
+        }
+        Value::Real(f) => {
+            qb.push_bind(*f);
+        }
+        Value::Boolean(b) => {
+            qb.push_bind(*b);
+        }
+        Value::Text(t) | Value::Date(t) | Value::Datetime(t) => {
+            qb.push_bind(t.clone());
+            qb.push(match kind {
+                FieldType::Date => "::date",
+                FieldType::Datetime => "::timestamptz",
+                _ => "::text",
+            });
+        }
+    }
+}
+
+/// The select-list expression that reads a column back in the shape `Value` expects.
+fn read_expr(f: &Field) -> String {
+    let q = quote_ident(&f.name);
+    match f.kind {
+        FieldType::Date => format!("to_char({q}, 'YYYY-MM-DD')"),
+        FieldType::Datetime => format!("to_char({q}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+        _ => q,
+    }
+}
+
+fn value_from_row(r: &PgRow, idx: usize, kind: FieldType) -> Result<Value> {
+    Ok(match kind {
+        FieldType::Integer => r
+            .try_get::<Option<i64>, _>(idx)?
+            .map_or(Value::Null, Value::Integer),
+        FieldType::Real => r
+            .try_get::<Option<f64>, _>(idx)?
+            .map_or(Value::Null, Value::Real),
+        FieldType::Boolean => r
+            .try_get::<Option<bool>, _>(idx)?
+            .map_or(Value::Null, Value::Boolean),
+        FieldType::Text => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Text),
+        FieldType::Date => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Date),
+        FieldType::Datetime => r
+            .try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, Value::Datetime),
+    })
+}
+
+#[async_trait]
+impl FeatureStore for PgStore {
+    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
+        let sql = format!("{} ORDER BY fid", select_features(layer));
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| feature_from_row(layer, r)).collect()
+    }
+
+    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
+        let mut count = QueryBuilder::<Postgres>::new(format!(
+            "SELECT count(*) FROM {}",
+            quote_ident(&layer.id)
+        ));
+        push_where(&mut count, layer, q);
+        let matched: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::<Postgres>::new(select_features(layer));
+        push_where(&mut page, layer, q);
+        page.push(order_by(layer, &q.sort, "COLLATE \"C\""));
+        page.push(" LIMIT ")
+            .push_bind(q.limit)
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let rows = page.build().fetch_all(&self.pool).await?;
+        let features = rows
+            .iter()
+            .map(|r| feature_from_row(layer, r))
+            .collect::<Result<_>>()?;
+        Ok((features, matched))
+    }
+
+    async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>> {
+        let sql = format!("{} WHERE fid = $1", select_features(layer));
+        let row = sqlx::query(&sql)
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
+    }
+
+    async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>> {
+        let table = quote_ident(&layer.id);
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, &layer.id).await?;
+        let current: Option<i32> =
+            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = $1")
+                .bind(&layer.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.map(i64::from) != Some(layer.version) {
+            return Err(republished(layer));
+        }
+        let mut ids = Vec::with_capacity(edits.len());
+        let mut touched = Vec::with_capacity(edits.len());
+        let read_old = format!(
+            "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM {table} \
+             WHERE fid = $1"
+        );
+        for e in edits {
+            let before = match e {
+                Edit::Insert(_) => None,
+                Edit::Replace(fid, _) | Edit::Delete(fid) => {
+                    let b: Option<(f64, f64, f64, f64)> = sqlx::query_as(&read_old)
+                        .bind(fid)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    b.map(|(a, b, c, d)| [a, b, c, d])
+                }
+            };
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            match e {
+                Edit::Insert(row) => {
+                    qb.push(format!("INSERT INTO {table} (geom"));
+                    for f in &layer.fields {
+                        qb.push(", ").push(quote_ident(&f.name));
+                    }
+                    qb.push(") VALUES (ST_GeomFromEWKB(")
+                        .push_bind(wkb_to_ewkb(&row.wkb, 4326))
+                        .push(")");
+                    for (f, v) in layer.fields.iter().zip(&row.values) {
+                        qb.push(", ");
+                        push_value(&mut qb, v, f.kind);
+                    }
+                    qb.push(") RETURNING fid");
+                }
+                Edit::Replace(fid, row) => {
+                    qb.push(format!("UPDATE {table} SET geom = ST_GeomFromEWKB("));
+                    qb.push_bind(wkb_to_ewkb(&row.wkb, 4326)).push(")");
+                    for (f, v) in layer.fields.iter().zip(&row.values) {
+                        qb.push(format!(", {} = ", quote_ident(&f.name)));
+                        push_value(&mut qb, v, f.kind);
+                    }
+                    qb.push(" WHERE fid = ")
+                        .push_bind(*fid)
+                        .push(" RETURNING fid");
+                }
+                Edit::Delete(fid) => {
+                    qb.push(format!("DELETE FROM {table} WHERE fid = "))
+                        .push_bind(*fid)
+                        .push(" RETURNING fid");
+                }
+            }
+            let id: Option<i64> = qb.build_query_scalar().fetch_optional(&mut *tx).await?;
+            let fid = id.ok_or_else(|| StoreError::NotFound(format!("feature {}", edit_fid(e))))?;
+            ids.push(fid);
+            touched.push(FeatureChange {
+                fid,
+                before,
+                after: match e {
+                    Edit::Insert(row) | Edit::Replace(_, row) => Some(row.bbox),
+                    Edit::Delete(_) => None,
+                },
+            });
+        }
+        sqlx::query(&format!(
+            "UPDATE atlante_layer_versions SET feature_count = s.n, extent = s.e FROM \
+             (SELECT count(*) AS n, CASE WHEN count(*) = 0 THEN NULL ELSE jsonb_build_array(\
+             ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), \
+             ST_YMax(ST_Extent(geom))) END AS e FROM {table}) s \
+             WHERE layer_id = $1 AND version = $2"
+        ))
+        .bind(&layer.id)
+        .bind(layer.version as i32)
+        .execute(&mut *tx)
+        .await?;
+        for s in changes::log(
+            Dialect::Postgres,
+            &layer.id,
+            ChangeKind::Edited,
+            layer.version,
+            &touched,
+        ) {
+            run(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        changes::announce(self, &layer.id, ChangeKind::Edited, layer.version, touched).await;
+        Ok(ids)
+    }
+}

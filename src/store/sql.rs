@@ -1,0 +1,192 @@
+//! SQL the two backends share, written once. A statement is text with `$1`, `$2`…
+//! placeholders plus its arguments ([`Stmt`]); [`Dialect::sql`] turns the placeholders into
+//! SQLite's `?1`, `?2`… and the few other differences (the current time, JSON columns,
+//! timestamps read back as RFC 3339 text) are [`Dialect`] methods. Each backend runs a
+//! [`Stmt`] through its [`Exec`] implementation, and reads rows through [`RowExt`], so the
+//! concerns that need no backend-specific SQL (organisations, documents, tokens, audit, the
+//! change log) are implemented once, over [`Exec`], in their own modules.
+
+use async_trait::async_trait;
+
+use super::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The statement with this dialect's placeholders (`$n` stays for PostgreSQL, `?n` for
+    /// SQLite). Only `$` followed by a digit is a placeholder; statements never carry `$`
+    /// otherwise (values are always bound).
+    pub fn sql(self, s: &str) -> String {
+        match self {
+            Dialect::Postgres => s.to_string(),
+            Dialect::Sqlite => {
+                let mut out = String::with_capacity(s.len());
+                let mut chars = s.chars().peekable();
+                while let Some(c) = chars.next() {
+                    if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                        out.push('?');
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The current time, as the column type stores it.
+    pub fn now(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "clock_timestamp()",
+            Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+        }
+    }
+
+    /// A timestamp column read back as RFC 3339 UTC text with milliseconds.
+    pub fn ts(self, col: &str) -> String {
+        match self {
+            Dialect::Postgres => {
+                format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+            }
+            Dialect::Sqlite => col.to_string(),
+        }
+    }
+
+    /// A JSON argument: `jsonb` on PostgreSQL, text on SQLite.
+    pub fn json_arg(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}::jsonb"),
+            Dialect::Sqlite => format!("${n}"),
+        }
+    }
+
+    /// A JSON column read back as text.
+    pub fn json_col(self, col: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("{col}::text"),
+            Dialect::Sqlite => col.to_string(),
+        }
+    }
+
+    /// An RFC 3339 text argument stored into a timestamp column.
+    pub fn ts_arg(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}::timestamptz"),
+            Dialect::Sqlite => format!("${n}"),
+        }
+    }
+}
+
+/// One bound argument. Text, integers, reals and booleans are all the shared code needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+    Bool(bool),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Text(s.to_string())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Text(s)
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Arg {
+        Arg::Text(s.clone())
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Arg {
+        Arg::OptText(s.map(str::to_string))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(s: Option<String>) -> Arg {
+        Arg::OptText(s)
+    }
+}
+impl From<i64> for Arg {
+    fn from(i: i64) -> Arg {
+        Arg::Int(i)
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(i: Option<i64>) -> Arg {
+        Arg::OptInt(i)
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Arg {
+        Arg::Bool(b)
+    }
+}
+
+/// A statement in `$n` form and its arguments, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>) -> Stmt {
+        Stmt {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+    pub fn arg(mut self, a: impl Into<Arg>) -> Stmt {
+        self.args.push(a.into());
+        self
+    }
+}
+
+/// Reading a result row by column name, the same way on both backends.
+pub trait RowExt {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+    fn boolean(&self, col: &str) -> Result<bool>;
+}
+
+/// What a backend offers the shared code: its dialect and a way to run a statement.
+#[async_trait]
+pub trait Exec: Send + Sync {
+    type Row: RowExt + Send;
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement; the number of rows it changed.
+    async fn exec(&self, s: Stmt) -> Result<u64>;
+    async fn fetch_all(&self, s: Stmt) -> Result<Vec<Self::Row>>;
+    async fn fetch_optional(&self, s: Stmt) -> Result<Option<Self::Row>> {
+        Ok(self.fetch_all(s).await?.into_iter().next())
+    }
+    /// Runs statements in one transaction: all or nothing.
+    async fn exec_all(&self, stmts: Vec<Stmt>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            Dialect::Sqlite.sql("SELECT $1, '$x', $12"),
+            "SELECT ?1, '$x', ?12"
+        );
+        assert_eq!(Dialect::Postgres.sql("SELECT $1"), "SELECT $1");
+    }
+}
