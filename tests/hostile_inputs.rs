@@ -365,6 +365,37 @@ fn corpus(dir: &Path) -> Vec<Case> {
             "mixes",
         ),
         case("executable", write(dir, "virus.exe", "MZ"), "not accepted"),
+        case(
+            "a .cpg naming an unknown encoding",
+            shp_variant(dir, ZTL, "klingon.zip", |p| {
+                p.retain(|x| !ends(".cpg")(x));
+                let stem = p[0].0.rsplit_once('.').unwrap().0.to_string();
+                p.push((format!("{stem}.cpg"), b"KLINGON-42".to_vec()));
+            }),
+            "declares the encoding 'klingon-42'",
+        ),
+        case(
+            "a CSV that is not UTF-8, no --encoding",
+            write(
+                dir,
+                "cp1252.csv",
+                b"nome,lon,lat\nCitt\xe0 di Milano,9.19,45.46\n",
+            ),
+            "not utf-8",
+        ),
+        case(
+            "a CSV with 100,000 columns",
+            {
+                let names: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+                let values = vec!["1"; 100_000].join(",");
+                write(
+                    dir,
+                    "wide.csv",
+                    format!("lon,lat,{}\n9.19,45.46,{values}\n", names.join(",")),
+                )
+            },
+            "attribute columns; atlante takes at most 1000",
+        ),
     ];
     let mut add = |name: &'static str, file: PathBuf, expect: &'static str, tweak: Tweak| {
         v.push(Case {
@@ -403,6 +434,18 @@ fn corpus(dir: &Path) -> Vec<Case> {
         two_layers,
         "no layer",
         Box::new(|o| o.source_layer = Some("zzz".into())),
+    );
+    add(
+        "unknown --encoding",
+        write(dir, "cp1252b.csv", b"nome,lon,lat\nCitt\xe0,9.19,45.46\n"),
+        "unknown encoding",
+        Box::new(|o| o.encoding = Some("KLINGON-42".into())),
+    );
+    add(
+        "wrong --encoding for the bytes",
+        write(dir, "cp1252c.csv", b"nome,lon,lat\nCitt\xe0,9.19,45.46\n"),
+        "not utf-8",
+        Box::new(|o| o.encoding = Some("utf-8".into())),
     );
     add(
         "bad --geometry",
@@ -449,6 +492,20 @@ async fn hostile_corpus_changes_nothing(t: TestStore) {
             c.name,
             c.expect
         );
+        // Errors name the user's file, never an internal table.
+        assert!(
+            !msg.contains("__v") && !msg.contains("atlante_") && !msg.contains("015146_nil"),
+            "{}: '{msg}' names an internal table",
+            c.name
+        );
+        if let IngestError::Invalid { file, .. } = &err {
+            assert_eq!(
+                file,
+                c.file.file_name().unwrap().to_str().unwrap(),
+                "{}",
+                c.name
+            );
+        }
         assert_eq!(
             checksum(t.store.as_ref(), &layer.id).await.unwrap(),
             before,

@@ -351,7 +351,46 @@ async fn hostile_attribute_names_round_trip(t: TestStore) {
     assert!(labels.contains(&"Città") && labels.contains(&"quo\"te"));
 }
 
+/// A CSV saved by Excel in cp1252, with `--encoding cp1252`: recoded, accents intact.
+async fn csv_in_cp1252_is_recoded(t: TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("servizi.csv");
+    std::fs::write(&p, b"nome,lon,lat\nCitt\xe0 di Milano,9.19,45.46\n").unwrap();
+    let (l, _) = ingest_file(&t.store, &p, "015146", "servizi", |o| {
+        o.encoding = Some("cp1252".into())
+    })
+    .await
+    .unwrap();
+    assert_eq!(l.source.encoding, "CP1252");
+    let f = t.store.scan(&l).await.unwrap();
+    assert_eq!(f[0].values[0], Value::Text("Città di Milano".into()));
+}
+
+/// A new layer is a draft (private) unless published; a new version keeps the visibility.
+async fn uploads_are_drafts_until_published(t: TestStore) {
+    let nil = demo("milano/nil_2020.geojson");
+    let (l, _) = ingest_file(&t.store, &nil, "015146", "nil", |o| o.visibility = None)
+        .await
+        .unwrap();
+    assert_eq!(l.visibility, "private");
+    let u = LayerMetaUpdate {
+        visibility: Some("public".into()),
+        ..Default::default()
+    };
+    t.store.update_layer_meta(&l.id, &u).await.unwrap();
+    let (l2, _) = ingest_file(&t.store, &nil, "015146", "nil", |o| o.visibility = None)
+        .await
+        .unwrap();
+    assert_eq!((l2.version, l2.visibility.as_str()), (2, "public"));
+    // A metadata change is a catalog change, not a data change.
+    let l3 = t.store.update_layer_meta(&l.id, &u).await.unwrap();
+    assert_eq!(l3.data_seq, l2.data_seq);
+    assert!(l3.change_seq > l2.change_seq);
+}
+
 both_stores!(
+    csv_in_cp1252_is_recoded,
+    uploads_are_drafts_until_published,
     gauss_boaga_fixture_lands_within_5m,
     rdn2008_cp1252_fixture_keeps_accents,
     utm_utf8_without_cpg_is_detected,

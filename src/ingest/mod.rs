@@ -3,6 +3,7 @@
 //! version live in one transaction. The CLI and the HTTP upload both call [`ingest`].
 
 mod archive;
+mod encoding;
 mod gdal_env;
 mod names;
 mod read;

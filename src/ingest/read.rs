@@ -13,7 +13,7 @@ use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{archive, gdal_env, names, shapefile, IngestError, IngestOptions};
+use super::{archive, encoding, gdal_env, names, shapefile, IngestError, IngestOptions};
 use crate::crs as proj;
 use crate::geom::{bbox, coerce, geo_kind, to_wkb};
 use crate::model::{
@@ -23,6 +23,8 @@ use crate::store::Batch;
 
 const BATCH: usize = 2_000;
 const MAX_WARNINGS: usize = 20;
+/// More attribute columns than any real layer has; both stores take at least this many.
+pub const MAX_FIELDS: usize = 1_000;
 
 /// The formats Atlante accepts, each opened by exactly one GDAL driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +263,9 @@ struct Reader {
     source: SourceInfo,
     expected: Option<u64>,
     warnings: Vec<String>,
+    /// The file the text comes from (the `.dbf` of a Shapefile), to tell a U+FFFD that is
+    /// really in it from one a failed decoding made (looked at only if one turns up).
+    text_source: PathBuf,
 }
 
 fn parse_crs(s: &str) -> Option<SpatialRef> {
@@ -278,7 +283,7 @@ fn crs_label(srs: &SpatialRef) -> String {
 
 impl Reader {
     fn open(job: &Job) -> Result<Reader, IngestError> {
-        let (path, kind) = locate(job)?;
+        let (mut path, kind) = locate(job)?;
         let display = job.display.clone();
         let mut warnings = Vec::new();
         let mut open_options: Vec<String> = Vec::new();
@@ -300,11 +305,36 @@ impl Reader {
                 ));
             }
             expected = Some(shx_count);
-            let cpg = shapefile::read_cpg(&path);
+            let cpg_name = format!(
+                "{}.cpg",
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("layer")
+            );
+            let cpg = match shapefile::read_cpg(&path) {
+                None => None,
+                Some(text) => match shapefile::gdal_encoding(&text) {
+                    Some(e) => Some(e.to_string()),
+                    None if job.opts.encoding.is_some() => None,
+                    None => return Err(invalid(
+                        &display,
+                        format!(
+                            "{cpg_name} declares the encoding '{}', which Atlante does not know: \
+                                 pass --encoding (cp1252 or latin1 are usual for Italian data)",
+                            text.chars().take(40).collect::<String>()
+                        ),
+                    )),
+                },
+            };
             encoding = match (&job.opts.encoding, cpg) {
-                (Some(e), _) => shapefile::gdal_encoding(e),
+                (Some(e), _) => shapefile::gdal_encoding(e)
+                    .ok_or_else(|| {
+                        IngestError::BadRequest(format!(
+                            "unknown encoding '{}': use e.g. cp1252, latin1 or utf-8",
+                            e.chars().take(40).collect::<String>()
+                        ))
+                    })?
+                    .to_string(),
                 (None, Some(c)) if c == "UTF-8" && info.has_non_ascii && !info.valid_utf8 => {
-                    return Err(invalid(&display, "the .cpg says UTF-8 but the .dbf text is not UTF-8: pass --encoding (cp1252 or latin1 are usual)"));
+                    return Err(invalid(&display, format!("{cpg_name} says UTF-8 but the .dbf text is not UTF-8: pass --encoding (cp1252 or latin1 are usual)")));
                 }
                 (None, Some(c)) => c,
                 (None, None) if !info.has_non_ascii => "UTF-8".into(),
@@ -351,6 +381,32 @@ impl Reader {
             ));
         }
         if kind == Kind::Csv {
+            // GDAL reads CSV text as UTF-8: anything else is recoded first, from the
+            // encoding the user names, or refused (never stored with replacement characters).
+            let utf8 = encoding::is_utf8(&path).map_err(|e| invalid(&display, e.to_string()))?;
+            match (utf8, &job.opts.encoding) {
+                (true, None) => {}
+                (_, Some(e)) => {
+                    let from = shapefile::gdal_encoding(e).ok_or_else(|| {
+                        IngestError::BadRequest(format!(
+                            "unknown encoding '{}': use e.g. cp1252, latin1 or utf-8",
+                            e.chars().take(40).collect::<String>()
+                        ))
+                    })?;
+                    if from != "UTF-8" {
+                        let recoded = job.work.join("recoded.csv");
+                        encoding::recode_to_utf8(&path, &recoded, from)
+                            .map_err(|p| invalid(&display, format!("read as {from}: {p}")))?;
+                        path = recoded;
+                        encoding = from.to_string();
+                    } else if !utf8 {
+                        return Err(invalid(&display, "--encoding says UTF-8 but the file is not UTF-8 text: pass the encoding it was saved in (cp1252 is usual for Excel)"));
+                    }
+                }
+                (false, None) => {
+                    return Err(invalid(&display, "the CSV is not UTF-8 text: pass --encoding (cp1252 is usual for files saved by Excel)"));
+                }
+            }
             open_options.extend(
                 [
                     "X_POSSIBLE_NAMES=lon,lng,long,longitude,x,*_x,*longitud*,coord_x,est,easting",
@@ -426,6 +482,15 @@ impl Reader {
             .fields()
             .map(|f| (f.name(), f.field_type()))
             .collect();
+        if gdal_fields.len() > MAX_FIELDS {
+            return Err(invalid(
+                &display,
+                format!(
+                    "the layer has {} attribute columns; Atlante takes at most {MAX_FIELDS}: split the table",
+                    gdal_fields.len()
+                ),
+            ));
+        }
         let raw_labels = raw_labels.filter(|r| r.len() == gdal_fields.len());
         for (i, (name, ty)) in gdal_fields.iter().enumerate() {
             let kind = match *ty {
@@ -535,7 +600,12 @@ impl Reader {
             transform: transform_text,
             encoding,
         };
+        let text_source = match kind {
+            Kind::Shapefile => shapefile::sibling(&path, "dbf").unwrap_or_else(|| path.clone()),
+            _ => path.clone(),
+        };
         Ok(Reader {
+            text_source,
             ds,
             layer_name,
             display,
@@ -577,6 +647,8 @@ impl Reader {
         let mut summary = IngestSummary::default();
         let mut batch = Vec::with_capacity(BATCH);
         let display = self.display.clone();
+        let encoding = self.source.encoding.clone();
+        let mut genuine_fffd: Option<bool> = None;
         let (result, msgs) = gdal_env::capture(|| -> Result<(), IngestError> {
             for feature in layer.features() {
                 summary.read += 1;
@@ -613,7 +685,22 @@ impl Reader {
                     } else {
                         None
                     };
-                    values.push(to_value(v, f.kind));
+                    let v = to_value(v, f.kind);
+                    if let Value::Text(t) = &v {
+                        if t.contains('\u{FFFD}')
+                            && !*genuine_fffd
+                                .get_or_insert_with(|| encoding::has_replacement(&self.text_source))
+                        {
+                            return Err(invalid(
+                                &display,
+                                format!(
+                                    "feature {n}: the text of '{}' is not valid {encoding}: pass --encoding with the encoding the file was saved in",
+                                    f.label
+                                ),
+                            ));
+                        }
+                    }
+                    values.push(v);
                 }
                 batch.push(Row { wkb, bbox, values });
                 summary.written += 1;

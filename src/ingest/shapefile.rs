@@ -96,26 +96,69 @@ pub fn read_dbf(dbf: &Path) -> Result<DbfInfo, String> {
     })
 }
 
-/// Reads a `.cpg` and maps it to a GDAL encoding name.
+/// Reads a `.cpg`: its text, trimmed (None when there is no `.cpg`).
 pub fn read_cpg(shp: &Path) -> Option<String> {
     let cpg = sibling(shp, "cpg")?;
-    let text = fs::read_to_string(cpg).ok()?;
-    Some(gdal_encoding(text.trim()))
+    let bytes = fs::read(cpg).ok()?;
+    Some(String::from_utf8_lossy(&bytes).trim().to_string())
 }
 
-/// Maps the names users and ArcGIS write (`1252`, `latin1`, `utf8`) to GDAL's.
-pub fn gdal_encoding(name: &str) -> String {
+/// The encodings Atlante reads DBF text in (GDAL names), with the names users and ArcGIS
+/// write for them (`1252`, `latin1`, `utf8`…). Anything else is refused with a clear error
+/// rather than handed to GDAL, which would store replacement characters without a word.
+const ENCODINGS: &[(&str, &[&str])] = &[
+    ("UTF-8", &["UTF8"]),
+    (
+        "CP1252",
+        &["1252", "CP1252", "WINDOWS1252", "ANSI1252", "ANSI"],
+    ),
+    ("ISO-8859-1", &["LATIN1", "ISO88591", "88591", "ISO8859"]),
+    ("ISO-8859-15", &["LATIN9", "ISO885915", "885915"]),
+    ("CP850", &["850", "CP850", "OEM850"]),
+    ("CP437", &["437", "CP437", "OEM437", "OEM"]),
+    ("CP1250", &["1250", "CP1250", "WINDOWS1250"]),
+    ("CP1251", &["1251", "CP1251", "WINDOWS1251"]),
+    ("CP1253", &["1253", "CP1253", "WINDOWS1253"]),
+    ("CP1254", &["1254", "CP1254", "WINDOWS1254"]),
+    ("CP1257", &["1257", "CP1257", "WINDOWS1257"]),
+    ("ISO-8859-2", &["LATIN2", "ISO88592", "88592"]),
+    ("ISO-8859-5", &["ISO88595", "88595"]),
+    ("ISO-8859-7", &["ISO88597", "88597"]),
+    ("ISO-8859-9", &["LATIN5", "ISO88599", "88599"]),
+    ("CP852", &["852", "CP852"]),
+    ("CP866", &["866", "CP866"]),
+    ("KOI8-R", &["KOI8R"]),
+    ("SHIFT_JIS", &["SJIS", "SHIFTJIS", "CP932", "932"]),
+    ("GBK", &["GBK", "CP936", "936", "GB2312"]),
+    ("BIG5", &["BIG5", "CP950", "950"]),
+    ("EUC-KR", &["EUCKR", "CP949", "949"]),
+];
+
+/// The GDAL name of an encoding as users and `.cpg` files write it, or None when Atlante
+/// does not know it.
+pub fn gdal_encoding(name: &str) -> Option<&'static str> {
     let n = name
         .trim()
         .to_ascii_uppercase()
-        .replace(['-', '_', ' '], "");
-    match n.as_str() {
-        "UTF8" => "UTF-8".into(),
-        "1252" | "CP1252" | "WINDOWS1252" | "ANSI1252" => "CP1252".into(),
-        "LATIN1" | "ISO88591" | "88591" => "ISO-8859-1".into(),
-        "LATIN9" | "ISO885915" | "885915" => "ISO-8859-15".into(),
-        "850" | "CP850" => "CP850".into(),
-        "437" | "CP437" => "CP437".into(),
-        _ => name.trim().to_string(),
+        .replace(['-', '_', ' ', '.'], "");
+    ENCODINGS
+        .iter()
+        .find(|(gdal, aliases)| gdal.replace(['-', '_'], "") == n || aliases.contains(&n.as_str()))
+        .map(|(gdal, _)| *gdal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gdal_encoding;
+
+    #[test]
+    fn encodings() {
+        assert_eq!(gdal_encoding("1252"), Some("CP1252"));
+        assert_eq!(gdal_encoding(" utf-8 "), Some("UTF-8"));
+        assert_eq!(gdal_encoding("ISO 8859-1"), Some("ISO-8859-1"));
+        assert_eq!(gdal_encoding("latin1"), Some("ISO-8859-1"));
+        assert_eq!(gdal_encoding("Shift_JIS"), Some("SHIFT_JIS"));
+        assert_eq!(gdal_encoding("KLINGON-42"), None);
+        assert_eq!(gdal_encoding(""), None);
     }
 }
