@@ -1,5 +1,6 @@
-//! Geometry encodings Atlante writes: 2D little-endian WKB from `geo_types`, PostGIS EWKB
-//! and GeoPackage binary blobs. Kept small and dependency-free so both stores share it.
+//! Geometry encodings: 2D little-endian WKB from `geo_types`, PostGIS EWKB, GeoPackage
+//! binary blobs, and GeoJSON geometries (read: [`from_geojson`]; written: `wkb_to_geojson`).
+//! Kept small and dependency-free so the stores, the features API and CQL2 share it.
 
 use geo_types::{Coord, Geometry, LineString, Polygon};
 
@@ -410,5 +411,75 @@ pub fn from_wkb(wkb: &[u8]) -> Option<Geometry<f64>> {
             ))
         }
         _ => return None,
+    })
+}
+
+/// How deep GeometryCollections may nest in GeoJSON.
+const MAX_COLLECTION_DEPTH: usize = 4;
+
+/// A GeoJSON geometry object as geo-types: coordinates as given (finite, the first two of
+/// each position), in whatever CRS the caller says; GeometryCollections nest at most 4 deep.
+pub fn from_geojson(v: &serde_json::Value) -> Result<Geometry<f64>, String> {
+    geojson_at(v, 0)
+}
+
+fn geojson_at(v: &serde_json::Value, depth: usize) -> Result<Geometry<f64>, String> {
+    use geo_types::{GeometryCollection, MultiLineString, MultiPoint, MultiPolygon, Point};
+    use serde_json::Value as Json;
+    fn coord(v: &Json) -> Result<Coord<f64>, String> {
+        let a = v
+            .as_array()
+            .filter(|a| a.len() >= 2)
+            .ok_or("a position needs two numbers")?;
+        match (a[0].as_f64(), a[1].as_f64()) {
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok(Coord { x, y }),
+            _ => Err("positions must be finite numbers".into()),
+        }
+    }
+    fn many<T>(c: &Json, f: impl Fn(&Json) -> Result<T, String>) -> Result<Vec<T>, String> {
+        c.as_array()
+            .ok_or("coordinates must be an array")?
+            .iter()
+            .map(f)
+            .collect()
+    }
+    fn line(v: &Json) -> Result<LineString<f64>, String> {
+        many(v, coord).map(LineString)
+    }
+    fn polygon(v: &Json) -> Result<Polygon<f64>, String> {
+        let mut rings = many(v, line)?;
+        if rings.is_empty() {
+            return Err("a polygon needs rings".into());
+        }
+        let exterior = rings.remove(0);
+        Ok(Polygon::new(exterior, rings))
+    }
+    let c = &v["coordinates"];
+    Ok(match v["type"].as_str() {
+        Some("Point") => Geometry::Point(Point(coord(c)?)),
+        Some("LineString") => Geometry::LineString(line(c)?),
+        Some("Polygon") => Geometry::Polygon(polygon(c)?),
+        Some("MultiPoint") => Geometry::MultiPoint(MultiPoint(many(c, |p| coord(p).map(Point))?)),
+        Some("MultiLineString") => Geometry::MultiLineString(MultiLineString(many(c, line)?)),
+        Some("MultiPolygon") => Geometry::MultiPolygon(MultiPolygon(many(c, polygon)?)),
+        Some("GeometryCollection") => {
+            if depth >= MAX_COLLECTION_DEPTH {
+                return Err("geometry collections are nested too deeply".into());
+            }
+            let parts = v["geometries"]
+                .as_array()
+                .ok_or("a GeometryCollection needs a 'geometries' array")?
+                .iter()
+                .map(|g| geojson_at(g, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            Geometry::GeometryCollection(GeometryCollection(parts))
+        }
+        Some(other) => {
+            return Err(format!(
+                "geometry type '{}' is not supported",
+                other.chars().take(40).collect::<String>()
+            ))
+        }
+        None => return Err("the geometry has no type".into()),
     })
 }

@@ -4,7 +4,7 @@
 
 use geo_types::Geometry;
 
-use super::{err, Bind, CmpOp, Cond, Expr, Operand, Result, TemporalOp, Val};
+use super::{err, Bind, CmpOp, Cond, Expr, Operand, Result, SpatialOp, TemporalOp, Val};
 use crate::model::{FieldType, Layer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +180,9 @@ impl Checker<'_> {
                 Cond::In(a, vals)
             }
             Expr::IsNull(a) => Cond::IsNull(self.operand(a)?.0),
+            Expr::Spatial(op, a, b) if is_collection(a) || is_collection(b) => {
+                self.cond(&split_collection(*op, a, b)?)?
+            }
             Expr::Spatial(op, a, b) => {
                 let (a, ta) = self.operand(a)?;
                 let (b, tb) = self.operand(b)?;
@@ -419,5 +422,50 @@ fn compare_ends(x: &End, op: CmpOp, y: &End) -> Cond {
                 (true, false) => Cond::And(present),
             }
         }
+    }
+}
+
+fn is_collection(o: &Operand) -> bool {
+    matches!(o, Operand::Geometry(Geometry::GeometryCollection(_)))
+}
+
+/// The parts of a GeometryCollection, nested ones flattened.
+fn parts(g: &Geometry<f64>, out: &mut Vec<Geometry<f64>>) {
+    match g {
+        Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|p| parts(p, out)),
+        other => out.push(other.clone()),
+    }
+}
+
+/// A spatial predicate with a GeometryCollection literal, as predicates on its parts:
+/// intersecting a collection is intersecting one of its parts, being disjoint from it is
+/// being disjoint from all of them. The other predicates on a collection (whose parts may
+/// overlap or differ in dimension) are refused rather than answered approximately.
+fn split_collection(op: SpatialOp, a: &Operand, b: &Operand) -> Result<Expr> {
+    let (other, gc, gc_first) = match (a, b) {
+        (Operand::Geometry(g @ Geometry::GeometryCollection(_)), o) => (o, g, true),
+        (o, Operand::Geometry(g)) => (o, g, false),
+        _ => return err("expected a geometry collection"),
+    };
+    let mut ps = Vec::new();
+    parts(gc, &mut ps);
+    let each = |p: Geometry<f64>| {
+        let p = Operand::Geometry(p);
+        if gc_first {
+            Expr::Spatial(op, p, other.clone())
+        } else {
+            Expr::Spatial(op, other.clone(), p)
+        }
+    };
+    match op {
+        SpatialOp::Intersects if ps.is_empty() => Ok(Expr::Literal(false)),
+        SpatialOp::Disjoint if ps.is_empty() => Ok(Expr::Literal(true)),
+        SpatialOp::Intersects => Ok(Expr::Or(ps.into_iter().map(each).collect())),
+        SpatialOp::Disjoint => Ok(Expr::And(ps.into_iter().map(each).collect())),
+        other => err(format!(
+            "{} with a GEOMETRYCOLLECTION is not supported: use S_INTERSECTS or S_DISJOINT, \
+             or a MULTIPOINT, MULTILINESTRING or MULTIPOLYGON",
+            other.name()
+        )),
     }
 }

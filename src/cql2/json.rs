@@ -173,9 +173,11 @@ fn operand(v: &Json, depth: usize) -> Result<Operand> {
                 let a = arity("casei", args(v)?, 1)?;
                 return Ok(Operand::Casei(Box::new(operand(&a[0], d)?)));
             }
-            if o.contains_key("type") && o.contains_key("coordinates") {
-                let g =
-                    crate::features::edit::geometry(v).map_err(|e| super::Error(e.to_string()))?;
+            if o.contains_key("type")
+                && (o.contains_key("coordinates") || o.contains_key("geometries"))
+            {
+                // Coordinates in the filter CRS: `check` moves them to CRS84 and checks them.
+                let g = crate::geom::from_geojson(v).map_err(super::Error)?;
                 return Ok(Operand::Geometry(g));
             }
             if let Some(op) = o.get("op").and_then(Json::as_str) {

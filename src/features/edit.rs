@@ -2,9 +2,7 @@
 //! geometry type, turned into store rows. Pure functions.
 
 use geo::Validation;
-use geo_types::{
-    Coord, Geometry, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon,
-};
+use geo_types::Geometry;
 use serde_json::{Map, Value as Json};
 
 use super::{bad, ParamError};
@@ -15,66 +13,20 @@ use crate::model::{FieldType, Layer, Row, Value};
 pub const MAX_FEATURES: usize = 10_000;
 const MAX_DEPTH: usize = 4;
 
-fn coord(v: &Json) -> Result<Coord<f64>, ParamError> {
-    let a = v
-        .as_array()
-        .filter(|a| a.len() >= 2)
-        .ok_or_else(|| bad("a position needs two numbers"))?;
-    let (x, y) = (a[0].as_f64(), a[1].as_f64());
-    match (x, y) {
-        (Some(x), Some(y))
-            if x.is_finite()
-                && y.is_finite()
-                && (-180.0..=180.0).contains(&x)
-                && (-90.0..=90.0).contains(&y) =>
-        {
-            Ok(Coord { x, y })
-        }
-        _ => Err(bad(
-            "positions must be longitude, latitude within range (CRS84)",
-        )),
-    }
-}
-
-fn line(v: &Json) -> Result<LineString<f64>, ParamError> {
-    v.as_array()
-        .ok_or_else(|| bad("a line needs an array of positions"))?
-        .iter()
-        .map(coord)
-        .collect::<Result<Vec<_>, _>>()
-        .map(LineString)
-}
-
-fn polygon(v: &Json) -> Result<Polygon<f64>, ParamError> {
-    let rings = v
-        .as_array()
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| bad("a polygon needs rings"))?;
-    let mut rings = rings.iter().map(line).collect::<Result<Vec<_>, _>>()?;
-    let exterior = rings.remove(0);
-    Ok(Polygon::new(exterior, rings))
-}
-
-/// A GeoJSON geometry (CRS84) as geo-types.
+/// A GeoJSON geometry of a feature: parsed by [`crate::geom::from_geojson`], then every
+/// position within CRS84's range (longitude, latitude).
 pub fn geometry(v: &Json) -> Result<Geometry<f64>, ParamError> {
-    let c = &v["coordinates"];
-    fn many<T>(c: &Json, f: impl Fn(&Json) -> Result<T, ParamError>) -> Result<Vec<T>, ParamError> {
-        c.as_array()
-            .ok_or_else(|| bad("coordinates must be an array"))?
-            .iter()
-            .map(f)
-            .collect()
+    let g = crate::geom::from_geojson(v).map_err(bad)?;
+    let mut ok = true;
+    crate::geom::visit_coords(&g, &mut |c| {
+        ok &= (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y);
+    });
+    if !ok {
+        return Err(bad(
+            "positions must be longitude, latitude within range (CRS84)",
+        ));
     }
-    Ok(match v["type"].as_str() {
-        Some("Point") => Geometry::Point(Point(coord(c)?)),
-        Some("LineString") => Geometry::LineString(line(c)?),
-        Some("Polygon") => Geometry::Polygon(polygon(c)?),
-        Some("MultiPoint") => Geometry::MultiPoint(MultiPoint(many(c, |p| coord(p).map(Point))?)),
-        Some("MultiLineString") => Geometry::MultiLineString(MultiLineString(many(c, line)?)),
-        Some("MultiPolygon") => Geometry::MultiPolygon(MultiPolygon(many(c, polygon)?)),
-        Some(other) => return Err(bad(format!("geometry type '{other}' is not supported"))),
-        None => return Err(bad("the geometry has no type")),
-    })
+    Ok(g)
 }
 
 fn depth(v: &Json) -> usize {

@@ -314,14 +314,16 @@ impl Reader {
                 Some(text) => match shapefile::gdal_encoding(&text) {
                     Some(e) => Some(e.to_string()),
                     None if job.opts.encoding.is_some() => None,
-                    None => return Err(invalid(
-                        &display,
-                        format!(
+                    None => {
+                        return Err(invalid(
+                            &display,
+                            format!(
                             "{cpg_name} declares the encoding '{}', which Atlante does not know: \
                                  pass --encoding (cp1252 or latin1 are usual for Italian data)",
                             text.chars().take(40).collect::<String>()
                         ),
-                    )),
+                        ))
+                    }
                 },
             };
             encoding = match (&job.opts.encoding, cpg) {

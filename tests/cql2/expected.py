@@ -15,7 +15,7 @@ import os
 import re
 from datetime import datetime, timezone
 
-from shapely.geometry import shape, Point, LineString, Polygon, MultiPoint, box
+from shapely.geometry import shape, Point, LineString, Polygon, MultiPoint, GeometryCollection, box
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -146,6 +146,13 @@ CASES = [
     (P, "S_CROSSES(geometry, LINESTRING(9.15 45.45, 9.25 45.49))", lambda p, g: g.crosses(LineString([(9.15, 45.45), (9.25, 45.49)]))),
     (Z, f"S_CONTAINS(geometry, POINT({inside_c.x!r} {inside_c.y!r}))", lambda p, g: g.contains(inside_c)),
     (Z, "S_WITHIN(geometry, BBOX(9.18, 45.46, 9.2, 45.47)) OR tipo = 'AREA_B'", lambda p, g: g.within(box(9.18, 45.46, 9.2, 45.47)) or p["tipo"] == "AREA_B"),
+    # geometry collection literals: a feature that either part touches.
+    (C, "S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT(9.19 45.4642), LINESTRING(8.8 45.35, 8.95 45.45)))",
+     lambda p, g: g.intersects(GeometryCollection([DUOMO, LineString([(8.8, 45.35), (8.95, 45.45)])]))),
+    (F, "S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POLYGON((9.17 45.45, 9.21 45.45, 9.21 45.48, 9.17 45.48, 9.17 45.45)), POINT(9.1 45.5)))",
+     lambda p, g: g.intersects(GeometryCollection([box(9.17, 45.45, 9.21, 45.48), Point(9.1, 45.5)]))),
+    (C, "S_DISJOINT(geometry, GEOMETRYCOLLECTION(POINT(9.19 45.4642), LINESTRING(8.8 45.35, 8.95 45.45)))",
+     lambda p, g: g.disjoint(GeometryCollection([DUOMO, LineString([(8.8, 45.35), (8.95, 45.45)])]))),
     # temporal-functions
     (Z, "T_AFTER(val_inizio, TIMESTAMP('2015-01-01T00:00:00Z'))", lambda p, g: gt(T(p["val_inizio"]), T("2015-01-01T00:00:00Z"))),
     (Z, "T_BEFORE(val_inizio, DATE('2000-01-01'))", lambda p, g: lt(T(p["val_inizio"]), T("2000-01-01T00:00:00Z"))),
@@ -173,6 +180,12 @@ CRS_CASES = [
     (C, "S_INTERSECTS(geometry, POINT(45.4642 9.19))", "http://www.opengis.net/def/crs/EPSG/0/4326", lambda p, g: g.intersects(DUOMO)),
 ]
 
+# The same filters in CQL2 JSON, by index into CRS_CASES.
+CRS_JSON = {
+    0: {"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [mx, my]}]},
+    1: {"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [45.4642, 9.19]}]},
+}
+
 # The same filters in CQL2 JSON, by index into CASES.
 JSON = {
     0: {"op": "=", "args": [{"property": "name"}, "Milano"]},
@@ -190,6 +203,21 @@ JSON = {
     62: {"op": "t_during", "args": [{"interval": [{"property": "val_inizio"}, {"property": "val_fine"}]},
                                    {"interval": ["2017-01-01T00:00:00Z", "2018-01-01T00:00:00Z"]}]},
 }
+# Shared vertices and exact points, written with all 16-17 significant digits: JSON numbers
+# must be read exactly (one ulp off, S_TOUCHES finds nothing).
+def _index(text):
+    return next(i for i, c in enumerate(CASES) if c[1] == text)
+JSON[_index(f"S_TOUCHES(geometry, POINT({mv.x!r} {mv.y!r}))")] = {"op": "s_touches", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [mv.x, mv.y]}]}
+JSON[_index(f"S_EQUALS(geometry, POINT({stop.x!r} {stop.y!r}))")] = {"op": "s_equals", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [stop.x, stop.y]}]}
+JSON[_index(f"S_CONTAINS(geometry, POINT({inside_c.x!r} {inside_c.y!r}))")] = {"op": "s_contains", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [inside_c.x, inside_c.y]}]}
+for text in [c[1] for c in CASES if c[1].startswith("S_INTERSECTS(geometry, GEOMETRYCOLLECTION") or c[1].startswith("S_DISJOINT(geometry, GEOMETRYCOLLECTION")]:
+    i = _index(text)
+    layer, _, pred = CASES[i]
+    if layer == C:
+        geoms = [{"type": "Point", "coordinates": [9.19, 45.4642]}, {"type": "LineString", "coordinates": [[8.8, 45.35], [8.95, 45.45]]}]
+    else:
+        geoms = [{"type": "Polygon", "coordinates": [[[9.17, 45.45], [9.21, 45.45], [9.21, 45.48], [9.17, 45.48], [9.17, 45.45]]]}, {"type": "Point", "coordinates": [9.1, 45.5]}]
+    JSON[i] = {"op": text.split("(")[0].lower(), "args": [{"property": "geometry"}, {"type": "GeometryCollection", "geometries": geoms}]}
 
 
 def answer(layer, pred):
@@ -204,8 +232,11 @@ for i, (layer, text, pred) in enumerate(CASES):
     if i in JSON:
         case["json"] = JSON[i]
     out.append(case)
-for layer, text, crs, pred in CRS_CASES:
-    out.append({"collection": layer, "filter": text, "filter_crs": crs, "expected": answer(layer, pred)})
+for i, (layer, text, crs, pred) in enumerate(CRS_CASES):
+    case = {"collection": layer, "filter": text, "filter_crs": crs, "expected": answer(layer, pred)}
+    if i in CRS_JSON:
+        case["json"] = CRS_JSON[i]
+    out.append(case)
 
 keys = {name: key for name, (key, _) in LAYERS.items()}
 json.dump({"keys": keys, "cases": out}, open(os.path.join(os.path.dirname(__file__), "cases.json"), "w"),
