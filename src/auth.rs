@@ -62,12 +62,12 @@ pub async fn create_token(
     lifetime: Option<chrono::Duration>,
 ) -> Result<(String, TokenRecord), StoreError> {
     if !ROLES.contains(&role) {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::Invalid(format!(
             "role must be editor or admin, not '{role}'"
         )));
     }
     if label.chars().count() > 200 || label.chars().any(char::is_control) {
-        return Err(StoreError::Conflict(
+        return Err(StoreError::Invalid(
             "label: at most 200 characters, no control characters".into(),
         ));
     }

@@ -426,4 +426,244 @@ async fn apps(t: TestStore) {
     );
 }
 
-both_stores!(styles, apps);
+/// GET raw bytes through the router.
+async fn bytes(app: &axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let res = app
+        .clone()
+        .oneshot(
+            axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status();
+    (
+        status,
+        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+    )
+}
+
+/// Every text in a zip, with each gzip member inside its files (PMTiles tiles and
+/// directories) inflated: what a leak search must look through.
+fn zip_text(zip: &[u8]) -> String {
+    use std::io::Read;
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut out = String::new();
+    for i in 0..a.len() {
+        let mut f = a.by_index(i).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        out.push_str(&String::from_utf8_lossy(&b));
+        for (p, _) in b
+            .windows(3)
+            .enumerate()
+            .filter(|(_, w)| *w == [0x1f, 0x8b, 0x08])
+        {
+            let mut d = flate2::read::GzDecoder::new(&b[p..]);
+            let mut x = Vec::new();
+            if d.read_to_end(&mut x).is_ok() {
+                out.push_str(&String::from_utf8_lossy(&x));
+            }
+        }
+    }
+    out
+}
+
+/// A private layer never leaves through an app: it may sit in a draft app of its own
+/// comune, a published app refuses it, and a layer made private after publishing is
+/// withheld from the app's files and bundles (and the owner is told).
+async fn private_layers_never_leave_through_apps(t: TestStore) {
+    let (app, milano, _) = setup(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("canary.geojson");
+    std::fs::write(
+        &canary,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"canary_field_q7":"CANARY-VALUE-Q7"},"geometry":{"type":"Point","coordinates":[9.19,45.465]}}]}"#,
+    )
+    .unwrap();
+    ingest_file(&t.store, &canary, "015146", "canary", |o| {
+        o.visibility = None;
+        o.title = Some("CANARY-TITLE-Q7".into());
+    })
+    .await
+    .unwrap();
+    let path = "/api/orgs/015146/apps/leak";
+    let cfg = json!({"title": "Mappa", "layers": [{"id": "015146_metro_fermate"}, {"id": "015146_canary"}]});
+    let (s, a) = send(&app, "PUT", path, Some(&milano), Some(cfg)).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a draft app may hold its comune's draft: {a}"
+    );
+    assert_eq!(a["withheld"], json!(["015146_canary"]));
+    let (s, p) = send(
+        &app,
+        "POST",
+        &format!("{path}/publish"),
+        Some(&milano),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("015146_canary"),
+        "{p}"
+    );
+    let publish = |vis: &'static str| {
+        let app = app.clone();
+        let milano = milano.clone();
+        async move {
+            let (s, _) = send(
+                &app,
+                "PATCH",
+                "/api/layers/015146_canary",
+                Some(&milano),
+                Some(json!({ "visibility": vis })),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+        }
+    };
+    publish("public").await;
+    let (s, _) = send(
+        &app,
+        "POST",
+        &format!("{path}/publish"),
+        Some(&milano),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, public) = bytes(&app, "/apps/015146/leak/bundle.zip?mode=static&maxzoom=12").await;
+    assert!(
+        zip_text(&public).contains("CANARY-VALUE-Q7"),
+        "public: in the bundle"
+    );
+    // Now the comune makes it private again: every anonymous surface of the app drops it.
+    publish("private").await;
+    for file in [
+        "config.json",
+        "style.json",
+        "index.html",
+        "bundle.zip?mode=online",
+    ] {
+        let (s, b) = bytes(&app, &format!("/apps/015146/leak/{file}")).await;
+        assert_eq!(s, StatusCode::OK, "{file}");
+        let text = if file.starts_with("bundle") {
+            zip_text(&b)
+        } else {
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        for c in ["CANARY", "canary_field_q7", "015146_canary"] {
+            assert!(!text.contains(c), "{file} leaks {c}");
+        }
+    }
+    let (s, b) = bytes(&app, "/apps/015146/leak/bundle.zip?mode=static&maxzoom=12").await;
+    assert_eq!(s, StatusCode::OK);
+    let text = zip_text(&b);
+    for c in ["CANARY", "canary_field_q7"] {
+        assert!(!text.contains(c), "the static bundle leaks {c}");
+    }
+    assert!(text.contains("DUOMO"), "the public layer is still there");
+    assert_eq!(
+        bytes(&app, "/tiles/015146_canary/14/8719/5843.mvt").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // The owner sees what the app leaves out.
+    let (_, a) = send(&app, "GET", path, Some(&milano), None).await;
+    assert_eq!(a["withheld"], json!(["015146_canary"]));
+    let (_, a) = send(&app, "GET", path, None, None).await;
+    assert_eq!(a["withheld"], json!([]), "and nobody else learns its name");
+    assert!(!a.to_string().contains("CANARY-TITLE"));
+}
+
+/// Every text a comune sets reaches maps as text: an attribution with a link in it is
+/// escaped everywhere a map client renders HTML; a link is Atlante's own, from a checked
+/// `attribution_url`.
+async fn attributions_are_text(t: TestStore) {
+    let (app, milano, _) = setup(&t).await;
+    let phishing = r#"ISTAT <a href="http://example.invalid/login">Accedi con SPID</a>"#;
+    let id = "015146_metro_fermate";
+    let patch = |body: serde_json::Value| {
+        let (app, milano) = (app.clone(), milano.clone());
+        async move {
+            send(
+                &app,
+                "PATCH",
+                "/api/layers/015146_metro_fermate",
+                Some(&milano),
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        patch(json!({ "attribution": phishing })).await.0,
+        StatusCode::OK
+    );
+    let path = "/api/orgs/015146/apps/attr";
+    send(
+        &app,
+        "PUT",
+        path,
+        Some(&milano),
+        Some(json!({"title": "A", "layers": [{"id": id}]})),
+    )
+    .await;
+    assert_eq!(
+        send(
+            &app,
+            "POST",
+            &format!("{path}/publish"),
+            Some(&milano),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let surfaces = [
+        format!("/tiles/{id}.json"),
+        format!("/styles/{id}.json"),
+        "/apps/015146/attr/style.json".to_string(),
+    ];
+    for uri in &surfaces {
+        let (s, b) = bytes(&app, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        let text = String::from_utf8_lossy(&b);
+        assert!(
+            !text.contains("<a href=\\\"http://example.invalid"),
+            "{uri}: {text}"
+        );
+        assert!(!text.contains("<a href"), "{uri} carries markup: {text}");
+        assert!(text.contains("&lt;a href="), "{uri} escapes it");
+    }
+    for bad in [
+        "javascript:alert(1)",
+        "http://",
+        "https://x.org/\"onmouseover=\"x",
+        "ftp://x.org",
+    ] {
+        let (s, j) = patch(json!({ "attribution_url": bad })).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {j}");
+    }
+    let (s, _) = patch(json!({"attribution": "CC BY 4.0 — Comune di Milano",
+        "attribution_url": "https://creativecommons.org/licenses/by/4.0/"}))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, tj) = send(&app, "GET", &format!("/tiles/{id}.json"), None, None).await;
+    assert_eq!(
+        tj["attribution"],
+        "<a href=\"https://creativecommons.org/licenses/by/4.0/\" target=\"_blank\" rel=\"noopener noreferrer\">CC BY 4.0 — Comune di Milano</a>"
+    );
+}
+
+both_stores!(
+    styles,
+    apps,
+    private_layers_never_leave_through_apps,
+    attributions_are_text
+);

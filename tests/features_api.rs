@@ -258,7 +258,7 @@ async fn bad_parameters_are_400(t: TestStore) {
         "bbox=a,b,c,d",
         "limit=-1",
         "limit=0",
-        "limit=1000000000000",
+        "limit=99999999999999999999",
         "limit=ten",
         "offset=-5",
         "properties=nope",
@@ -279,6 +279,40 @@ async fn bad_parameters_are_400(t: TestStore) {
             "{q}: {body}"
         );
     }
+}
+
+/// A limit above the maximum is served at the maximum with a next link (as OGC API -
+/// Features means it), not refused.
+async fn limit_above_the_maximum_is_served_at_it(t: TestStore) {
+    let app = setup(&t).await;
+    let (s, _, body) = get(
+        &app,
+        "/collections/015146_nil/items?limit=50000&offset=80",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["numberReturned"], 8, "88 NIL, from 80");
+    let (s, _, body) = get(
+        &app,
+        "/collections/015146_nil/items?limit=1000000000000",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["numberReturned"], 88);
+    let selfl = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "self")
+        .unwrap();
+    assert!(
+        selfl["href"].as_str().unwrap().contains("limit=10000"),
+        "{selfl}"
+    );
 }
 
 async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
@@ -344,6 +378,7 @@ async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
 both_stores!(
     collections_items_and_paging,
     bad_parameters_are_400,
+    limit_above_the_maximum_is_served_at_it,
     html_is_escaped_and_private_layers_hidden
 );
 

@@ -311,7 +311,138 @@ async fn private_layers_are_invisible_to_others(t: TestStore) {
     assert_eq!(s, StatusCode::CONFLICT, "no older version to roll back to");
 }
 
+/// Every `href` in a JSON document, recursively.
+fn hrefs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("href", Value::String(h)) => out.push(h.clone()),
+                    _ => hrefs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| hrefs(x, out)),
+        _ => {}
+    }
+}
+
+/// QGIS resolves no relative link: every link of every JSON document is absolute, built
+/// from `public_url`, else from the proxy's `Forwarded` headers when trusted, else `Host`.
+async fn every_link_is_absolute(t: TestStore) {
+    common::ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let docs = [
+        "/",
+        "/collections",
+        "/collections/015146_nil",
+        "/collections/015146_nil/items?limit=2",
+        "/collections/015146_nil/items/1",
+        "/collections/015146_nil/queryables",
+        "/collections/015146_nil/tiles",
+        "/collections/015146_nil/tiles/WebMercatorQuad",
+        "/tileMatrixSets",
+        "/api/layers",
+        "/api/layers/015146_nil",
+    ];
+    let crawl = |app: axum::Router,
+                 headers: Vec<(&'static str, &'static str)>,
+                 base: &'static str| async move {
+        let mut n = 0;
+        for uri in docs {
+            let mut b = Request::get(uri);
+            for (k, v) in &headers {
+                b = b.header(*k, *v);
+            }
+            let res = app
+                .clone()
+                .oneshot(b.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{uri}");
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            let doc: Value = serde_json::from_slice(&bytes).unwrap();
+            let mut found = Vec::new();
+            hrefs(&doc, &mut found);
+            for h in &found {
+                assert!(h.starts_with(base), "{uri}: {h} is not under {base}");
+            }
+            n += found.len();
+        }
+        n
+    };
+    // From Host.
+    let plain = router(
+        AppState::new(t.store.clone(), Config::default())
+            .await
+            .unwrap(),
+    );
+    let n = crawl(
+        plain.clone(),
+        vec![("host", "gis.example.org:8080")],
+        "http://gis.example.org:8080/",
+    )
+    .await;
+    assert!(n > 40, "{n} links");
+    // Forwarded headers are ignored unless trusted…
+    crawl(
+        plain,
+        vec![
+            ("host", "10.0.0.5"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+        ],
+        "http://10.0.0.5/",
+    )
+    .await;
+    // …and followed behind a trusted proxy.
+    let proxied = Config {
+        trust_proxy_headers: true,
+        ..Config::default()
+    };
+    let app = router(AppState::new(t.store.clone(), proxied).await.unwrap());
+    crawl(
+        app.clone(),
+        vec![
+            ("host", "10.0.0.5"),
+            ("forwarded", "for=1.2.3.4;proto=https;host=sit.example.it"),
+        ],
+        "https://sit.example.it/",
+    )
+    .await;
+    crawl(
+        app,
+        vec![
+            ("host", "10.0.0.5"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "sit.example.it"),
+        ],
+        "https://sit.example.it/",
+    )
+    .await;
+    // public_url wins.
+    let fixed = Config {
+        public_url: Some("https://sit.cittametropolitana.mi.it/".into()),
+        ..Config::default()
+    };
+    let app = router(AppState::new(t.store.clone(), fixed).await.unwrap());
+    crawl(
+        app,
+        vec![("host", "other")],
+        "https://sit.cittametropolitana.mi.it/",
+    )
+    .await;
+}
+
 both_stores!(
+    every_link_is_absolute,
     catalog_and_negotiation,
     uploads_need_the_owners_token,
     private_layers_are_invisible_to_others

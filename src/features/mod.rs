@@ -202,7 +202,9 @@ pub fn parse_items(layer: &Layer, params: &[(String, String)]) -> Result<Items, 
         }
         seen.push(k);
         match k.as_str() {
-            "limit" => q.limit = parse_int(v, "limit", 1, MAX_LIMIT)?,
+            // Above the maximum is served at the maximum, with a next link (OGC API -
+            // Features means it so: opengeospatial/ogcapi-features#640).
+            "limit" => q.limit = parse_int(v, "limit", 1, i64::MAX)?.min(MAX_LIMIT),
             "offset" => q.offset = parse_int(v, "offset", 0, i64::MAX / 2)?,
             "bbox" => q.bbox = Some(parse_bbox_in(v, bbox_crs)?),
             "bbox-crs" => {}
@@ -410,13 +412,15 @@ pub fn collection_json(layer: &Layer, base: &str) -> Json {
     })
 }
 
-/// Rebuilds the query string of an items request with another offset.
-fn with_offset(params: &[(String, String)], offset: i64) -> String {
+/// Rebuilds the query string of an items request with another offset (and the limit it
+/// was served with).
+fn with_offset(params: &[(String, String)], limit: i64, offset: i64) -> String {
     let mut out: Vec<String> = params
         .iter()
-        .filter(|(k, _)| k != "offset" && k != "f")
+        .filter(|(k, _)| k != "offset" && k != "f" && k != "limit")
         .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
         .collect();
+    out.push(format!("limit={limit}"));
     out.push(format!("offset={offset}"));
     out.join("&")
 }
@@ -447,15 +451,15 @@ pub fn items_json(
     let href = format!("{base}/collections/{}/items", layer.id);
     let q = &req.query;
     let mut links = vec![
-        json!({"rel": "self", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.offset))}),
-        json!({"rel": "alternate", "type": "text/html", "href": format!("{href}?{}&f=html", with_offset(params, q.offset))}),
+        json!({"rel": "self", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.limit, q.offset))}),
+        json!({"rel": "alternate", "type": "text/html", "href": format!("{href}?{}&f=html", with_offset(params, q.limit, q.offset))}),
         json!({"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", layer.id)}),
     ];
     if q.offset + (features.len() as i64) < matched {
-        links.push(json!({"rel": "next", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.offset + q.limit))}));
+        links.push(json!({"rel": "next", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.limit, q.offset + q.limit))}));
     }
     if q.offset > 0 {
-        links.push(json!({"rel": "prev", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, (q.offset - q.limit).max(0)))}));
+        links.push(json!({"rel": "prev", "type": "application/geo+json", "href": format!("{href}?{}", with_offset(params, q.limit, (q.offset - q.limit).max(0)))}));
     }
     json!({
         "type": "FeatureCollection",

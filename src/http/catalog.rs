@@ -21,6 +21,9 @@ pub struct FormatQuery {
 
 pub fn layer_json(l: &Layer, base: &str) -> Json_ {
     let mut v = serde_json::to_value(l).unwrap_or_default();
+    // For map clients, whose attribution controls render HTML: the text escaped, the link
+    // ours (`attribution` itself stays the plain text the comune wrote).
+    v["attribution_html"] = json!(crate::html::attribution_html(l));
     v["links"] = json!([
         {"rel": "self", "type": "application/json", "href": format!("{base}/api/layers/{}", l.id)},
         {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", l.id)},

@@ -43,6 +43,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(w) => ApiError::not_found(&w),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            StoreError::Invalid(m) => ApiError::bad_request(m),
             StoreError::Aborted(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }

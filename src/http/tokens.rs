@@ -58,12 +58,7 @@ pub async fn create(
         })?),
     };
     let (secret, record) =
-        crate::auth::create_token(state.store.as_ref(), &org, &b.role, &b.label, lifetime)
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(m) => ApiError::bad_request(m),
-                other => other.into(),
-            })?;
+        crate::auth::create_token(state.store.as_ref(), &org, &b.role, &b.label, lifetime).await?;
     let detail = json!({"token": record.id, "role": record.role, "expires_at": record.expires_at});
     Ok(noted(
         (

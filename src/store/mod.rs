@@ -47,6 +47,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller sent is not acceptable (a 400).
+    #[error("{0}")]
+    Invalid(String),
     /// The producer of rows gave up (bad input): the transaction was rolled back.
     #[error("ingest aborted: {0}")]
     Aborted(String),
@@ -411,7 +414,7 @@ pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
     }
     if let Some(t) = &update.title {
         if t.trim().is_empty() || t.chars().count() > 200 {
-            return Err(StoreError::Conflict(
+            return Err(StoreError::Invalid(
                 "title must be 1 to 200 characters".into(),
             ));
         }
@@ -424,7 +427,7 @@ pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
         ("attribution_url", &update.attribution_url, 500),
     ] {
         if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Invalid(format!(
                 "{name} must be at most {max} characters"
             )));
         }
@@ -432,14 +435,14 @@ pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
             .as_ref()
             .is_some_and(|v| v.chars().any(char::is_control) && name != "description")
         {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Invalid(format!(
                 "{name} must not hold control characters"
             )));
         }
     }
     if let Some(u) = &update.attribution_url {
         if !u.is_empty() && !valid_link(u) {
-            return Err(StoreError::Conflict(
+            return Err(StoreError::Invalid(
                 "attribution_url must be an http:// or https:// address".into(),
             ));
         }
@@ -449,7 +452,7 @@ pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
 
 pub(crate) fn validate_visibility(v: &str) -> Result<()> {
     if v != "public" && v != "private" {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::Invalid(format!(
             "visibility must be 'public' or 'private', not '{v}'"
         )));
     }

@@ -78,7 +78,7 @@
   }
   function addLayer(l, basemap) {
     if (map.getSource(l.id)) return;
-    map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution || "" });
+    map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution_html || "" });
     const c = basemap ? "#7a8699" : colour.get(l.id);
     const common = { source: l.id, "source-layer": l.slug, metadata: { atlante: l.id } };
     if (l.geom_type === "MultiPolygon") {
