@@ -1,7 +1,10 @@
-//! GDAL's OAPIF driver as a client of the real server on PostGIS: it lists every public
-//! collection with the catalog's feature counts, and `ogr2ogr` copies collections with
-//! `-where` (sent as a CQL2 filter) and `-spat` (sent as bbox) answered by the server: the
-//! copies hold as many features as the same filter run in PostGIS directly.
+//! GIS clients of the real server:
+//! * GDAL's OAPIF driver on PostGIS lists every public collection with the catalog's
+//!   feature counts, and `ogr2ogr` copies collections with `-where` (sent as a CQL2 filter)
+//!   and `-spat` (sent as bbox) answered by the server: the copies hold as many features as
+//!   the same filter run in PostGIS directly;
+//! * QGIS 3.22's OAPIF provider (Debian's python3-qgis, headless) on both stores adds a
+//!   collection and reads every feature, accents intact.
 
 mod common;
 
@@ -26,16 +29,7 @@ fn ogr2ogr(dir: &std::path::Path, name: &str, args: &[&str]) -> (i64, String) {
 async fn ogr_oapif_reads_atlante() {
     use sqlx::Connection;
     let t = common::postgis().await;
-    let st = Command::new(env!("CARGO_BIN_EXE_atlante"))
-        .current_dir(common::repo())
-        .args(["--store", &t.location, "demo", "--no-serve"])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    common::load_demo(&t.location);
     let server = common::serve(&t.location);
     let url = format!("OAPIF:http://127.0.0.1:{}", server.port);
     let out = Command::new("ogrinfo")
@@ -137,3 +131,35 @@ async fn ogr_oapif_reads_atlante() {
     assert!(direct > 0);
     assert_eq!(copied, direct);
 }
+
+/// QGIS (3.22, what most municipal GIS offices run) adds an Atlante collection through its
+/// OAPIF provider and reads every feature: it follows only absolute links, and takes the
+/// landing page's first `data` link as the collections.
+async fn qgis_reads_every_feature(t: common::TestStore) {
+    common::load_demo(&t.location);
+    let server = common::serve(&t.location);
+    let out = Command::new("/usr/bin/python3")
+        .arg(common::repo().join("tests/qgis/oapif.py"))
+        .args([&server.url(), "015146_aree_pedonali_ztl"])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("/usr/bin/python3 with python3-qgis (run scripts/setup.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("{text} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["count"], 180, "every feature read: {v}");
+    assert_eq!(v["feature_count"], 180);
+    let texts: Vec<&str> = v["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    for accented in ["Ampère", "Via Teuliè"] {
+        assert!(texts.contains(&accented), "{accented} intact: {texts:?}");
+    }
+    assert!(v["fields"].as_array().unwrap().iter().any(|f| f == "nome"));
+}
+
+both_stores!(qgis_reads_every_feature);

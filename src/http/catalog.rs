@@ -48,11 +48,11 @@ pub async fn landing(
         "links": [
             {"rel": "self", "type": "application/json", "href": format!("{b}/?f=json")},
             {"rel": "alternate", "type": "text/html", "href": format!("{b}/?f=html")},
-            {"rel": "data", "type": "application/json", "href": format!("{b}/api/layers"), "title": "layers"},
+            {"rel": "data", "type": "application/json", "href": format!("{b}/collections"), "title": "collections (OGC API - Features)"},
+            {"rel": "related", "type": "application/json", "href": format!("{b}/api/layers"), "title": "layers: the catalog"},
             {"rel": "related", "type": "application/json", "href": format!("{b}/api/orgs"), "title": "organisations"},
             {"rel": "conformance", "type": "application/json", "href": format!("{b}/conformance")},
             {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": format!("{b}/api")},
-            {"rel": "data", "type": "application/json", "href": format!("{b}/collections"), "title": "collections (OGC API - Features)"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": format!("{b}/tileMatrixSets")}
         ]
     }))

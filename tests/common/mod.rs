@@ -400,17 +400,31 @@ pub fn serve(location: &str) -> Server {
 /// A fresh embedded store in `dir` loaded by `atlante demo --no-serve`; returns its path.
 pub fn demo_store(dir: &Path) -> String {
     let store = dir.join("atlante.gpkg").display().to_string();
+    load_demo(&store);
+    store
+}
+
+/// Runs `atlante demo --no-serve` on a store location (GeoPackage path or postgres URL).
+pub fn load_demo(location: &str) {
+    cli_ok(location, &["demo", "--no-serve"]);
+}
+
+/// Runs the real binary on `location` with `args`; its standard output. Fails the test
+/// (with the binary's standard error) if it does not succeed.
+pub fn cli_ok(location: &str, args: &[&str]) -> String {
     let st = Command::new(env!("CARGO_BIN_EXE_atlante"))
         .current_dir(repo())
-        .args(["--store", &store, "demo", "--no-serve"])
+        .args(["--store", location])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         st.status.success(),
-        "{}",
+        "atlante {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&st.stderr)
     );
-    store
+    String::from_utf8_lossy(&st.stdout).into_owned()
 }
 
 /// A minimal HTTP/1.1 GET (the test needs no client crate).
