@@ -4,7 +4,7 @@
 //! outcome. Failures are recorded too: a refused or denied write is exactly what an
 //! administration must be able to see.
 
-use axum::extract::{Request, State};
+use axum::extract::{RawPathParams, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,19 +55,43 @@ pub async fn write(state: &AppState, e: AuditEntry) {
     }
 }
 
+/// The organisation and target a request names in its path, for entries whose handler
+/// answered before noting them (refusals): a layer id names its owner, `{org}` itself.
+fn from_path(
+    state: &AppState,
+    params: &[(String, String)],
+    path: &str,
+) -> (Option<String>, String) {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Some(id) = get("id") {
+        return (state.catalog.get(&id).map(|l| l.org.clone()), id);
+    }
+    match (get("org"), get("slug"), get("token")) {
+        (Some(org), Some(slug), _) => (Some(org.clone()), format!("{org}/{slug}")),
+        (Some(org), None, Some(token)) => (Some(org), token),
+        (Some(org), None, None) => (Some(org.clone()), org),
+        _ => (None, path.to_string()),
+    }
+}
+
 pub async fn record(
     State((state, action)): State<(AppState, &'static str)>,
+    params: RawPathParams,
     req: Request,
     next: Next,
 ) -> Response {
     let who = req.extensions().get::<Who>().cloned().unwrap_or_default();
-    let path = req.uri().path().to_string();
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (path_org, path_target) = from_path(&state, &params, req.uri().path());
     let res = next.run(req).await;
     let note = res.extensions().get::<AuditNote>().cloned();
     let status = res.status();
     let (org, target, detail) = match note {
         Some(n) => (Some(n.org), n.target, n.detail),
-        None => (None, path, json!({})),
+        None => (path_org, path_target, json!({})),
     };
     write(
         &state,
