@@ -446,32 +446,6 @@ async fn bytes(app: &axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {
     )
 }
 
-/// Every text in a zip, with each gzip member inside its files (PMTiles tiles and
-/// directories) inflated: what a leak search must look through.
-fn zip_text(zip: &[u8]) -> String {
-    use std::io::Read;
-    let mut a = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut out = String::new();
-    for i in 0..a.len() {
-        let mut f = a.by_index(i).unwrap();
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).unwrap();
-        out.push_str(&String::from_utf8_lossy(&b));
-        for (p, _) in b
-            .windows(3)
-            .enumerate()
-            .filter(|(_, w)| *w == [0x1f, 0x8b, 0x08])
-        {
-            let mut d = flate2::read::GzDecoder::new(&b[p..]);
-            let mut x = Vec::new();
-            if d.read_to_end(&mut x).is_ok() {
-                out.push_str(&String::from_utf8_lossy(&x));
-            }
-        }
-    }
-    out
-}
-
 /// A private layer never leaves through an app: it may sit in a draft app of its own
 /// comune, a published app refuses it, and a layer made private after publishing is
 /// withheld from the app's files and bundles (and the owner is told).
@@ -539,7 +513,7 @@ async fn private_layers_never_leave_through_apps(t: TestStore) {
     assert_eq!(s, StatusCode::OK);
     let (_, public) = bytes(&app, "/apps/015146/leak/bundle.zip?mode=static&maxzoom=12").await;
     assert!(
-        zip_text(&public).contains("CANARY-VALUE-Q7"),
+        common::zip_text(&public).contains("CANARY-VALUE-Q7"),
         "public: in the bundle"
     );
     // Now the comune makes it private again: every anonymous surface of the app drops it.
@@ -553,7 +527,7 @@ async fn private_layers_never_leave_through_apps(t: TestStore) {
         let (s, b) = bytes(&app, &format!("/apps/015146/leak/{file}")).await;
         assert_eq!(s, StatusCode::OK, "{file}");
         let text = if file.starts_with("bundle") {
-            zip_text(&b)
+            common::zip_text(&b)
         } else {
             String::from_utf8_lossy(&b).into_owned()
         };
@@ -563,7 +537,7 @@ async fn private_layers_never_leave_through_apps(t: TestStore) {
     }
     let (s, b) = bytes(&app, "/apps/015146/leak/bundle.zip?mode=static&maxzoom=12").await;
     assert_eq!(s, StatusCode::OK);
-    let text = zip_text(&b);
+    let text = common::zip_text(&b);
     for c in ["CANARY", "canary_field_q7"] {
         assert!(!text.contains(c), "the static bundle leaks {c}");
     }

@@ -182,6 +182,9 @@ pub async fn put_app(
         .document("app", &key)
         .await?
         .is_some_and(|d| d.published);
+    if published {
+        only_public_layers(&state, cfg.layers.iter().map(|l| l.id.as_str()))?;
+    }
     let d = state
         .store
         .put_document(&Document {
@@ -231,6 +234,27 @@ pub async fn delete_app(
     }
 }
 
+/// A published app is public: it may hold only public layers (409 naming the others).
+fn only_public_layers<'a>(
+    state: &AppState,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ApiError> {
+    let private: Vec<&str> = ids
+        .filter(|id| state.catalog.visible(id, None).is_none())
+        .collect();
+    if private.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "a published app is public and may hold only public layers: make these public or \
+             take them out of the app first: {}",
+            private.join(", ")
+        ),
+    ))
+}
+
 /// `POST /api/orgs/{org}/apps/{slug}/publish`: a published app is public, so it may hold
 /// only public layers (409 naming the others).
 pub async fn publish(
@@ -267,21 +291,14 @@ async fn set_published(
         .await?
         .ok_or_else(|| ApiError::not_found("app"))?;
     if published {
-        let j = app_json(&state, &d, "");
-        let private: Vec<&str> = j["withheld"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        if !private.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "a published app is public and may hold only public layers: make these \
-                     public or take them out of the app first: {}",
-                    private.join(", ")
-                ),
-            ));
-        }
+        only_public_layers(
+            &state,
+            d.body["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["id"].as_str()),
+        )?;
     }
     d.published = published;
     let d = state.store.put_document(&d).await?;
@@ -436,8 +453,12 @@ fn app_file(file: &str, bytes: Vec<u8>, base: &str) -> Result<Response, ApiError
 
 use axum::http::HeaderName;
 
-/// `/apps/{org}/{slug}` without the slash: to the app's folder, so relative files resolve.
-pub async fn app_redirect(Path((org, slug)): Path<(String, String)>) -> Result<Response, ApiError> {
-    app_key(&org, &slug).map_err(|_| ApiError::not_found("app"))?;
+/// `/apps/{org}/{slug}` without the slash: to the app's folder, so relative files resolve
+/// (a published app only; anything else is the same 404).
+pub async fn app_redirect(
+    State(state): State<AppState>,
+    Path((org, slug)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    published_app(&state, &org, &slug).await?;
     Ok(axum::response::Redirect::permanent(&format!("/apps/{org}/{slug}/")).into_response())
 }

@@ -504,3 +504,93 @@ pub async fn token(store: &(impl atlante::store::Store + ?Sized), org: &str, rol
         .unwrap()
         .0
 }
+
+/// An answer of the in-process router: status, headers and body bytes.
+pub struct Reply {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One request through the in-process router with any body and headers.
+pub async fn request(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: axum::body::Body,
+    headers: &[(&str, &str)],
+) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut b = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = app.clone().oneshot(b.body(body).unwrap()).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
+    }
+}
+
+/// A multipart body with one file part and text fields; (content type, bytes).
+pub fn multipart(name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "atlante-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Every text in a zip, with each gzip member inside its files (PMTiles tiles and
+/// directories) inflated: what a leak search must look through.
+pub fn zip_text(zip: &[u8]) -> String {
+    use std::io::Read;
+    let Ok(mut a) = zip::ZipArchive::new(std::io::Cursor::new(zip)) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for i in 0..a.len() {
+        let mut f = a.by_index(i).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        out.push_str(&String::from_utf8_lossy(&b));
+        for (p, _) in b
+            .windows(3)
+            .enumerate()
+            .filter(|(_, w)| *w == [0x1f, 0x8b, 0x08])
+        {
+            let mut d = flate2::read::GzDecoder::new(&b[p..]);
+            let mut x = Vec::new();
+            if d.read_to_end(&mut x).is_ok() {
+                out.push_str(&String::from_utf8_lossy(&x));
+            }
+        }
+    }
+    out
+}
