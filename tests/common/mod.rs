@@ -594,3 +594,27 @@ pub fn zip_text(zip: &[u8]) -> String {
     }
     out
 }
+
+/// A fresh PostgreSQL database with PostGIS and nothing of Atlante's yet; its URL.
+pub async fn postgis_empty() -> String {
+    let admin = admin_url();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    with_database(admin, &name)
+}
+
+/// A gzipped fixture's bytes.
+pub fn gunzip(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
