@@ -276,4 +276,14 @@ fn xss_payloads_run_no_script() {
     }
     // The payloads are there, as text.
     assert!(v["appPopup"].as_str().unwrap().contains("<"), "{v}");
+    // A comune's attribution with a link in it is shown as text, in the viewer and in apps:
+    // no link to the phishing host anywhere in either page.
+    assert_eq!(v["viewerPhishingLinks"], 0, "{v}");
+    assert_eq!(v["appPhishingLinks"], 0, "{v}");
+    for k in ["viewerAttribution", "appAttribution"] {
+        assert!(
+            v[k].as_str().unwrap().contains("<a href=\"http://example.invalid/login\">"),
+            "{k}: the markup is visible as text: {v}"
+        );
+    }
 }

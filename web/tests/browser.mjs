@@ -167,7 +167,9 @@ try {
     form.append("file", new Blob([JSON.stringify({ type: "FeatureCollection", features })], { type: "application/geo+json" }), "xss.geojson");
     const up = await api("POST", "/api/orgs/015146/layers/xss", form);
     const layerId = up.layer.id;
-    await api("PATCH", `/api/layers/${layerId}`, { title: payloads[0], description: payloads[1], attribution: payloads[3], visibility: "public" });
+    // One comune's attribution with a phishing link in it: it must reach every map as text.
+    const phishing = 'ISTAT <a href="http://example.invalid/login">Accedi con SPID</a>';
+    await api("PATCH", `/api/layers/${layerId}`, { title: payloads[0], description: payloads[1], attribution: phishing, visibility: "public" });
     await api("PATCH", "/api/layers/015146_metro_fermate", { title: payloads[2] });
     for (let i = 0; i < 6; i++) {
       await api("PUT", `/api/orgs/015146/apps/xss-${i}`, { title: payloads[i], description: payloads[i + 1], layers: [{ id: layerId, popup_template: payloads[i + 2], label_field: "nome" }] });
@@ -183,6 +185,9 @@ try {
       await page.waitForTimeout(300);
     }
     result.viewerPopup = (await page.textContent(".maplibregl-popup").catch(() => "")) || "";
+    const phishingLinks = () => page.evaluate(() => document.querySelectorAll('a[href*="example.invalid"]').length);
+    result.viewerAttribution = await page.evaluate(() => (document.querySelector(".maplibregl-ctrl-attrib-inner") || {}).textContent || "");
+    result.viewerPhishingLinks = await phishingLinks();
     await page.fill("#layer-filter", "script");
     await page.waitForTimeout(300);
     result.viewerXss = await xssCount();
@@ -207,7 +212,11 @@ try {
         await page.mouse.click(box.x + pt.x, box.y + pt.y);
         await page.waitForTimeout(200);
       }
-      if (i === 0) result.appPopup = (await page.textContent(".maplibregl-popup").catch(() => "")) || "";
+      if (i === 0) {
+        result.appPopup = (await page.textContent(".maplibregl-popup").catch(() => "")) || "";
+        result.appPhishingLinks = await phishingLinks();
+        result.appAttribution = await page.evaluate(() => (document.querySelector(".maplibregl-ctrl-attrib-inner") || {}).textContent || "");
+      }
       result.appXss += await xssCount();
     }
   } else {
