@@ -196,6 +196,10 @@ pub fn document(ops: impl Iterator<Item = Op>, layers: &[Layer], base: &str) -> 
                 }
                 "slug" => json!({"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}),
                 "z" | "tileMatrix" => json!({"type": "string", "pattern": "^[0-9]{1,2}$"}),
+                "x" | "row" | "col" => json!({"type": "string", "pattern": "^[0-9]{1,7}$"}),
+                "y" => json!({"type": "string", "pattern": "^[0-9]{1,7}\\.(mvt|pbf)$"}),
+                "spec" => json!({"type": "string", "pattern": "^[a-z0-9_,]{1,400}\\.json$"}),
+                "layers" => json!({"type": "string", "pattern": "^[a-z0-9_,]{1,400}$"}),
                 _ => json!({"type": "string"}),
             };
             params.push(param(name, "path", schema));

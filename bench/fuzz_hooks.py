@@ -1,0 +1,14 @@
+"""schemathesis hooks for bench/fuzz_api.sh: a check that no answer carries a canary of
+the private layer the script plants (its title, field name, attribute value, extent)."""
+import schemathesis
+
+CANARIES = ["CANARY-TITLE-7Q", "canary_field_7q", "CANARY-VALUE-7Q", "9.0123456"]
+
+
+@schemathesis.check
+def no_canary(ctx, response, case):
+    text = response.text or ""
+    head = " ".join(f"{k}: {v}" for k, v in response.headers.items())
+    found = [c for c in CANARIES if c in text or c in head]
+    if found:
+        raise AssertionError(f"the answer carries canaries {found}")
