@@ -36,6 +36,35 @@ pub struct Config {
     pub basemap_attribution: Option<String>,
     /// Folder of the disk tile cache (what `atlante tiles seed` fills); none: no disk cache.
     pub tile_disk_cache: Option<std::path::PathBuf>,
+    /// Bytes the disk tile cache may hold (least recently used files go first).
+    pub tile_disk_cache_bytes: u64,
+    /// Folder of other cached files: static app bundles (built once per app version).
+    pub cache_dir: std::path::PathBuf,
+    /// Bytes the bundle cache may hold.
+    pub bundle_cache_bytes: u64,
+    /// Most tiles in one static bundle (counted before building; beyond: 413).
+    pub max_bundle_tiles: u64,
+    /// Most bytes of tiles in one static bundle.
+    pub max_bundle_bytes: u64,
+    /// Heavy jobs (bundle builds) at once; beyond: 503 with Retry-After.
+    pub max_heavy_jobs: usize,
+    /// Seconds a heavy job may run before it is stopped.
+    pub heavy_job_secs: u64,
+    /// Uploads (ingests) at once, in all and per organisation; beyond: 503 with Retry-After.
+    pub max_uploads: usize,
+    pub max_uploads_per_org: usize,
+    /// Seconds a client may take to send a request's headers, and may stay idle between
+    /// requests on a kept-alive connection, before the server closes it.
+    pub header_timeout_secs: u64,
+    /// Open connections at once; beyond, new ones are closed at once.
+    pub max_connections: usize,
+    /// Longest query string accepted (beyond: 414).
+    pub max_query_bytes: usize,
+    /// A separate address serving `/metrics` (Prometheus) without a token; without it,
+    /// `/metrics` is on the main address for a metropolitan admin's token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Days a deleted layer is kept for `atlante layer restore` before it is purged.
+    pub retention_days: u64,
 }
 
 impl Default for Config {
@@ -49,6 +78,20 @@ impl Default for Config {
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
             tile_disk_cache: None,
+            tile_disk_cache_bytes: 1 << 30,
+            cache_dir: "data/cache".into(),
+            bundle_cache_bytes: 1 << 30,
+            max_bundle_tiles: 200_000,
+            max_bundle_bytes: 256 << 20,
+            max_heavy_jobs: 2,
+            heavy_job_secs: 120,
+            max_uploads: 4,
+            max_uploads_per_org: 2,
+            header_timeout_secs: 15,
+            max_connections: 10_000,
+            max_query_bytes: 64 << 10,
+            metrics_listen: None,
+            retention_days: 30,
             web_dir: None,
             trust_proxy_headers: false,
             basemap_url: None,
@@ -115,6 +158,37 @@ impl Config {
         if let Some(v) = get("ATLANTE_LOG_FORMAT") {
             self.log_format = v;
         }
+        if let Some(v) = get("ATLANTE_CACHE_DIR") {
+            self.cache_dir = v.into();
+        }
+        if let Some(v) = get("ATLANTE_METRICS_LISTEN") {
+            self.metrics_listen = Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("ATLANTE_METRICS_LISTEN: {e}"))?,
+            );
+        }
+        macro_rules! number {
+            ($($key:literal => $field:ident),* $(,)?) => {$(
+                if let Some(v) = get($key) {
+                    self.$field = v.parse().map_err(|e| anyhow::anyhow!("{}: {e}", $key))?;
+                }
+            )*};
+        }
+        number!(
+            "ATLANTE_REQUEST_TIMEOUT_SECS" => request_timeout_secs,
+            "ATLANTE_TILE_DISK_CACHE_BYTES" => tile_disk_cache_bytes,
+            "ATLANTE_BUNDLE_CACHE_BYTES" => bundle_cache_bytes,
+            "ATLANTE_MAX_BUNDLE_TILES" => max_bundle_tiles,
+            "ATLANTE_MAX_BUNDLE_BYTES" => max_bundle_bytes,
+            "ATLANTE_MAX_HEAVY_JOBS" => max_heavy_jobs,
+            "ATLANTE_HEAVY_JOB_SECS" => heavy_job_secs,
+            "ATLANTE_MAX_UPLOADS" => max_uploads,
+            "ATLANTE_MAX_UPLOADS_PER_ORG" => max_uploads_per_org,
+            "ATLANTE_HEADER_TIMEOUT_SECS" => header_timeout_secs,
+            "ATLANTE_MAX_CONNECTIONS" => max_connections,
+            "ATLANTE_MAX_QUERY_BYTES" => max_query_bytes,
+            "ATLANTE_RETENTION_DAYS" => retention_days,
+        );
         Ok(())
     }
 }

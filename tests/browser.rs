@@ -282,7 +282,9 @@ fn xss_payloads_run_no_script() {
     assert_eq!(v["appPhishingLinks"], 0, "{v}");
     for k in ["viewerAttribution", "appAttribution"] {
         assert!(
-            v[k].as_str().unwrap().contains("<a href=\"http://example.invalid/login\">"),
+            v[k].as_str()
+                .unwrap()
+                .contains("<a href=\"http://example.invalid/login\">"),
             "{k}: the markup is visible as text: {v}"
         );
     }

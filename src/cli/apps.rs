@@ -40,6 +40,9 @@ pub enum AppsAction {
         /// Highest zoom level exported in static mode.
         #[arg(long, default_value_t = 14)]
         maxzoom: u8,
+        /// Refuse beyond this many tiles (default: the server's `max_bundle_tiles`).
+        #[arg(long)]
+        max_tiles: Option<u64>,
     },
 }
 
@@ -59,6 +62,7 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
             mode,
             server,
             maxzoom,
+            max_tiles,
         } => {
             anyhow::ensure!(apps::valid_slug(&app), "'{app}' is not an app slug");
             let mode = Mode::parse(&mode).context("--mode is online or static")?;
@@ -83,9 +87,20 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
             };
             let engine = atlante::tiles::TileEngine::new(catalog, 0, None);
             let pb = progress(1, "building", "bundle");
-            let files = apps::bundle(&engine, config.web_dir.as_deref(), &inputs, mode, maxzoom)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.0))?;
+            let limits = atlante::tiles::batch::Limits {
+                max_tiles: max_tiles.unwrap_or(config.max_bundle_tiles),
+                max_bytes: config.max_bundle_bytes.max(4 << 30),
+            };
+            let files = apps::bundle(
+                &engine,
+                config.web_dir.as_deref(),
+                &inputs,
+                mode,
+                maxzoom.min(16),
+                limits,
+                &atlante::tiles::batch::Stop::default(),
+            )
+            .await?;
             pb.finish_and_clear();
             std::fs::create_dir_all(&out)?;
             apps::write_dir(&out, &files)?;

@@ -29,6 +29,9 @@ pub enum TilesAction {
         /// Cache folder (overrides the config).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Refuse to start beyond this many tiles (counted first).
+        #[arg(long, default_value_t = 50_000_000)]
+        max_tiles: u64,
     },
     /// Write the tiles of one or more public layers to a PMTiles v3 file (static apps,
     /// CDNs).
@@ -43,6 +46,12 @@ pub enum TilesAction {
         /// Export private layers (drafts) too: the file is then not for publishing.
         #[arg(long)]
         include_private: bool,
+        /// Refuse to start beyond this many tiles (counted first).
+        #[arg(long, default_value_t = 50_000_000)]
+        max_tiles: u64,
+        /// Stop beyond this many bytes of tiles (the archive is built in memory).
+        #[arg(long, default_value_t = 4 << 30)]
+        max_bytes: u64,
     },
 }
 
@@ -76,7 +85,12 @@ pub async fn tiles(store: DynStore, config: &Config, action: TilesAction) -> any
             .collect()
     };
     match action {
-        TilesAction::Seed { layer, zooms, dir } => {
+        TilesAction::Seed {
+            layer,
+            zooms,
+            dir,
+            max_tiles,
+        } => {
             if layer.contains(',') {
                 bail!("seed one layer at a time: the disk cache holds single-layer tiles");
             }
@@ -85,25 +99,25 @@ pub async fn tiles(store: DynStore, config: &Config, action: TilesAction) -> any
                 .or_else(|| config.tile_disk_cache.clone())
                 .unwrap_or_else(|| PathBuf::from("tiles/cache"));
             let l = layers[0].clone();
-            let bounds = l.extent.context("the layer is empty")?;
-            let tiles: Vec<_> = parse_zooms(&zooms)?
-                .flat_map(|z| batch::tiles_covering(bounds, z))
-                .collect();
+            let zooms: Vec<u8> = parse_zooms(&zooms)?.collect();
+            let coverage = batch::Coverage::of_layers(&layers, &zooms)?;
+            coverage.check(max_tiles)?;
+            let disk = atlante::diskcache::DiskCache::open(&dir, config.tile_disk_cache_bytes)
+                .with_context(|| format!("cache folder {}", dir.display()))?;
             let indexes = engine.indexes_of(&layers).await?;
-            let pb = progress(tiles.len() as u64, &l.id, "tiles");
+            let pb = progress(coverage.count(), &l.id, "tiles");
             let (l2, pb2) = (l.clone(), pb.clone());
-            let written = tokio::task::spawn_blocking(move || {
+            let written = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
                 let mut n = 0usize;
-                batch::render_all(&indexes, &tiles, |t, raw| {
-                    let p = atlante::tiles::disk_path(&dir, &l2, t);
-                    if atlante::tiles::write_disk_blocking(&p, &raw).is_ok() {
-                        n += 1;
-                    }
+                batch::render_all(&indexes, &coverage, &batch::Stop::default(), |t, raw| {
+                    disk.put(&atlante::tiles::disk_path(&l2, t), &raw)?;
+                    n += 1;
                     pb2.inc(1);
-                });
-                n
+                    Ok(())
+                })?;
+                Ok(n)
             })
-            .await?;
+            .await??;
             pb.finish_and_clear();
             println!("seeded {written} tiles of {} (version {})", l.id, l.version);
         }
@@ -112,20 +126,30 @@ pub async fn tiles(store: DynStore, config: &Config, action: TilesAction) -> any
             zooms,
             out,
             include_private,
+            max_tiles,
+            max_bytes,
         } => {
             let layers = pick(&layers, include_private)?;
             let zooms: Vec<u8> = parse_zooms(&zooms)?.collect();
+            let coverage = batch::Coverage::of_layers(&layers, &zooms)?;
+            coverage.check(max_tiles)?;
             let indexes = engine.indexes_of(&layers).await?;
-            let pb = progress(
-                batch::count_tiles(&layers, &zooms) as u64,
-                "export",
-                "tiles",
-            );
+            let pb = progress(coverage.count(), "export", "tiles");
             let pb2 = pb.clone();
+            let limits = batch::Limits {
+                max_tiles,
+                max_bytes,
+            };
             let (count, size) =
                 tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, u64)> {
-                    let (bytes, n) =
-                        batch::export_pmtiles(&layers, &indexes, &zooms, || pb2.inc(1))?;
+                    let (bytes, n) = batch::export_pmtiles(
+                        &layers,
+                        &indexes,
+                        &zooms,
+                        limits,
+                        &batch::Stop::default(),
+                        || pb2.inc(1),
+                    )?;
                     let tmp = out.with_extension("pmtiles.tmp");
                     std::fs::write(&tmp, &bytes)?;
                     std::fs::rename(&tmp, &out)?;

@@ -389,17 +389,18 @@ pub async fn serve_app(
     if file == "bundle.zip" {
         let mode = Mode::parse(q.mode.as_deref().unwrap_or("online"))
             .ok_or_else(|| ApiError::bad_request("mode is online or static"))?;
-        let files = apps::bundle(
-            &state.tiles,
-            web_dir,
-            &inputs,
-            mode,
-            q.maxzoom.unwrap_or(14),
-        )
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.0))?;
-        let zip = apps::zip(&format!("{org}-{slug}"), &files)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let maxzoom = q.maxzoom.unwrap_or(14);
+        if maxzoom > 16 {
+            return Err(ApiError::bad_request("maxzoom: 0 to 16"));
+        }
+        // The build stops if the client goes away (this future is dropped).
+        let stop = crate::tiles::batch::Stop::default();
+        let guard = stop.on_drop();
+        let zip = state
+            .bundles
+            .zip(&state.tiles, web_dir, &inputs, mode, maxzoom, &stop)
+            .await?;
+        guard.done();
         let disposition = format!(
             "attachment; filename=\"{org}-{slug}-{}.zip\"",
             q.mode.as_deref().unwrap_or("online")

@@ -12,6 +12,8 @@ use crate::store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// Seconds for a `Retry-After` header (503s: busy, or the store unreachable).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -19,6 +21,14 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+    /// 503 with `Retry-After`: try again in `secs` seconds.
+    pub fn busy(detail: impl Into<String>, secs: u32) -> Self {
+        ApiError {
+            retry_after: Some(secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -50,6 +60,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::apps::BundleError> for ApiError {
+    fn from(e: crate::apps::BundleError) -> Self {
+        use crate::apps::BundleError;
+        match e {
+            BundleError::Busy => ApiError::busy(e.to_string(), 30),
+            BundleError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
+            BundleError::Stopped(m) => ApiError::busy(m, 30),
+            BundleError::Failed(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match e {
@@ -68,7 +90,11 @@ impl From<IngestError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = if self.status.is_server_error() {
+        // A 503 says what it is (busy, the store away) and when to come back; other 5xx
+        // hide their detail.
+        let body = if self.status.is_server_error()
+            && self.status != StatusCode::SERVICE_UNAVAILABLE
+        {
             let id = uuid::Uuid::new_v4().to_string();
             tracing::error!(request_error_id = %id, detail = %self.detail, "request failed");
             json!({"type": "about:blank", "title": title, "status": self.status.as_u16(),
@@ -76,11 +102,16 @@ impl IntoResponse for ApiError {
         } else {
             json!({"type": "about:blank", "title": title, "status": self.status.as_u16(), "detail": self.detail})
         };
-        (
+        let mut res = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        res
     }
 }

@@ -40,6 +40,7 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
+    pub bundles: Arc<crate::apps::Bundler>,
     pub catalog: Arc<Catalog>,
     pub tiles: Arc<TileEngine>,
     pub auth: Arc<Auth>,
@@ -51,12 +52,17 @@ impl AppState {
     /// token resolution.
     pub async fn new(store: DynStore, config: Config) -> Result<AppState, StoreError> {
         let catalog = Catalog::open(store.clone()).await?;
-        let tiles = TileEngine::new(
-            catalog.clone(),
-            config.tile_cache_bytes,
-            config.tile_disk_cache.clone(),
-        );
+        let disk = match &config.tile_disk_cache {
+            Some(dir) => Some(Arc::new(
+                crate::diskcache::DiskCache::open(dir, config.tile_disk_cache_bytes).map_err(
+                    |e| StoreError::Location(format!("tile disk cache {}: {e}", dir.display())),
+                )?,
+            )),
+            None => None,
+        };
+        let tiles = TileEngine::new(catalog.clone(), config.tile_cache_bytes, disk);
         Ok(AppState {
+            bundles: Arc::new(crate::apps::Bundler::new(&config)),
             auth: Arc::new(Auth::new(store.clone())),
             store,
             catalog,

@@ -1,5 +1,7 @@
 //! The in-memory tile cache: bounded by bytes, oldest entries evicted first. Keys carry the
-//! layer versions, so a new version can never be served a stale tile.
+//! layer versions, so a new version can never be served a stale tile. An entry is counted
+//! as what it really holds: the tile, room for its gzip copy (made on demand), its key
+//! twice (map and queue) and the fixed cost of the entry itself.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,6 +40,14 @@ impl Tile {
     }
 }
 
+/// What an entry costs beyond its bytes: the `Arc<Tile>` allocation (the tile's buffers
+/// and its ETag string), the map's and the queue's slots.
+const ENTRY_OVERHEAD: usize = 256;
+
+fn entry_size(key: &str, tile: &Tile) -> usize {
+    tile.raw.len() * 2 + key.len() * 2 + ENTRY_OVERHEAD
+}
+
 struct Inner {
     map: HashMap<String, Arc<Tile>>,
     order: VecDeque<String>,
@@ -66,14 +76,13 @@ impl TileCache {
     }
 
     pub fn put(&self, key: String, tile: Arc<Tile>) {
-        if self.max_bytes == 0 || tile.raw.len() > self.max_bytes / 4 {
+        let size = entry_size(&key, &tile);
+        if self.max_bytes == 0 || size > self.max_bytes / 4 {
             return;
         }
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        // Compressed copies count too: reserve for them up front.
-        let size = tile.raw.len() * 2 + key.len();
         if inner.map.insert(key.clone(), tile).is_none() {
             inner.order.push_back(key);
             inner.bytes += size;
@@ -83,7 +92,7 @@ impl TileCache {
                 break;
             };
             if let Some(t) = inner.map.remove(&old) {
-                inner.bytes = inner.bytes.saturating_sub(t.raw.len() * 2 + old.len());
+                inner.bytes = inner.bytes.saturating_sub(entry_size(&old, &t));
             }
         }
     }
@@ -102,11 +111,16 @@ impl TileCache {
             .collect();
         for k in gone {
             if let Some(t) = inner.map.remove(&k) {
-                inner.bytes = inner.bytes.saturating_sub(t.raw.len() * 2 + k.len());
+                inner.bytes = inner.bytes.saturating_sub(entry_size(&k, &t));
             }
         }
         let Inner { map, order, .. } = &mut *inner;
         order.retain(|k| map.contains_key(k));
+    }
+
+    /// (entries, bytes counted), for metrics.
+    pub fn stats(&self) -> (usize, usize) {
+        self.inner.lock().map_or((0, 0), |i| (i.map.len(), i.bytes))
     }
 
     pub fn clear(&self) {
@@ -115,5 +129,29 @@ impl TileCache {
             inner.order.clear();
             inner.bytes = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_what_entries_hold() {
+        // 10,000 empty tiles (the common case at the edge of a layer) in 1 MB: counted by
+        // what they hold, not by their zero bytes.
+        let c = TileCache::new(1 << 20);
+        for i in 0..10_000 {
+            c.put(
+                format!("015146_nil@3.1234/16/{i}/23456"),
+                Arc::new(Tile::new(Vec::new())),
+            );
+        }
+        let (n, bytes) = c.stats();
+        assert!(bytes <= 1 << 20);
+        assert!(n < (1 << 20) / ENTRY_OVERHEAD, "{n} entries");
+        c.put("k".into(), Arc::new(Tile::new(vec![1; 10_000])));
+        assert!(c.get("k").is_some());
+        assert!(c.stats().1 <= 1 << 20);
     }
 }

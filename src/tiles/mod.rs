@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use crate::catalog::Catalog;
+use crate::diskcache::DiskCache;
 use crate::model::Layer;
 use crate::store::StoreError;
 use cache::{Tile, TileCache};
@@ -35,8 +36,9 @@ type IndexCell = Arc<OnceCell<Arc<LayerIndex>>>;
 
 pub struct TileEngine {
     catalog: Arc<Catalog>,
-    /// Optional disk cache of single-layer tiles: `{dir}/{id}@{version}.{data}/{z}/{x}/{y}.mvt`.
-    disk: Option<std::path::PathBuf>,
+    /// Optional disk cache of single-layer tiles, `{id}@{version}.{data}/{z}/{x}/{y}.mvt`,
+    /// bounded in bytes; a layer's old versions are removed when its data changes.
+    disk: Option<Arc<DiskCache>>,
     /// Keyed by [`versioned`].
     indexes: Mutex<HashMap<String, IndexCell>>,
     pub cache: TileCache,
@@ -59,7 +61,7 @@ impl TileEngine {
     pub fn new(
         catalog: Arc<Catalog>,
         cache_bytes: usize,
-        disk: Option<std::path::PathBuf>,
+        disk: Option<Arc<DiskCache>>,
     ) -> Arc<TileEngine> {
         let engine = Arc::new(TileEngine {
             catalog: catalog.clone(),
@@ -82,6 +84,10 @@ impl TileEngine {
                     map.remove(&old);
                 }
                 engine.cache.forget_layer(&e.change.layer_id);
+                if let (Some(disk), Some(old)) = (engine.disk.clone(), e.before.as_deref()) {
+                    let dir = std::path::PathBuf::from(versioned(old));
+                    tokio::task::spawn_blocking(move || disk.remove_dir(&dir));
+                }
             }
         });
         engine
@@ -150,11 +156,11 @@ impl TileEngine {
             return Ok(hit);
         }
         let disk = match (layers, &self.disk) {
-            ([l], Some(dir)) => Some(disk_path(dir, l, t)),
+            ([l], Some(d)) => Some((d.clone(), disk_path(l, t))),
             _ => None,
         };
-        if let Some(p) = disk.as_ref() {
-            if let Ok(raw) = tokio::fs::read(p).await {
+        if let Some((d, rel)) = disk.clone() {
+            if let Ok(Some(raw)) = tokio::task::spawn_blocking(move || d.get(&rel)).await {
                 let tile = Arc::new(Tile::new(raw));
                 self.cache.put(key, tile.clone());
                 return Ok(tile);
@@ -175,47 +181,26 @@ impl TileEngine {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
-        if let Some(p) = disk {
-            write_disk(&p, &tile.raw).await;
+        if let Some((d, rel)) = disk {
+            let raw = tile.raw.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = d.put(&rel, &raw) {
+                    tracing::debug!(error = %e, "disk cache write failed");
+                }
+            });
         }
         self.cache.put(key, tile.clone());
         Ok(tile)
     }
 }
 
-/// Where the disk cache keeps a single-layer tile. Ids and versions come from the catalog.
-pub fn disk_path(dir: &std::path::Path, l: &Layer, t: TileCoord) -> std::path::PathBuf {
-    dir.join(versioned(l))
+/// Where the disk cache keeps a single-layer tile, relative to its folder. Ids and versions
+/// come from the catalog.
+pub fn disk_path(l: &Layer, t: TileCoord) -> std::path::PathBuf {
+    std::path::PathBuf::from(versioned(l))
         .join(t.z.to_string())
         .join(t.x.to_string())
         .join(format!("{}.mvt", t.y))
-}
-
-/// Writes a cache file atomically (a temp file of this process, then rename), from a
-/// blocking thread (seeding).
-pub fn write_disk_blocking(path: &std::path::Path, raw: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&tmp, raw)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Writes a cache file atomically (temp file, then rename); a failure only costs a re-render.
-pub async fn write_disk(path: &std::path::Path, raw: &[u8]) {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let ok = async {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        tokio::fs::write(&tmp, raw).await?;
-        tokio::fs::rename(&tmp, path).await
-    }
-    .await;
-    if let Err(e) = ok {
-        tracing::debug!(error = %e, path = %path.display(), "disk cache write failed");
-    }
 }
 
 /// The MVT layer name of each layer: its slug, or its id where two slugs would collide.

@@ -1,0 +1,208 @@
+//! Gathering an app's layers (through the one visibility rule) and building its bundle.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{files, AppConfig, AppError, Inputs, Mode, BASEMAP};
+use crate::diskcache::DiskCache;
+use crate::gate::Gate;
+use crate::model::Layer;
+use crate::styles::{self, StyleDoc};
+use crate::tiles::batch::{BatchError, Coverage, Limits, Stop};
+
+/// The layers of an app, with their saved styles, as `viewer` may see them (the one rule,
+/// [`crate::catalog::may_see`]): a published app is served to everyone, so it is gathered
+/// for no one (`None`) and draws only public layers; its owner's preview is gathered for
+/// the owner. Layers of the config the viewer may not see are left out and named in
+/// `withheld`; the comuni basemap comes last when the config asks for it.
+pub struct Gathered {
+    pub layers: Vec<(Layer, Option<StyleDoc>)>,
+    pub withheld: Vec<String>,
+}
+
+pub async fn gather(
+    catalog: &crate::catalog::Catalog,
+    cfg: &AppConfig,
+    viewer: Option<&crate::auth::Caller>,
+) -> Result<Gathered, AppError> {
+    let e = |e: crate::store::StoreError| AppError(e.to_string());
+    let store = catalog.store();
+    let mut out = Gathered {
+        layers: Vec::new(),
+        withheld: Vec::new(),
+    };
+    for a in &cfg.layers {
+        match catalog.visible(&a.id, viewer) {
+            Some(l) => {
+                let s = styles::saved(store.as_ref(), &l.id).await.map_err(e)?;
+                out.layers.push(((*l).clone(), s));
+            }
+            None => out.withheld.push(a.id.clone()),
+        }
+    }
+    if cfg.basemap == "comuni" && cfg.layers.iter().all(|a| a.id != BASEMAP) {
+        if let Some(l) = catalog.visible(BASEMAP, None) {
+            out.layers.push(((*l).clone(), None));
+        }
+    }
+    Ok(out)
+}
+
+/// Why a bundle was not built.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The heavy-job gate is full: try again shortly (503 with Retry-After).
+    #[error("too many bundles are being built right now: try again in a minute")]
+    Busy,
+    /// Beyond the tile or byte limits (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The client went away or the deadline passed.
+    #[error("{0}")]
+    Stopped(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<BatchError> for BundleError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::TooMany { .. } | BatchError::TooBig { .. } => {
+                BundleError::TooLarge(format!("static bundle: {e}"))
+            }
+            BatchError::Stopped(why) => BundleError::Stopped(format!("bundle stopped: {why}")),
+            other => BundleError::Failed(format!("bundle tiles: {other}")),
+        }
+    }
+}
+
+/// Builds app bundles within limits and keeps each version's zip: a bundle is built once
+/// per app version (its configuration, its layers' states, their styles, the mode and
+/// zoom), then served from the cache.
+pub struct Bundler {
+    cache: Option<Arc<DiskCache>>,
+    limits: Limits,
+    deadline: Duration,
+    gate: Gate,
+}
+
+impl Bundler {
+    pub fn new(config: &crate::config::Config) -> Bundler {
+        let dir = config.cache_dir.join("bundles");
+        let cache = match DiskCache::open(&dir, config.bundle_cache_bytes) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "bundle cache unavailable: bundles are rebuilt each time");
+                None
+            }
+        };
+        Bundler {
+            cache,
+            limits: Limits {
+                max_tiles: config.max_bundle_tiles,
+                max_bytes: config.max_bundle_bytes,
+            },
+            deadline: Duration::from_secs(config.heavy_job_secs),
+            gate: Gate::new("heavy jobs", config.max_heavy_jobs, config.max_heavy_jobs),
+        }
+    }
+
+    /// The heavy-job gate (for metrics).
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// The zip of an app's bundle, from the cache or built now (when the heavy-job gate has
+    /// room). `stop` ends the build when the client goes away.
+    pub async fn zip(
+        &self,
+        tiles: &crate::tiles::TileEngine,
+        web_dir: Option<&Path>,
+        inputs: &Inputs<'_>,
+        mode: Mode,
+        maxzoom: u8,
+        stop: &Stop,
+    ) -> Result<Vec<u8>, BundleError> {
+        // One folder per app, mode and zoom, holding the zip of the current version only.
+        let folder = PathBuf::from(format!("{}-{}", inputs.org, inputs.slug))
+            .join(format!("{}-z{maxzoom}", mode.name()));
+        let key = folder.join(format!("{}.zip", version_key(inputs, mode, maxzoom)));
+        if let Some(c) = self.cache.clone() {
+            let k = key.clone();
+            if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || c.get(&k)).await {
+                return Ok(bytes);
+            }
+        }
+        let _pass = self.gate.try_enter(inputs.org).ok_or(BundleError::Busy)?;
+        let stop = Stop::with_deadline_of(stop, Instant::now() + self.deadline);
+        let files = bundle(tiles, web_dir, inputs, mode, maxzoom, self.limits, &stop).await?;
+        let zip = super::zip(&format!("{}-{}", inputs.org, inputs.slug), &files)
+            .map_err(|e| BundleError::Failed(e.to_string()))?;
+        if let Some(c) = self.cache.clone() {
+            let zip = zip.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                c.remove_dir(&folder);
+                c.put(&key, &zip)
+            })
+            .await;
+            if let Ok(Err(e)) = stored {
+                tracing::warn!(error = %e, "bundle not cached");
+            }
+        }
+        Ok(zip)
+    }
+}
+
+/// A digest of everything a bundle is made from: the configuration, each layer's state
+/// (its last change of any kind), their saved styles, the mode, the zoom and, online, the
+/// server it reads.
+fn version_key(inputs: &Inputs, mode: Mode, maxzoom: u8) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION"));
+    h.update(mode.name());
+    h.update([maxzoom]);
+    if mode == Mode::Online {
+        h.update(inputs.base);
+    }
+    h.update(serde_json::to_vec(inputs.config).unwrap_or_default());
+    for (l, style) in &inputs.layers {
+        h.update(&l.id);
+        h.update(l.change_seq.to_le_bytes());
+        h.update(l.data_seq.to_le_bytes());
+        h.update(serde_json::to_vec(style).unwrap_or_default());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Every file of a bundle; a static one with its `tiles.pmtiles` (zooms 0 to `maxzoom`,
+/// within `limits`, counted before rendering).
+pub async fn bundle(
+    tiles: &crate::tiles::TileEngine,
+    web_dir: Option<&Path>,
+    inputs: &Inputs<'_>,
+    mode: Mode,
+    maxzoom: u8,
+    limits: Limits,
+    stop: &Stop,
+) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    let mut out = files(inputs, mode, web_dir);
+    if mode == Mode::Static {
+        let layers: Vec<Layer> = inputs.layers.iter().map(|(l, _)| l.clone()).collect();
+        let zooms: Vec<u8> = (0..=maxzoom.min(16)).collect();
+        Coverage::of_layers(&layers, &zooms)?.check(limits.max_tiles)?;
+        let indexes = tiles
+            .indexes_of(&layers)
+            .await
+            .map_err(|e| BundleError::Failed(e.to_string()))?;
+        let stop = stop.clone();
+        let (pm, _) = tokio::task::spawn_blocking(move || {
+            crate::tiles::batch::export_pmtiles(&layers, &indexes, &zooms, limits, &stop, || {})
+        })
+        .await
+        .map_err(|e| BundleError::Failed(e.to_string()))??;
+        out.push(("tiles.pmtiles".into(), pm));
+    }
+    Ok(out)
+}

@@ -1,0 +1,289 @@
+//! The generator: an app's files from its configuration and layers — `index.html` (every
+//! user string escaped, a Content-Security-Policy, no inline code), `config.json`,
+//! `style.json`, the app script and MapLibre — and their zip.
+
+use std::path::Path;
+
+use serde_json::{json, Value as Json};
+
+use super::{AppConfig, Mode, BASEMAP};
+use crate::html::escape_html;
+use crate::model::Layer;
+use crate::styles::{self, StyleDoc};
+
+/// What a bundle is made from: the config and the layers it draws (the basemap first, when
+/// there is one), each with its saved style.
+pub struct Inputs<'a> {
+    pub org: &'a str,
+    pub slug: &'a str,
+    pub config: &'a AppConfig,
+    /// The app's layers in config order, then the basemap if used.
+    pub layers: Vec<(Layer, Option<StyleDoc>)>,
+    /// This server, e.g. `http://host:8080` (online mode reads from it).
+    pub base: &'a str,
+}
+
+/// The MapLibre style of an app.
+pub fn style(inputs: &Inputs, mode: Mode) -> Json {
+    let cfg = inputs.config;
+    let all: Vec<Layer> = inputs.layers.iter().map(|(l, _)| l.clone()).collect();
+    let names = crate::tiles::mvt_names(&all);
+    let mut sources = serde_json::Map::new();
+    if mode == Mode::Static {
+        sources.insert(
+            "atlante".into(),
+            json!({"type": "vector", "url": "pmtiles://tiles.pmtiles", "attribution": crate::html::attributions_html(&all)}),
+        );
+    }
+    let mut layers = vec![
+        json!({"id": "background", "type": "background", "paint": {"background-color": "#eef1f5"}}),
+    ];
+    // Bottom to top: the basemap, then the config's layers from last to first.
+    let mut order: Vec<usize> = (0..inputs.layers.len()).rev().collect();
+    if let Some(pos) = inputs
+        .layers
+        .iter()
+        .position(|(l, _)| l.id == BASEMAP && cfg.layers.iter().all(|a| a.id != BASEMAP))
+    {
+        order.retain(|i| *i != pos);
+        order.insert(0, pos);
+    }
+    for i in order {
+        let (l, saved) = &inputs.layers[i];
+        let app_layer = cfg.layers.iter().find(|a| a.id == l.id);
+        let source = match mode {
+            Mode::Static => "atlante".to_string(),
+            Mode::Online => {
+                sources.insert(
+                    l.id.clone(),
+                    json!({"type": "vector", "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", inputs.base, l.id)],
+                           "minzoom": 0, "maxzoom": 16, "attribution": crate::html::attribution_html(l)}),
+                );
+                l.id.clone()
+            }
+        };
+        let source_layer = match mode {
+            Mode::Static => names[i].clone(),
+            Mode::Online => l.slug.clone(),
+        };
+        let mut drawn = match app_layer {
+            Some(a) => styles::map_layers(
+                l,
+                a.style.as_ref().or(saved.as_ref()),
+                &source,
+                &source_layer,
+                &l.id,
+            ),
+            None => basemap_layers(l, &source, &source_layer),
+        };
+        for d in &mut drawn {
+            if let Some(a) = app_layer {
+                if let Some(z) = a.min_zoom {
+                    d["minzoom"] = json!(z);
+                }
+                if let Some(z) = a.max_zoom {
+                    d["maxzoom"] = json!(z);
+                }
+            }
+        }
+        layers.extend(drawn);
+    }
+    let (center, zoom) = match &cfg.view {
+        Some(v) => (v.center, v.zoom),
+        None => {
+            let mut b: Option<[f64; 4]> = None;
+            for (l, _) in &inputs.layers {
+                if cfg.layers.iter().any(|a| a.id == l.id) {
+                    if let Some(e) = &l.extent {
+                        crate::geom::extend_bbox(&mut b, e);
+                    }
+                }
+            }
+            let b = b.unwrap_or([8.7, 45.16, 9.55, 45.64]);
+            ([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], 11.0)
+        }
+    };
+    json!({"version": 8, "name": cfg.title, "center": center, "zoom": zoom, "sources": sources, "layers": layers})
+}
+
+fn basemap_layers(l: &Layer, source: &str, source_layer: &str) -> Vec<Json> {
+    vec![
+        json!({"id": "basemap:fill", "type": "fill", "source": source, "source-layer": source_layer, "paint": {"fill-color": "#ffffff", "fill-opacity": 0.9}, "metadata": {"atlante:basemap": l.id}}),
+        json!({"id": "basemap:line", "type": "line", "source": source, "source-layer": source_layer, "paint": {"line-color": "#7a8699", "line-width": 0.8}, "metadata": {"atlante:basemap": l.id}}),
+    ]
+}
+
+/// `config.json` as the app script reads it: the config plus what it needs of each layer.
+pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
+    let layers: Vec<Json> = inputs
+        .config
+        .layers
+        .iter()
+        .filter_map(|a| {
+            let (l, saved) = inputs.layers.iter().find(|(l, _)| l.id == a.id)?;
+            let fields: Vec<Json> = l
+                .fields
+                .iter()
+                .filter(|f| a.popup_fields.as_ref().is_none_or(|p| p.contains(&f.name)))
+                .map(|f| json!({"name": f.name, "label": f.label}))
+                .collect();
+            // Keep the popup order the config gives.
+            let mut fields = fields;
+            if let Some(order) = &a.popup_fields {
+                fields.sort_by_key(|f| order.iter().position(|n| f["name"] == json!(n)));
+            }
+            Some(json!({
+                "id": l.id,
+                "title": a.title.clone().unwrap_or_else(|| l.title.clone()),
+                "geom_type": l.geom_type,
+                "fields": fields,
+                "label_field": a.label_field,
+                "popup_template": a.popup_template,
+                "legend": styles::legend(l, a.style.as_ref().or(saved.as_ref())),
+            }))
+        })
+        .collect();
+    json!({
+        "org": inputs.org,
+        "slug": inputs.slug,
+        "mode": mode.name(),
+        "title": inputs.config.title,
+        "description": inputs.config.description,
+        "logo": inputs.config.logo,
+        "language": inputs.config.language,
+        "theme_color": inputs.config.theme_color,
+        "server": match mode { Mode::Online => json!(inputs.base), Mode::Static => Json::Null },
+        "search_fields": inputs.config.search_fields,
+        "layers": layers,
+    })
+}
+
+/// The Content-Security-Policy of a generated app: no inline script or style, no eval;
+/// MapLibre's workers come from blob: URLs; an online app talks to its server at `base`.
+pub fn csp(base: &str, mode: Mode) -> String {
+    let connect = match mode {
+        Mode::Online => format!("'self' {base}"),
+        Mode::Static => "'self'".into(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         connect-src {connect}; worker-src blob:; child-src blob:; object-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+}
+
+/// `index.html`: every user string escaped; the CSP as a meta element (the server also
+/// sends it as a header).
+pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
+    let c = inputs.config;
+    let lang = if c.language == "en" { "en" } else { "it" };
+    let pmtiles = if mode == Mode::Static {
+        "\n  <script src=\"vendor/pmtiles.js\"></script>"
+    } else {
+        ""
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="{lang}">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta http-equiv="Content-Security-Policy" content="{csp}">
+  <meta name="description" content="{desc}">
+  <meta name="generator" content="Atlante {version}">
+  <title>{title}</title>
+  <link rel="stylesheet" href="vendor/maplibre-gl.css">
+  <link rel="stylesheet" href="app.css">
+</head>
+<body>
+  <header id="bar"><span id="logo"></span><h1 id="title">{title}</h1><input id="search" type="search" autocomplete="off"></header>
+  <aside id="legend"></aside>
+  <main id="map"></main>
+  <script src="vendor/maplibre-gl.js"></script>{pmtiles}
+  <script src="app.js"></script>
+</body>
+</html>
+"#,
+        csp = escape_html(&csp(inputs.base, mode)),
+        desc = escape_html(&c.description),
+        title = escape_html(&c.title),
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// The files of a bundle but the tiles, by name; `pmtiles.js` only in static mode.
+const FILES: &[&str] = &[
+    "index.html",
+    "app.js",
+    "app.css",
+    "config.json",
+    "style.json",
+    "vendor/maplibre-gl.js",
+    "vendor/maplibre-gl.css",
+    "vendor/LICENSE-maplibre.txt",
+    "vendor/pmtiles.js",
+];
+
+/// A file of a bundle that is the same for every app (the script, its styles, MapLibre), by
+/// name; None for any other name. From the embedded assets, or `web_dir` when configured.
+pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
+    let source = match name {
+        "app.js" => "app/app.js",
+        "app.css" => "app/app.css",
+        "vendor/maplibre-gl.js" => "vendor/maplibre-gl/maplibre-gl.js",
+        "vendor/maplibre-gl.css" => "vendor/maplibre-gl/maplibre-gl.css",
+        "vendor/LICENSE-maplibre.txt" => "vendor/maplibre-gl/LICENSE.txt",
+        "vendor/pmtiles.js" if mode == Mode::Static => "vendor/pmtiles/pmtiles.js",
+        _ => return None,
+    };
+    crate::assets::get(web_dir, source).map(|b| b.into_owned())
+}
+
+/// One file of a bundle by its name; None for a name that is not one of [`FILES`] (or
+/// `pmtiles.js` in online mode).
+pub fn file(inputs: &Inputs, mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
+    match name {
+        "index.html" => Some(index_html(inputs, mode).into_bytes()),
+        "config.json" => Some(pretty(&runtime_config(inputs, mode))),
+        "style.json" => Some(pretty(&style(inputs, mode))),
+        _ => asset(mode, web_dir, name),
+    }
+}
+
+/// Every file of a bundle but the tiles, as (path, bytes).
+pub fn files(inputs: &Inputs, mode: Mode, web_dir: Option<&Path>) -> Vec<(String, Vec<u8>)> {
+    FILES
+        .iter()
+        .filter_map(|name| Some((name.to_string(), file(inputs, mode, web_dir, name)?)))
+        .collect()
+}
+
+fn pretty(v: &Json) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).unwrap_or_default()
+}
+
+/// Zips files under a folder named after the app.
+pub fn zip(folder: &str, files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (name, bytes) in files {
+        w.start_file(format!("{folder}/{name}"), opts)
+            .map_err(std::io::Error::other)?;
+        w.write_all(bytes)?;
+    }
+    Ok(w.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
+/// Writes files under `dir` (file names are the generator's own, never user strings).
+pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+    for (name, bytes) in files {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(p, bytes)?;
+    }
+    Ok(())
+}
