@@ -15,6 +15,7 @@ pub mod geom;
 pub mod html;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod seed;
 pub mod store;

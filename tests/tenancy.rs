@@ -200,6 +200,15 @@ fn rows() -> Vec<Row> {
     add(
         &mut rows,
         "GET",
+        "/metrics",
+        "/metrics",
+        Send::None,
+        Prepare::None,
+        "401 403 403 200 401 401",
+    );
+    add(
+        &mut rows,
+        "GET",
         "/api/audit",
         "/api/audit",
         Send::None,

@@ -126,13 +126,44 @@ pub async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store.kind(), location = %store.location(), "Atlante listening on http://{addr}/");
+    raise_open_files();
+    let metrics_listen = config.metrics_listen;
     let state = AppState::new(store, config).await?;
     state.catalog.watch();
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        tracing::info!(%addr, "metrics on http://{addr}/metrics");
+        let router = atlante::http::metrics_router(state.clone());
+        let cfg = state.config.clone();
+        tokio::spawn(async move {
+            let _ = atlante::http::run(listener, router, &cfg, std::future::pending()).await;
+        });
+    }
     let warm = state.tiles.clone();
     tokio::spawn(async move { warm.warm().await });
     atlante::http::serve(listener, state, shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one: each connection holds a
+/// descriptor, and Debian's default soft limit (1024) is below `max_connections`.
+fn raise_open_files() {
+    // SAFETY: getrlimit/setrlimit on a local struct; no other state is touched.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
+                tracing::debug!(files = l.rlim_cur, "open files limit raised");
+            }
+        }
+    }
 }
 
 async fn shutdown() {

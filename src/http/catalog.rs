@@ -163,19 +163,29 @@ pub async fn health() -> Json<Json_> {
     Json(json!({"status": "ok"}))
 }
 
+/// `GET /ready`: the store answers, within a second (503 with Retry-After otherwise).
 pub async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ready", "store": state.store.kind()})).into_response(),
-        Err(e) => {
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await;
+    match ping {
+        Ok(Ok(())) => Json(json!({"status": "ready", "store": state.store.kind()})).into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "store not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "5")],
-                Json(json!({"status": "unavailable"})),
-            )
-                .into_response()
+            unready()
+        }
+        Err(_) => {
+            tracing::warn!("store not ready: no answer within a second");
+            unready()
         }
     }
+}
+
+fn unready() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        Json(json!({"status": "unavailable"})),
+    )
+        .into_response()
 }
 
 pub async fn orgs(State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {

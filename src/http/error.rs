@@ -54,6 +54,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(w) => ApiError::not_found(&w),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
             StoreError::Invalid(m) => ApiError::bad_request(m),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "store unavailable");
+                ApiError::busy("the database is unavailable: try again shortly", 5)
+            }
             StoreError::Aborted(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }

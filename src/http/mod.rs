@@ -2,14 +2,15 @@
 //! and the middleware every request passes: request id, trace, CORS, timeout, catch-panic,
 //! then the caller's token (resolved once, [`Who`]) and, on writes, the audit log.
 
+mod admin;
 mod apps;
 mod audit;
 mod catalog;
 pub mod error;
 mod features;
 pub mod routes;
+mod serve;
 mod tiles;
-mod tokens;
 mod upload;
 
 use std::sync::Arc;
@@ -40,6 +41,11 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Uploads at once, in all and per organisation.
+    pub uploads: Arc<crate::gate::Gate>,
+    /// Whether the store answered its last background check (see [`AppState::spawn_health_check`]).
+    pub store_up: Arc<std::sync::atomic::AtomicBool>,
     pub bundles: Arc<crate::apps::Bundler>,
     pub catalog: Arc<Catalog>,
     pub tiles: Arc<TileEngine>,
@@ -62,6 +68,13 @@ impl AppState {
         };
         let tiles = TileEngine::new(catalog.clone(), config.tile_cache_bytes, disk);
         Ok(AppState {
+            metrics: Arc::default(),
+            uploads: Arc::new(crate::gate::Gate::new(
+                "uploads",
+                config.max_uploads,
+                config.max_uploads_per_org,
+            )),
+            store_up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             bundles: Arc::new(crate::apps::Bundler::new(&config)),
             auth: Arc::new(Auth::new(store.clone())),
             store,
@@ -69,6 +82,30 @@ impl AppState {
             tiles,
             config: Arc::new(config),
         })
+    }
+
+    /// Pings the store every second (each ping bounded by a second) and keeps the answer
+    /// for `/ready` and `/metrics`, so they answer at once even when the store is away.
+    pub fn spawn_health_check(&self) {
+        let (store, up) = (self.store.clone(), Arc::downgrade(&self.store_up));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let ok = matches!(
+                    tokio::time::timeout(Duration::from_secs(1), store.ping()).await,
+                    Ok(Ok(()))
+                );
+                let Some(up) = up.upgrade() else { return };
+                if up.swap(ok, std::sync::atomic::Ordering::Relaxed) != ok {
+                    if ok {
+                        tracing::info!("the store answers again");
+                    } else {
+                        tracing::warn!("the store does not answer");
+                    }
+                }
+            }
+        });
     }
 
     /// The layer if the caller may see it; unknown and private answer the same 404.
@@ -189,12 +226,21 @@ pub fn router(state: AppState) -> Router {
                 audit::record,
             ));
         }
+        let class = route.class.index();
+        h = h.layer(axum::middleware::from_fn_with_state(
+            (state.metrics.clone(), class),
+            track,
+        ));
         app = app.route(route.path, h);
     }
+    let max_query = state.config.max_query_bytes;
     app.fallback(catalog::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| query_limit(max_query, req, next),
         ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -202,21 +248,58 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(state.config.request_timeout_secs),
         ))
         .layer(CorsLayer::permissive())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 
-/// Serves the router on `listener` until `shutdown` completes, then drains open requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+pub use serve::{run, serve};
+
+/// The router of `metrics_listen`: `/metrics` without a token (that address is for the
+/// operator's network only).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(s): State<AppState>| async move { admin::metrics_text(&s) }),
+        )
+        .with_state(state)
+}
+
+/// Counts a routed request for `/metrics`: its class, status and time.
+async fn track(
+    State((metrics, class)): State<(Arc<crate::metrics::Metrics>, usize)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    metrics.request(
+        class,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+/// A query string longer than the configured limit is a 414.
+async fn query_limit(max: usize, req: Request, next: Next) -> Response {
+    if req.uri().query().is_some_and(|q| q.len() > max) {
+        return ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            format!("the query string is longer than {max} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Scheme and host for absolute links (QGIS, among others, resolves no relative link): the

@@ -6,7 +6,7 @@
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 
-use super::{apps, catalog, features, tiles, tokens, upload, AppState};
+use super::{admin, apps, catalog, features, tiles, upload, AppState};
 
 /// What kind of work a route does: it sets its limits and groups its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -20,16 +20,30 @@ pub enum Class {
     Features,
     /// Vector tiles and their documents.
     Tiles,
-    /// Published apps and their files.
+    /// Published apps, their files and bundles.
     Apps,
-    /// Bundles: heavy, built once per app version.
-    Bundle,
     /// Writes: metadata, styles, apps, features, tokens.
     Write,
     /// Uploads: ingest of a file.
     Upload,
     /// Administration reads (tokens, audit).
     Admin,
+}
+
+impl Class {
+    /// Its index in [`crate::metrics::CLASSES`].
+    pub fn index(self) -> usize {
+        match self {
+            Class::Health => 0,
+            Class::Catalog => 1,
+            Class::Features => 2,
+            Class::Tiles => 3,
+            Class::Apps => 4,
+            Class::Write => 5,
+            Class::Upload => 6,
+            Class::Admin => 7,
+        }
+    }
 }
 
 /// One route.
@@ -147,6 +161,12 @@ pub const ROUTES: &[Route] = &[
         "/api/audit",
         Admin,
         "The audit log (an organisation's admins; all for a metropolitan admin)",
+    ),
+    r(
+        "GET",
+        "/metrics",
+        Admin,
+        "Prometheus metrics (a metropolitan admin's token, or on metrics_listen)",
     ),
     r("GET", "/collections", Features, "Collections"),
     r("GET", "/collections/{id}", Features, "A collection"),
@@ -345,10 +365,11 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ),
         ("GET", "/api/viewer-config") => get(catalog::viewer_config),
         ("GET", "/api/me") => get(catalog::me),
-        ("GET", "/api/orgs/{org}/tokens") => get(tokens::list),
-        ("POST", "/api/orgs/{org}/tokens") => post(tokens::create),
-        ("DELETE", "/api/orgs/{org}/tokens/{token}") => delete(tokens::revoke),
-        ("GET", "/api/audit") => get(tokens::audit),
+        ("GET", "/api/orgs/{org}/tokens") => get(admin::list),
+        ("POST", "/api/orgs/{org}/tokens") => post(admin::create),
+        ("DELETE", "/api/orgs/{org}/tokens/{token}") => delete(admin::revoke),
+        ("GET", "/api/audit") => get(admin::audit),
+        ("GET", "/metrics") => get(admin::metrics),
         ("GET", "/collections") => get(features::collections),
         ("GET", "/collections/{id}") => get(features::collection),
         ("GET", "/collections/{id}/items") => get(features::items),

@@ -40,6 +40,15 @@ pub async fn upload(
         return Err(ApiError::not_found("organisation"));
     }
     who.writer(&org)?;
+    let _pass = state.uploads.try_enter(&org).ok_or_else(|| {
+        ApiError::busy(
+            format!(
+                "too many uploads are running (at most {} at once, {} per organisation): try again shortly",
+                state.config.max_uploads, state.config.max_uploads_per_org
+            ),
+            10,
+        )
+    })?;
     let max = state.config.max_upload_bytes;
     let work = tempfile::Builder::new()
         .prefix("atlante-upload-")
@@ -132,9 +141,14 @@ pub async fn upload(
         Ok(done) => done,
         Err(e) => {
             let detail = json!({"file": display, "error": e.to_string()});
-            return Ok(noted(ApiError::from(e), &opts.org, &target, detail));
+            let err = ApiError::from(e);
+            state
+                .metrics
+                .ingest(if err.status.is_server_error() { 2 } else { 1 });
+            return Ok(noted(err, &opts.org, &target, detail));
         }
     };
+    state.metrics.ingest(0);
     tracing::info!(layer = %layer.id, version = layer.version, written = summary.written, "layer published");
     let detail = json!({"file": display, "version": layer.version, "features": summary.written, "visibility": layer.visibility});
     Ok(noted(

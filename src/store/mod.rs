@@ -42,7 +42,10 @@ pub const KEPT_VERSIONS: i64 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// The database cannot be reached (connection refused, pool timed out): a 503.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("{0}")]
@@ -57,6 +60,27 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported store location: {0}")]
     Location(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(d)
+                if d.code().is_some_and(|c| {
+                    // admin shutdown, cannot connect now, too many connections
+                    matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                }) =>
+            {
+                StoreError::Unavailable(d.to_string())
+            }
+            other => StoreError::Db(other),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

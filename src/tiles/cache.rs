@@ -57,6 +57,8 @@ struct Inner {
 pub struct TileCache {
     max_bytes: usize,
     inner: Mutex<Inner>,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 impl TileCache {
@@ -68,11 +70,28 @@ impl TileCache {
                 order: VecDeque::new(),
                 bytes: 0,
             }),
+            hits: Default::default(),
+            misses: Default::default(),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<Tile>> {
-        self.inner.lock().ok()?.map.get(key).cloned()
+        use std::sync::atomic::Ordering;
+        let hit = self.inner.lock().ok()?.map.get(key).cloned();
+        match hit {
+            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
+            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        };
+        hit
+    }
+
+    /// (hits, misses) since start, for metrics.
+    pub fn hits_misses(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     pub fn put(&self, key: String, tile: Arc<Tile>) {

@@ -119,6 +119,16 @@ impl TileEngine {
         Ok(idx.clone())
     }
 
+    /// Heap bytes of the indexes built, for metrics.
+    pub fn index_bytes(&self) -> usize {
+        self.indexes.lock().map_or(0, |m| {
+            m.values()
+                .filter_map(|c| c.get())
+                .map(|i| i.heap_bytes())
+                .sum()
+        })
+    }
+
     /// The indexes of several layers, in order.
     pub async fn indexes_of(&self, layers: &[Layer]) -> Result<Vec<Arc<LayerIndex>>, StoreError> {
         let mut out = Vec::with_capacity(layers.len());

@@ -362,6 +362,28 @@ impl Server {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Waits until a started server answers `/health` on `port` (it binds its port before
+    /// it has loaded the catalog: a connection alone does not say it is serving).
+    pub fn wait(child: std::process::Child, port: u16) -> Server {
+        use std::io::{Read, Write};
+        let server = Server { child, port };
+        for _ in 0..800 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut out = [0u8; 12];
+                if s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .is_ok()
+                    && s.read_exact(&mut out).is_ok()
+                    && &out == b"HTTP/1.1 200"
+                {
+                    return server;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the server did not start");
+    }
 }
 
 impl Drop for Server {
@@ -387,14 +409,7 @@ pub fn serve(location: &str) -> Server {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server { child, port };
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("the server did not start");
+    Server::wait(child, port)
 }
 
 /// A fresh embedded store in `dir` loaded by `atlante demo --no-serve`; returns its path.

@@ -47,6 +47,9 @@ impl PgStore {
         );
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // Without the database, a request is told so (503) within a second or two
+            // instead of waiting 30 s.
+            .acquire_timeout(std::time::Duration::from_millis(1500))
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("SET TIME ZONE 'UTC'").await?;

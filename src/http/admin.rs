@@ -124,3 +124,80 @@ pub async fn audit(
         json!({"entries": entries, "next_before": next.flatten()}),
     ))
 }
+
+/// `GET /metrics` (a metropolitan admin's token; or without one on `metrics_listen`).
+pub async fn metrics(State(state): State<AppState>, who: Who) -> Result<Response, ApiError> {
+    if !who.signed_in()?.is_metro_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "metrics are for a metropolitan admin's token (or on metrics_listen)",
+        ));
+    }
+    Ok(metrics_text(&state))
+}
+
+/// The Prometheus text of this server's counters and gauges.
+pub fn metrics_text(state: &AppState) -> Response {
+    use axum::response::IntoResponse;
+    let (entries, bytes) = state.tiles.cache.stats();
+    let (hits, misses) = state.tiles.cache.hits_misses();
+    let up = state.store_up.load(std::sync::atomic::Ordering::Relaxed);
+    let gauges = [
+        (
+            "atlante_tile_cache_entries",
+            "Tiles in the memory cache.",
+            "",
+            entries as f64,
+        ),
+        (
+            "atlante_tile_cache_bytes",
+            "Bytes the memory tile cache counts.",
+            "",
+            bytes as f64,
+        ),
+        (
+            "atlante_tile_cache_lookups",
+            "Memory tile cache lookups since start.",
+            "result=\"hit\"",
+            hits as f64,
+        ),
+        (
+            "atlante_tile_cache_lookups",
+            "",
+            "result=\"miss\"",
+            misses as f64,
+        ),
+        (
+            "atlante_tile_indexes_bytes",
+            "Heap bytes of the built tile indexes.",
+            "",
+            state.tiles.index_bytes() as f64,
+        ),
+        (
+            "atlante_jobs_running",
+            "Heavy work running now.",
+            "kind=\"bundle\"",
+            state.bundles.gate().running() as f64,
+        ),
+        (
+            "atlante_jobs_running",
+            "",
+            "kind=\"upload\"",
+            state.uploads.running() as f64,
+        ),
+        (
+            "atlante_store_up",
+            "1 when the store answered its last check.",
+            "",
+            if up { 1.0 } else { 0.0 },
+        ),
+    ];
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
