@@ -388,7 +388,130 @@ async fn uploads_are_drafts_until_published(t: TestStore) {
     assert!(l3.change_seq > l2.change_seq);
 }
 
+/// An ingest stages its rows in short transactions: while one is under way (rows sent, the
+/// end not yet), another comune's metadata write goes through at once; the swap publishes it.
+async fn writers_do_not_wait_for_an_ingest(t: TestStore) {
+    use atlante::model::{Field, FieldType, PublishRequest, Row, SourceInfo};
+    use atlante::store::Batch;
+    let (other, _) = ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015182",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let req = PublishRequest {
+        org: "015146".into(),
+        slug: "lento".into(),
+        title: "Lento".into(),
+        geom_type: GeomType::Point,
+        fields: vec![Field {
+            name: "n".into(),
+            label: "n".into(),
+            kind: FieldType::Integer,
+        }],
+        source: SourceInfo::default(),
+        visibility: None,
+    };
+    let store = t.store.clone();
+    let publishing = tokio::spawn(async move { store.publish(req, rx).await });
+    let row = |i: i64| Row {
+        wkb: atlante::geom::to_wkb(&geo_types::Geometry::Point(geo_types::Point::new(
+            9.19, 45.46,
+        ))),
+        bbox: [9.19, 45.46, 9.19, 45.46],
+        values: vec![Value::Integer(i)],
+    };
+    tx.send(Batch::Rows((0..2000).map(row).collect()))
+        .await
+        .unwrap();
+    tx.send(Batch::Rows((0..2000).map(row).collect()))
+        .await
+        .unwrap();
+    // The ingest is under way and not finished: another write does not wait for it.
+    let u = LayerMetaUpdate {
+        title: Some("NIL di Rho".into()),
+        ..Default::default()
+    };
+    let write = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        t.store.update_layer_meta(&other.id, &u),
+    )
+    .await;
+    assert!(
+        matches!(write, Ok(Ok(_))),
+        "the write waited for the ingest: {write:?}"
+    );
+    assert!(
+        t.store.layer("015146_lento").await.unwrap().is_none(),
+        "not published yet"
+    );
+    tx.send(Batch::Done(Default::default())).await.unwrap();
+    let layer = publishing.await.unwrap().unwrap();
+    assert_eq!(layer.feature_count, 4000);
+    let leftovers: Vec<String> = common::table_names(&t)
+        .await
+        .into_iter()
+        .filter(|n| n.contains("__st"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A staging table left by a crashed ingest (its process gone) is dropped when the store
+/// opens again; the published layers are untouched.
+async fn crashed_staging_is_removed_at_open(t: TestStore) {
+    use sqlx::Connection;
+    let (nil, _) = ingest_file(
+        &t.store,
+        &demo("milano/nil_2020.geojson"),
+        "015146",
+        "nil",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let before = checksum(t.store.as_ref(), &nil.id).await.unwrap();
+    let host = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let stmts = [
+        "CREATE TABLE \"015146_nil__stdeadbeef\" (fid integer)".to_string(),
+        format!(
+            "INSERT INTO atlante_staging VALUES ('015146_nil__stdeadbeef', '015146_nil', '{host}', 999999999, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        ),
+    ];
+    if t.location.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&t.location).await.unwrap();
+        for s in &stmts {
+            sqlx::query(s).execute(&mut c).await.unwrap();
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.location))
+            .await
+            .unwrap();
+        for s in &stmts {
+            sqlx::query(s).execute(&mut c).await.unwrap();
+        }
+    }
+    assert!(common::table_names(&t)
+        .await
+        .iter()
+        .any(|n| n.ends_with("__stdeadbeef")));
+    let reopened = atlante::store::open(&t.location).await.unwrap();
+    assert!(!common::table_names(&t)
+        .await
+        .iter()
+        .any(|n| n.ends_with("__stdeadbeef")));
+    assert_eq!(checksum(reopened.as_ref(), &nil.id).await.unwrap(), before);
+}
+
 both_stores!(
+    writers_do_not_wait_for_an_ingest,
+    crashed_staging_is_removed_at_open,
     csv_in_cp1252_is_recoded,
     uploads_are_drafts_until_published,
     gauss_boaga_fixture_lands_within_5m,

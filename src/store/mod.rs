@@ -19,6 +19,7 @@ pub mod layers;
 pub mod orgs;
 pub mod postgis;
 pub mod sql;
+pub mod staging;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_tenancy_changes.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_staging.sql"),
+    ),
 ];
 
 pub struct GpkgStore {
@@ -79,6 +83,7 @@ impl GpkgStore {
             feed: ChangeFeed::default(),
         };
         store.migrate().await?;
+        store.clean_staging().await?;
         Ok(store)
     }
 

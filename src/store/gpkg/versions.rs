@@ -8,9 +8,10 @@ use tokio::sync::mpsc;
 use super::features::{bind_value, create_table_sql, insert_sql};
 use super::{run, GpkgStore, Tx};
 use crate::geom::{extend_bbox, gpkg_blob};
-use crate::model::{Field, GeomType, Layer, PublishRequest};
+use crate::model::{Field, GeomType, IngestSummary, Layer, PublishRequest};
 use crate::store::changes::{self, ChangeKind};
 use crate::store::sql::Dialect;
+use crate::store::staging;
 use crate::store::{
     fields_json, from_json, quote_ident, version_table, Batch, LayerStore, Result, StoreError,
     VersionStore, KEPT_VERSIONS,
@@ -141,39 +142,26 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
     }
     Ok(())
 }
-#[async_trait]
-impl VersionStore for GpkgStore {
-    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
-        let _writer = self.write_lock.lock().await;
-        let id = crate::model::layer_table(&req.org, &req.slug);
-        let mut tx = self.pool.begin().await?;
-        let (current, latest): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT current_version FROM atlante_layers WHERE id = ?1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1)",
-        )
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let version = latest.unwrap_or(0) + 1;
-        let staging = version_table(&id, version);
-        sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
-            .execute(&mut *tx)
-            .await?;
-        let index = format!(
-            "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
-            quote_ident(&rtree(&staging))
-        );
-        sqlx::query(&index).execute(&mut *tx).await?;
-        let insert = insert_sql(&staging, &req.fields);
+impl GpkgStore {
+    /// Writes the rows into the staging table, one transaction per batch.
+    async fn stage(
+        &self,
+        staging: &str,
+        req: &PublishRequest,
+        rows: &mut mpsc::Receiver<Batch>,
+    ) -> Result<(i64, Option<[f64; 4]>, IngestSummary)> {
+        let insert = insert_sql(staging, &req.fields);
         let insert_index = format!(
             "INSERT INTO {} VALUES (?, ?, ?, ?, ?)",
-            quote_ident(&rtree(&staging))
+            quote_ident(&rtree(staging))
         );
         let mut extent = None;
         let mut count: i64 = 0;
-        let summary = loop {
+        loop {
             match rows.recv().await {
                 Some(Batch::Rows(batch)) => {
+                    let _writer = self.write_lock.lock().await;
+                    let mut tx = self.pool.begin().await?;
                     for row in &batch {
                         let blob = gpkg_blob(&row.wkb, 4326, &row.bbox);
                         let mut q = sqlx::query(&insert).bind(blob);
@@ -191,9 +179,11 @@ impl VersionStore for GpkgStore {
                             .await?;
                         extend_bbox(&mut extent, &row.bbox);
                     }
+                    run(&mut tx, staging::heartbeat(Dialect::Sqlite, staging)).await?;
+                    tx.commit().await?;
                     count += batch.len() as i64;
                 }
-                Some(Batch::Done(summary)) => break summary,
+                Some(Batch::Done(summary)) => return Ok((count, extent, summary)),
                 Some(Batch::Failed(msg)) => return Err(StoreError::Aborted(msg)),
                 None => {
                     return Err(StoreError::Aborted(
@@ -201,10 +191,32 @@ impl VersionStore for GpkgStore {
                     ))
                 }
             }
-        };
+        }
+    }
+
+    /// The swap that publishes a staged table: one transaction.
+    async fn swap(
+        &self,
+        id: &str,
+        staging: &str,
+        req: &PublishRequest,
+        count: i64,
+        extent: Option<[f64; 4]>,
+        summary: &IngestSummary,
+    ) -> Result<i64> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let (current, latest): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT current_version FROM atlante_layers WHERE id = ?1), \
+             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = latest.unwrap_or(0) + 1;
         if let Some(cur) = current {
-            unregister(&mut tx, &id).await?;
-            rename(&mut tx, &id, &version_table(&id, cur)).await?;
+            unregister(&mut tx, id).await?;
+            rename(&mut tx, id, &version_table(id, cur)).await?;
             sqlx::query(
                 "UPDATE atlante_layers SET current_version = ?, title = ?, \
                  visibility = coalesce(?, visibility) WHERE id = ?",
@@ -212,7 +224,7 @@ impl VersionStore for GpkgStore {
             .bind(version)
             .bind(&req.title)
             .bind(&req.visibility)
-            .bind(&id)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         } else {
@@ -220,7 +232,7 @@ impl VersionStore for GpkgStore {
                 "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, visibility) \
                  VALUES (?, ?, ?, ?, ?, ?)",
             )
-            .bind(&id)
+            .bind(id)
             .bind(&req.org)
             .bind(&req.slug)
             .bind(&req.title)
@@ -229,13 +241,14 @@ impl VersionStore for GpkgStore {
             .execute(&mut *tx)
             .await?;
         }
-        rename(&mut tx, &staging, &id).await?;
-        register(&mut tx, &id, &req.title, req.geom_type, extent, &req.fields).await?;
+        rename(&mut tx, staging, id).await?;
+        run(&mut tx, staging::unregister(Dialect::Sqlite, staging)).await?;
+        register(&mut tx, id, &req.title, req.geom_type, extent, &req.fields).await?;
         sqlx::query(
             "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
              extent, fields, source, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(version)
         .bind(req.geom_type.sql_name())
         .bind(count)
@@ -245,12 +258,78 @@ impl VersionStore for GpkgStore {
         .bind(serde_json::to_string(&summary).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
-        prune(&mut tx, &id, version).await?;
-        for s in changes::log(Dialect::Sqlite, &id, ChangeKind::Published, version, &[]) {
+        prune(&mut tx, id, version).await?;
+        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Published, version, &[]) {
             run(&mut tx, s).await?;
         }
         tx.commit().await?;
-        drop(_writer);
+        Ok(version)
+    }
+
+    /// Drops a staging table, its R-tree and its registry entry.
+    pub(super) async fn drop_staging(&self, staging: &str) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        drop_table(&mut tx, staging).await?;
+        run(&mut tx, staging::unregister(Dialect::Sqlite, staging)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops the staging tables that crashed ingests left (see `store::staging`).
+    pub(super) async fn clean_staging(&self) -> Result<()> {
+        let rows = crate::store::sql::Exec::fetch_all(self, staging::list(Dialect::Sqlite)).await?;
+        for table in staging::abandoned(&rows)? {
+            tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
+            self.drop_staging(&table).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VersionStore for GpkgStore {
+    /// Stages the rows in a table of their own, committed batch by batch (the store's
+    /// writer is held for one batch at a time, so other writes go on meanwhile), then
+    /// swaps it in with one short transaction. A failure drops the staging table; a crash
+    /// leaves it to the next open (see `store::staging`).
+    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
+        let id = crate::model::layer_table(&req.org, &req.slug);
+        let staging = staging::name(&id);
+        {
+            let _writer = self.write_lock.lock().await;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
+                .execute(&mut *tx)
+                .await?;
+            let index = format!(
+                "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
+                quote_ident(&rtree(&staging))
+            );
+            sqlx::query(&index).execute(&mut *tx).await?;
+            run(&mut tx, staging::register(Dialect::Sqlite, &staging, &id)).await?;
+            tx.commit().await?;
+        }
+        let staged = self.stage(&staging, &req, &mut rows).await;
+        let (count, extent, summary) = match staged {
+            Ok(v) => v,
+            Err(e) => {
+                if let Err(drop_err) = self.drop_staging(&staging).await {
+                    tracing::warn!(table = %staging, error = %drop_err, "staging table not dropped: the next open removes it");
+                }
+                return Err(e);
+            }
+        };
+        let version = match self
+            .swap(&id, &staging, &req, count, extent, &summary)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.drop_staging(&staging).await;
+                return Err(e);
+            }
+        };
         changes::announce(self, &id, ChangeKind::Published, version, Vec::new()).await;
         self.layer(&id).await?.ok_or(StoreError::NotFound(id))
     }

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_tenancy_changes.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_staging.sql"),
+    ),
 ];
 
 pub struct PgStore {
@@ -64,6 +68,7 @@ impl PgStore {
             feed: ChangeFeed::default(),
         };
         store.migrate().await?;
+        store.clean_staging().await?;
         Ok(store)
     }
 
@@ -104,7 +109,7 @@ type Tx<'a> = sqlx::Transaction<'a, Postgres>;
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 /// Binds shared-statement arguments.
-fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
+pub(super) fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
     for a in args {
         q = match a {
             Arg::Text(s) => q.bind(s),

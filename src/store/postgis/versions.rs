@@ -10,9 +10,10 @@ use tokio::sync::mpsc;
 use super::{run, PgStore, Tx};
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::Layer;
-use crate::model::{Field, FieldType, GeomType, PublishRequest, Value};
+use crate::model::{Field, FieldType, GeomType, IngestSummary, PublishRequest, Value};
 use crate::store::changes::{self, ChangeKind};
 use crate::store::sql::Dialect;
+use crate::store::staging;
 use crate::store::{
     fields_json, quote_ident, version_table, Batch, LayerStore, Result, StoreError, VersionStore,
     KEPT_VERSIONS,
@@ -148,25 +149,17 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
 
 /// `SELECT fid, wkb, columns… FROM table` of a layer's published version.
 
-#[async_trait]
-impl VersionStore for PgStore {
-    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
-        let id = crate::model::layer_table(&req.org, &req.slug);
+impl PgStore {
+    /// COPYs the rows into the staging table (one transaction: a new table blocks no one),
+    /// then builds its GiST index and statistics.
+    async fn stage(
+        &self,
+        staging: &str,
+        req: &PublishRequest,
+        rows: &mut mpsc::Receiver<Batch>,
+    ) -> Result<(i64, Option<[f64; 4]>, IngestSummary)> {
         let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, &id).await?;
-        let (current, latest): (Option<i32>, Option<i32>) = sqlx::query_as(
-            "SELECT (SELECT current_version FROM atlante_layers WHERE id = $1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1)",
-        )
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let version = latest.unwrap_or(0) as i64 + 1;
-        let staging = version_table(&id, version);
-        sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
-            .execute(&mut *tx)
-            .await?;
-        let mut copy = tx.copy_in_raw(&copy_sql(&staging, &req.fields)).await?;
+        let mut copy = tx.copy_in_raw(&copy_sql(staging, &req.fields)).await?;
         let mut buf = String::with_capacity(COPY_CHUNK_BYTES + 4096);
         let mut extent = None;
         let mut count: i64 = 0;
@@ -203,17 +196,61 @@ impl VersionStore for PgStore {
             copy.send(buf.as_bytes()).await?;
         }
         copy.finish().await?;
+        tx.commit().await?;
         let index = format!(
             "CREATE INDEX {} ON {} USING gist (geom)",
             quote_ident(&format!("{staging}_gix")),
-            quote_ident(&staging)
+            quote_ident(staging)
         );
-        sqlx::query(&index).execute(&mut *tx).await?;
-        sqlx::query(&format!("ANALYZE {}", quote_ident(&staging)))
-            .execute(&mut *tx)
+        sqlx::query(&index).execute(&self.pool).await?;
+        sqlx::query(&format!("ANALYZE {}", quote_ident(staging)))
+            .execute(&self.pool)
             .await?;
+        Ok((count, extent, summary))
+    }
+
+    /// Keeps the staging table's heartbeat fresh while an ingest runs (other hosts drop
+    /// staging tables whose heartbeat stopped).
+    fn heartbeat(&self, staging: &str) -> tokio::task::JoinHandle<()> {
+        let (pool, beat) = (
+            self.pool.clone(),
+            staging::heartbeat(Dialect::Postgres, staging),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let q = crate::store::postgis::bind_args(sqlx::query(&beat.sql), beat.args.clone());
+                if let Err(e) = q.execute(&pool).await {
+                    tracing::debug!(error = %e, "staging heartbeat not written");
+                }
+            }
+        })
+    }
+
+    /// The swap that publishes a staged table: one transaction.
+    async fn swap(
+        &self,
+        id: &str,
+        staging: &str,
+        req: &PublishRequest,
+        count: i64,
+        extent: Option<[f64; 4]>,
+        summary: &IngestSummary,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, id).await?;
+        let (current, latest): (Option<i32>, Option<i32>) = sqlx::query_as(
+            "SELECT (SELECT current_version FROM atlante_layers WHERE id = $1), \
+             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = latest.unwrap_or(0) as i64 + 1;
+        run(&mut tx, staging::unregister(Dialect::Postgres, staging)).await?;
         if let Some(cur) = current {
-            rename(&mut tx, &id, &version_table(&id, cur as i64)).await?;
+            rename(&mut tx, id, &version_table(id, cur as i64)).await?;
             sqlx::query(
                 "UPDATE atlante_layers SET current_version = $1, title = $2, \
                  visibility = coalesce($3, visibility) WHERE id = $4",
@@ -221,7 +258,7 @@ impl VersionStore for PgStore {
             .bind(version as i32)
             .bind(&req.title)
             .bind(&req.visibility)
-            .bind(&id)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         } else {
@@ -229,7 +266,7 @@ impl VersionStore for PgStore {
                 "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, visibility) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(&id)
+            .bind(id)
             .bind(&req.org)
             .bind(&req.slug)
             .bind(&req.title)
@@ -238,13 +275,13 @@ impl VersionStore for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        rename(&mut tx, &staging, &id).await?;
+        rename(&mut tx, staging, id).await?;
         sqlx::query(
             "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
              extent, fields, source, summary) \
              VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(version as i32)
         .bind(req.geom_type.sql_name())
         .bind(count)
@@ -254,11 +291,75 @@ impl VersionStore for PgStore {
         .bind(serde_json::to_string(&summary).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
-        prune(&mut tx, &id, version).await?;
-        for s in changes::log(Dialect::Postgres, &id, ChangeKind::Published, version, &[]) {
+        prune(&mut tx, id, version).await?;
+        for s in changes::log(Dialect::Postgres, id, ChangeKind::Published, version, &[]) {
             run(&mut tx, s).await?;
         }
         tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Drops a staging table and its registry entry.
+    pub(super) async fn drop_staging(&self, staging: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(staging)))
+            .execute(&mut *tx)
+            .await?;
+        run(&mut tx, staging::unregister(Dialect::Postgres, staging)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops the staging tables that crashed ingests left (see `store::staging`).
+    pub(super) async fn clean_staging(&self) -> Result<()> {
+        let rows =
+            crate::store::sql::Exec::fetch_all(self, staging::list(Dialect::Postgres)).await?;
+        for table in staging::abandoned(&rows)? {
+            tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
+            self.drop_staging(&table).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VersionStore for PgStore {
+    /// Stages the rows with COPY into a table of their own (committed, with its GiST index
+    /// and statistics), then swaps it in with one short transaction under the layer's
+    /// lock. A failure drops the staging table; a crash leaves it to the next open.
+    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
+        let id = crate::model::layer_table(&req.org, &req.slug);
+        let staging = staging::name(&id);
+        {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
+                .execute(&mut *tx)
+                .await?;
+            run(&mut tx, staging::register(Dialect::Postgres, &staging, &id)).await?;
+            tx.commit().await?;
+        }
+        let beat = self.heartbeat(&staging);
+        let staged = self.stage(&staging, &req, &mut rows).await;
+        beat.abort();
+        let (count, extent, summary) = match staged {
+            Ok(v) => v,
+            Err(e) => {
+                if let Err(drop_err) = self.drop_staging(&staging).await {
+                    tracing::warn!(table = %staging, error = %drop_err, "staging table not dropped: the next open removes it");
+                }
+                return Err(e);
+            }
+        };
+        let version = match self
+            .swap(&id, &staging, &req, count, extent, &summary)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.drop_staging(&staging).await;
+                return Err(e);
+            }
+        };
         changes::announce(self, &id, ChangeKind::Published, version, Vec::new()).await;
         self.layer(&id).await?.ok_or(StoreError::NotFound(id))
     }
