@@ -147,8 +147,6 @@ async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
     Ok(())
 }
 
-/// `SELECT fid, wkb, columns… FROM table` of a layer's published version.
-
 impl PgStore {
     /// COPYs the rows into the staging table (one transaction: a new table blocks no one),
     /// then builds its GiST index and statistics.
