@@ -69,10 +69,28 @@ pub enum LayerAction {
         #[arg(long)]
         attribution_url: Option<String>,
     },
-    /// Publish the previous kept version again.
-    Rollback { id: String },
-    /// Delete a layer and all its versions.
-    Delete { id: String },
+    /// Publish the previous kept version again. Refused when it would discard feature edits
+    /// made since the version was published, unless --discard-edits.
+    Rollback {
+        id: String,
+        #[arg(long)]
+        discard_edits: bool,
+    },
+    /// Delete a layer: it leaves the catalog at once and is kept in the trash for
+    /// `retention_days` (default 30) for `atlante layer restore`; asks first unless --yes.
+    Delete {
+        id: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// Remove it for good now (its data, versions and style), also from the trash.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Bring back a deleted layer from the trash.
+    Restore { id: String },
+    /// List the layers in the trash.
+    Trash,
 }
 
 pub async fn ingest(store: &DynStore, config: &Config, a: IngestArgs) -> anyhow::Result<()> {
@@ -158,6 +176,22 @@ pub async fn run_ingest(store: &DynStore, file: &Path, opts: &IngestOptions) -> 
     Ok(())
 }
 
+/// Asks on the terminal; refuses without one (pass --yes).
+pub fn confirm(question: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} Not asked: no terminal. Pass --yes to go ahead.");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "s" | "si" | "sì") {
+        bail!("nothing done");
+    }
+    Ok(())
+}
+
 pub async fn layer(store: &DynStore, action: LayerAction) -> anyhow::Result<()> {
     match action {
         LayerAction::List => {
@@ -219,11 +253,19 @@ pub async fn layer(store: &DynStore, action: LayerAction) -> anyhow::Result<()> 
             .await;
             println!("{} is {} (version {})", l.id, l.visibility, l.version);
         }
-        LayerAction::Rollback { id } => {
+        LayerAction::Rollback { id, discard_edits } => {
             let before = store
                 .layer(&id)
                 .await?
                 .with_context(|| format!("no layer {id}"))?;
+            let edits = store.edits_since_publish(&id).await?;
+            if edits > 0 && !discard_edits {
+                bail!(
+                    "rolling back {id} would discard {edits} feature edits made since version {} \
+                     was published: pass --discard-edits to roll back anyway",
+                    before.version
+                );
+            }
             let l = store.rollback(&id).await?;
             audit_cli(
                 store,
@@ -231,7 +273,7 @@ pub async fn layer(store: &DynStore, action: LayerAction) -> anyhow::Result<()> 
                 Some(&l.org),
                 &id,
                 true,
-                json!({"from_version": before.version, "to_version": l.version}),
+                json!({"from_version": before.version, "to_version": l.version, "discarded_edits": edits}),
             )
             .await;
             println!(
@@ -239,22 +281,71 @@ pub async fn layer(store: &DynStore, action: LayerAction) -> anyhow::Result<()> 
                 l.id, l.version, l.feature_count
             );
         }
-        LayerAction::Delete { id } => {
-            let before = store
-                .layer(&id)
+        LayerAction::Delete { id, yes, purge } => {
+            let live = store.layer(&id).await?;
+            let trashed = store
+                .deleted_layers()
                 .await?
-                .with_context(|| format!("no layer {id}"))?;
-            store.delete_layer(&id).await?;
+                .into_iter()
+                .find(|(l, _)| l.id == id);
+            let (l, where_) = match (&live, &trashed) {
+                (Some(l), _) => (l.clone(), "published"),
+                (None, Some((l, _))) if purge => (l.clone(), "in the trash"),
+                (None, Some(_)) => {
+                    bail!("{id} is already in the trash: --purge removes it for good")
+                }
+                (None, None) => bail!("no layer {id}"),
+            };
+            if !yes {
+                let what = if purge {
+                    "remove for good"
+                } else {
+                    "delete (kept in the trash for atlante layer restore)"
+                };
+                confirm(&format!(
+                    "{what} {id} ({where_}, version {}, {} features, {} versions kept)?",
+                    l.version,
+                    l.feature_count,
+                    store.versions(&id).await?.len()
+                ))?;
+            }
+            if live.is_some() {
+                store.delete_layer(&id).await?;
+                audit_cli(
+                    store,
+                    "layer.delete",
+                    Some(&l.org),
+                    &id,
+                    true,
+                    json!({"version": l.version}),
+                )
+                .await;
+            }
+            if purge {
+                store.purge_layer(&id).await?;
+                audit_cli(store, "layer.purge", Some(&l.org), &id, true, json!({})).await;
+                println!("{id} removed for good");
+            } else {
+                println!("{id} deleted: in the trash, `atlante layer restore {id}` brings it back");
+            }
+        }
+        LayerAction::Restore { id } => {
+            let l = store.restore_layer(&id).await?;
             audit_cli(
                 store,
-                "layer.delete",
-                Some(&before.org),
+                "layer.restore",
+                Some(&l.org),
                 &id,
                 true,
-                json!({"version": before.version}),
+                json!({"version": l.version}),
             )
             .await;
-            println!("{id} deleted");
+            println!("{id} restored (version {}, {})", l.version, l.visibility);
+        }
+        LayerAction::Trash => {
+            for (l, deleted_at) in store.deleted_layers().await? {
+                println!("{:<40} deleted {deleted_at}  {}", l.id, l.title);
+            }
         }
     }
     Ok(())

@@ -84,6 +84,18 @@ enum Command {
         #[command(subcommand)]
         action: apps::AppsAction,
     },
+    /// Back the whole store up to a file: a consistent GeoPackage copy (VACUUM INTO), or a
+    /// pg_dump of the PostGIS database's public schema (custom format).
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the whole store with a backup (stop the servers first; asks unless --yes).
+    Restore {
+        from: PathBuf,
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 fn init_logs(format: &str) {
@@ -129,6 +141,30 @@ pub async fn run() -> anyhow::Result<()> {
             tiles::tiles(open_store(&config).await?, &config, action).await
         }
         Command::Apps { action } => apps::apps(open_store(&config).await?, &config, action).await,
+        Command::Backup { out } => {
+            store::backup::backup(&config.store, &out).await?;
+            println!(
+                "backup of {} written to {} ({} bytes)",
+                redact(&config.store),
+                out.display(),
+                std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0)
+            );
+            Ok(())
+        }
+        Command::Restore { from, yes } => {
+            if !yes {
+                layers::confirm(&format!(
+                    "replace everything in {} with {}?",
+                    redact(&config.store),
+                    from.display()
+                ))?;
+            }
+            store::backup::restore(&config.store, &from).await?;
+            // Opening runs the migrations a backup of an older release needs.
+            open_store(&config).await?;
+            println!("{} restored from {}", redact(&config.store), from.display());
+            Ok(())
+        }
         Command::Orgs => {
             for o in open_store(&config).await?.orgs().await? {
                 println!(

@@ -127,6 +127,7 @@ pub async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store.kind(), location = %store.location(), "Atlante listening on http://{addr}/");
     raise_open_files();
+    purge_trash(store.clone(), config.retention_days);
     let metrics_listen = config.metrics_listen;
     let state = AppState::new(store, config).await?;
     state.catalog.watch();
@@ -146,6 +147,23 @@ pub async fn serve(store: DynStore, config: Config) -> anyhow::Result<()> {
     atlante::http::serve(listener, state, shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Purges, now and every hour, the layers deleted more than `days` ago.
+fn purge_trash(store: DynStore, days: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match atlante::store::purge_expired(store.as_ref(), days).await {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!(layers = ?ids, days, "purged layers deleted beyond the retention period")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "trash not purged"),
+            }
+        }
+    });
 }
 
 /// Raises the soft limit of open files to the hard one: each connection holds a

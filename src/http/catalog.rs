@@ -276,25 +276,46 @@ fn update_summary(u: &LayerMetaUpdate) -> Json_ {
     json!({"changed": changed, "visibility": u.visibility})
 }
 
-/// `POST /api/layers/{id}/rollback` (owner).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackQuery {
+    #[serde(default)]
+    discard_edits: bool,
+}
+
+/// `POST /api/layers/{id}/rollback[?discard_edits=true]` (owner): refused (409) when it
+/// would discard feature edits made since the version was published, unless asked to.
 pub async fn rollback(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<RollbackQuery>,
     who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = state.visible(&who, &id)?;
     who.writer(&layer.org)?;
+    let edits = state.store.edits_since_publish(&id).await?;
+    if edits > 0 && !q.discard_edits {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "rolling back would discard {edits} feature edits made since version {} was \
+                 published: add ?discard_edits=true to roll back anyway",
+                layer.version
+            ),
+        ));
+    }
     let after = state.store.rollback(&id).await?;
     Ok(noted(
         Json(layer_json(&after, &base_url(&state, &headers))),
         &layer.org,
         &id,
-        json!({"from_version": layer.version, "to_version": after.version}),
+        json!({"from_version": layer.version, "to_version": after.version, "discarded_edits": edits}),
     ))
 }
 
-/// `DELETE /api/layers/{id}` (owner).
+/// `DELETE /api/layers/{id}` (owner): to the trash, restorable with `atlante layer restore`
+/// for the retention period.
 pub async fn delete_layer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -307,7 +328,7 @@ pub async fn delete_layer(
         StatusCode::NO_CONTENT,
         &layer.org,
         &id,
-        json!({"version": layer.version}),
+        json!({"version": layer.version, "retention_days": state.config.retention_days}),
     ))
 }
 

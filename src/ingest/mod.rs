@@ -120,6 +120,15 @@ pub async fn ingest(
     if store.org(&opts.org).await?.is_none() {
         return Err(IngestError::UnknownOrg(opts.org.clone()));
     }
+    let id = crate::model::layer_table(&opts.org, &opts.slug);
+    if store
+        .deleted_layers()
+        .await?
+        .iter()
+        .any(|(l, _)| l.id == id)
+    {
+        return Err(crate::store::in_trash(&id).into());
+    }
     let title = match &opts.title {
         Some(t) if !t.trim().is_empty() => t.trim().chars().take(200).collect(),
         _ => match store

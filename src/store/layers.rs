@@ -57,15 +57,18 @@ fn from_row(r: &impl RowExt) -> Result<Layer> {
 #[async_trait]
 impl<T: Exec + ChangeStore> LayerStore for T {
     async fn layers(&self) -> Result<Vec<Layer>> {
-        let s = Stmt::new(format!("{} ORDER BY l.id", select(self)));
+        let s = Stmt::new(format!(
+            "{} WHERE l.deleted_at IS NULL ORDER BY l.id",
+            select(self)
+        ));
         self.fetch_all(s).await?.iter().map(from_row).collect()
     }
 
     async fn layer(&self, id: &str) -> Result<Option<Layer>> {
-        let s = Stmt::new(
-            self.dialect()
-                .sql(&format!("{} WHERE l.id = $1", select(self))),
-        )
+        let s = Stmt::new(self.dialect().sql(&format!(
+            "{} WHERE l.id = $1 AND l.deleted_at IS NULL",
+            select(self)
+        )))
         .arg(id);
         self.fetch_optional(s)
             .await?
@@ -114,5 +117,37 @@ impl<T: Exec + ChangeStore> LayerStore for T {
             .iter()
             .map(|r| r.int("version"))
             .collect()
+    }
+
+    async fn deleted_layers(&self) -> Result<Vec<(Layer, String)>> {
+        let d = self.dialect();
+        let s = Stmt::new(format!(
+            "SELECT x.*, {} AS deleted_at_text FROM ({}) x \
+             JOIN atlante_layers l2 ON l2.id = x.id WHERE l2.deleted_at IS NOT NULL ORDER BY x.id",
+            d.ts("l2.deleted_at"),
+            select(self)
+        ));
+        self.fetch_all(s)
+            .await?
+            .iter()
+            .map(|r| Ok((from_row(r)?, r.text("deleted_at_text")?)))
+            .collect()
+    }
+
+    async fn edits_since_publish(&self, id: &str) -> Result<i64> {
+        let d = self.dialect();
+        let s = Stmt::new(d.sql(&format!(
+            "SELECT {} AS detail FROM atlante_changes WHERE layer_id = $1 AND kind = 'edited' \
+             AND seq > (SELECT coalesce(max(seq), 0) FROM atlante_changes \
+             WHERE layer_id = $1 AND kind IN ('published', 'rolledback'))",
+            d.json_col("detail")
+        )))
+        .arg(id);
+        let mut n = 0;
+        for r in self.fetch_all(s).await? {
+            let v: serde_json::Value = from_json("change detail", &r.text("detail")?)?;
+            n += v["features"].as_array().map_or(1, |f| f.len().max(1)) as i64;
+        }
+        Ok(n)
     }
 }

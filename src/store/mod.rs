@@ -11,6 +11,7 @@
 //! staging table behind.
 
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod documents;
 pub mod filter;
@@ -34,6 +35,14 @@ pub(crate) fn republished(layer: &Layer) -> StoreError {
     StoreError::Conflict(format!(
         "{} was republished meanwhile: read it again",
         layer.id
+    ))
+}
+
+/// The error for writing a layer that is in the trash.
+pub(crate) fn in_trash(id: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "{id} was deleted and is in the trash: restore it (atlante layer restore {id}) or purge \
+         it (atlante layer delete {id} --purge) before uploading it again"
     ))
 }
 
@@ -267,6 +276,11 @@ pub trait LayerStore {
     async fn update_layer_meta(&self, id: &str, update: &LayerMetaUpdate) -> Result<Layer>;
     /// Versions kept for a layer, newest first.
     async fn versions(&self, id: &str) -> Result<Vec<i64>>;
+    /// Layers in the trash (deleted, not yet purged), with when they were deleted.
+    async fn deleted_layers(&self) -> Result<Vec<(Layer, String)>>;
+    /// How many feature edits (Part 4) the published version has had since it was
+    /// published: what a rollback would discard.
+    async fn edits_since_publish(&self, id: &str) -> Result<i64>;
 }
 
 /// Versions of a layer: publish, rollback, delete (see the module doc).
@@ -276,8 +290,13 @@ pub trait VersionStore {
     async fn publish(&self, req: PublishRequest, rows: mpsc::Receiver<Batch>) -> Result<Layer>;
     /// Makes the previous kept version the published one again.
     async fn rollback(&self, id: &str) -> Result<Layer>;
-    /// Removes a layer and all its versions.
+    /// Moves a layer to the trash: it leaves the catalog at once; its data stays until
+    /// [`VersionStore::purge_layer`] (a new upload of the same id is refused meanwhile).
     async fn delete_layer(&self, id: &str) -> Result<()>;
+    /// Brings a deleted layer back, as it was.
+    async fn restore_layer(&self, id: &str) -> Result<Layer>;
+    /// Removes a deleted layer for good: its tables, versions and saved style.
+    async fn purge_layer(&self, id: &str) -> Result<()>;
 }
 
 /// The features of a layer's published version, read and edited in place.
@@ -422,6 +441,21 @@ pub async fn checksum(store: &(impl Store + ?Sized), layer_id: &str) -> Result<S
         h.update(format!("{:?}", f.values));
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Purges the layers deleted more than `days` ago; their ids.
+pub async fn purge_expired(store: &(impl Store + ?Sized), days: u64) -> Result<Vec<String>> {
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(days.min(36_500) as i64))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let mut purged = Vec::new();
+    for (l, deleted_at) in store.deleted_layers().await? {
+        if deleted_at < cutoff {
+            store.purge_layer(&l.id).await?;
+            purged.push(l.id);
+        }
+    }
+    Ok(purged)
 }
 
 /// Parses a catalog JSON column.

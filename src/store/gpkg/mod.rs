@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/sqlite/0005_staging.sql"),
     ),
+    (6, include_str!("../../../migrations/sqlite/0006_trash.sql")),
 ];
 
 pub struct GpkgStore {

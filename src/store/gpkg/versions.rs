@@ -206,13 +206,17 @@ impl GpkgStore {
     ) -> Result<i64> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let (current, latest): (Option<i64>, Option<i64>) = sqlx::query_as(
+        let (current, latest, deleted): (Option<i64>, Option<i64>, bool) = sqlx::query_as(
             "SELECT (SELECT current_version FROM atlante_layers WHERE id = ?1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1)",
+             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1), \
+             EXISTS (SELECT 1 FROM atlante_layers WHERE id = ?1 AND deleted_at IS NOT NULL)",
         )
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        if deleted {
+            return Err(crate::store::in_trash(id));
+        }
         let version = latest.unwrap_or(0) + 1;
         if let Some(cur) = current {
             unregister(&mut tx, id).await?;
@@ -384,14 +388,84 @@ impl VersionStore for GpkgStore {
 
     async fn delete_layer(&self, id: &str) -> Result<()> {
         let _writer = self.write_lock.lock().await;
-        let layer = self
-            .layer(id)
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE atlante_layers SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.into()));
+        }
+        // Out of GDAL's and QGIS's layer list too, until restored.
+        unregister(&mut tx, id).await?;
+        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Deleted, 0, &[]) {
+            run(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        drop(_writer);
+        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
+        Ok(())
+    }
+
+    async fn restore_layer(&self, id: &str) -> Result<Layer> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT current_version, title FROM atlante_layers WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (version, title) =
+            row.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
+        let (geom, extent, fields): (String, Option<String>, String) = sqlx::query_as(
+            "SELECT geom_type, extent, fields FROM atlante_layer_versions \
+             WHERE layer_id = ? AND version = ?",
+        )
+        .bind(id)
+        .bind(version)
+        .fetch_one(&mut *tx)
+        .await?;
+        let geom = GeomType::parse(&geom).ok_or(StoreError::Corrupt(geom))?;
+        let extent: Option<[f64; 4]> = extent.map(|e| from_json("extent", &e)).transpose()?;
+        let fields: Vec<Field> = from_json("fields", &fields)?;
+        register(&mut tx, id, &title, geom, extent, &fields).await?;
+        sqlx::query("UPDATE atlante_layers SET deleted_at = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Published, version, &[]) {
+            run(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        drop(_writer);
+        changes::announce(self, id, ChangeKind::Published, version, Vec::new()).await;
+        self.layer(id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))?;
+            .ok_or_else(|| StoreError::NotFound(id.into()))
+    }
+
+    async fn purge_layer(&self, id: &str) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT current_version FROM atlante_layers WHERE id = ? AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let current = current.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM atlante_layer_versions WHERE layer_id = ?")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         let mut tx = self.pool.begin().await?;
         unregister(&mut tx, id).await?;
-        for v in self.versions(id).await? {
-            let t = if v == layer.version {
+        for v in versions {
+            let t = if v == current {
                 id.to_string()
             } else {
                 version_table(id, v)
@@ -411,12 +485,7 @@ impl VersionStore for GpkgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Deleted, 0, &[]) {
-            run(&mut tx, s).await?;
-        }
         tx.commit().await?;
-        drop(_writer);
-        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
         Ok(())
     }
 }

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_staging.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_trash.sql"),
+    ),
 ];
 
 pub struct PgStore {

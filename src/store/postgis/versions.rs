@@ -238,13 +238,17 @@ impl PgStore {
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         lock_layer(&mut tx, id).await?;
-        let (current, latest): (Option<i32>, Option<i32>) = sqlx::query_as(
+        let (current, latest, deleted): (Option<i32>, Option<i32>, bool) = sqlx::query_as(
             "SELECT (SELECT current_version FROM atlante_layers WHERE id = $1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1)",
+             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1), \
+             EXISTS (SELECT 1 FROM atlante_layers WHERE id = $1 AND deleted_at IS NOT NULL)",
         )
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        if deleted {
+            return Err(crate::store::in_trash(id));
+        }
         let version = latest.unwrap_or(0) as i64 + 1;
         run(&mut tx, staging::unregister(Dialect::Postgres, staging)).await?;
         if let Some(cur) = current {
@@ -414,12 +418,61 @@ impl VersionStore for PgStore {
     async fn delete_layer(&self, id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         lock_layer(&mut tx, id).await?;
-        let current: Option<i32> =
-            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let current = current.ok_or_else(|| StoreError::NotFound(id.into()))?;
+        let done = sqlx::query(
+            "UPDATE atlante_layers SET deleted_at = clock_timestamp() \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.into()));
+        }
+        for s in changes::log(Dialect::Postgres, id, ChangeKind::Deleted, 0, &[]) {
+            run(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
+        Ok(())
+    }
+
+    async fn restore_layer(&self, id: &str) -> Result<Layer> {
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, id).await?;
+        let version: Option<i32> = sqlx::query_scalar(
+            "UPDATE atlante_layers SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL \
+             RETURNING current_version",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let version = version.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
+        for s in changes::log(
+            Dialect::Postgres,
+            id,
+            ChangeKind::Published,
+            version as i64,
+            &[],
+        ) {
+            run(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        changes::announce(self, id, ChangeKind::Published, version as i64, Vec::new()).await;
+        self.layer(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.into()))
+    }
+
+    async fn purge_layer(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, id).await?;
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT current_version FROM atlante_layers WHERE id = $1 AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let current = current.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
         let versions: Vec<i32> =
             sqlx::query_scalar("SELECT version FROM atlante_layer_versions WHERE layer_id = $1")
                 .bind(id)
@@ -444,11 +497,7 @@ impl VersionStore for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for s in changes::log(Dialect::Postgres, id, ChangeKind::Deleted, 0, &[]) {
-            run(&mut tx, s).await?;
-        }
         tx.commit().await?;
-        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
         Ok(())
     }
 }
