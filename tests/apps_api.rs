@@ -192,7 +192,7 @@ async fn styles(t: TestStore) {
         StatusCode::NO_CONTENT
     );
     assert_eq!(send(&app, "GET", ztl, None, None).await.1, json!({}));
-    // A deleted layer takes its saved style with it.
+    // A deleted layer keeps its saved style in the trash; purged, the style goes with it.
     let single = json!({"symbology": {"kind": "single", "color": "#123456"}});
     assert_eq!(
         send(&app, "PUT", ztl, Some(&milano), Some(single)).await.0,
@@ -200,6 +200,16 @@ async fn styles(t: TestStore) {
     );
     t.store
         .delete_layer("015146_aree_pedonali_ztl")
+        .await
+        .unwrap();
+    assert!(t
+        .store
+        .document("style", "015146_aree_pedonali_ztl")
+        .await
+        .unwrap()
+        .is_some());
+    t.store
+        .purge_layer("015146_aree_pedonali_ztl")
         .await
         .unwrap();
     let left = t
