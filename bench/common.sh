@@ -38,5 +38,18 @@ runuser -u postgres -- "$pgbin/initdb" -D "$pgdata" -A trust -U postgres --no-sy
 pgport=$(free_port)
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$work/pg.log" -w start >/dev/null
 url="postgres://postgres@127.0.0.1:$pgport/postgres"
-$bin --store "$url" ingest "$gpkg" --org cmm --layer bench_sezioni --title "Sezioni (bench)"
+$bin --store "$url" ingest "$gpkg" --org cmm --layer bench_sezioni --title "Sezioni (bench)" --visibility public
 table=cmm_bench_sezioni
+
+# Three comuni with their own public layer (the 88 NIL, as quartieri) and an editor token:
+# sets `edit` (ORG:TOKEN:LAYER:FEATURES,…) and `upload` (ORG:TOKEN:SLUG:FILE,…) for load.py.
+setup_comuni() {
+  edit=""; upload=""
+  for org in 015146 015182 015002; do
+    $bin --store "$1" ingest demo/milano/nil_2020.geojson --org "$org" --layer quartieri --visibility public >/dev/null
+    local tok
+    tok=$($bin --store "$1" token create --org "$org" --label bench 2>/dev/null)
+    edit="$edit${edit:+,}$org:$tok:${org}_quartieri:88"
+    upload="$upload${upload:+,}$org:$tok:scuole:tests/fixtures/scuole_mi.geojson"
+  done
+}

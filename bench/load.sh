@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The resilience load run: N concurrent clients (default 200) for S seconds (default 600)
+# against the PostGIS store, with a realistic mix (bench/load.py): tiles of the
+# 212,850-polygon bench layer, items with a CQL2 attribute + spatial filter, catalog reads,
+# Part 4 edits by three comuni on their own layers, and uploads. Prints the report (p50/p99
+# per route class, statuses), the server's resident memory each minute, and the checks:
+# no server error but 503, 503 always with Retry-After and under 1 %, memory at the end
+# within 10 % of the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
+# and aiohttp from PyPI).
+#   bench/load.sh [seconds] [clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+clients=${2:-200}
+source bench/common.sh
+python3 -c "import aiohttp" 2>/dev/null || pip install -q aiohttp
+$bin --store "$url" demo --no-serve >/dev/null
+setup_comuni "$url"
+port=$(free_port)
+$bin --store "$url" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+pid=$!; pids+=("$pid")
+wait_up "http://127.0.0.1:$port/ready"
+: >"$work/rss.txt"
+( m=0; while kill -0 "$pid" 2>/dev/null; do
+    echo "$m $(ps -o rss= -p "$pid" | tr -d ' ')" >>"$work/rss.txt"; sleep 60; m=$((m + 1)); done ) &
+pids+=("$!")
+echo "load: $clients clients for $seconds s on http://127.0.0.1:$port (PostGIS, $table)"
+python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
+  --edit "$edit" --upload "$upload" >"$work/report.json"
+echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end" >>"$work/rss.txt"
+cat "$work/report.json"
+echo "resident memory (minute, KiB):"; cat "$work/rss.txt"
+python3 - "$work/report.json" "$work/rss.txt" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rss = [l.split() for l in open(sys.argv[2]) if l.strip()]
+by_min = {int(a): int(b) for a, b in rss if a.isdigit()}
+ok = r["server_errors_not_503"] == 0 and r["busy_share"] < 0.01 and not r["bad_examples"]
+print(f"checks: server errors but 503: {r['server_errors_not_503']}; 503 share {r['busy_share']:.4%}; "
+      f"503 without Retry-After or failed requests: {len(r['bad_examples'])}")
+last = max(by_min) if by_min else 0
+if last >= 2:
+    mid = by_min[last // 2]
+    print(f"memory: minute {last // 2} {mid} KiB, minute {last} {by_min[last]} KiB ({(by_min[last] - mid) / mid:+.1%})")
+    ok = ok and abs(by_min[last] - mid) <= 0.1 * mid
+print("PASS" if ok else "FAIL")
+PY
