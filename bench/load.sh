@@ -34,7 +34,7 @@ python3 - "$work/report.json" "$work/rss.txt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rss = [l.split() for l in open(sys.argv[2]) if l.strip()]
-by_min = {int(a): int(b) for a, b in rss if a.isdigit()}
+by_min = {int(l[0]): int(l[1]) for l in rss if len(l) == 2 and l[0].isdigit()}
 ok = r["server_errors_not_503"] == 0 and r["busy_share"] < 0.01 and not r["bad_examples"]
 print(f"checks: server errors but 503: {r['server_errors_not_503']}; 503 share {r['busy_share']:.4%}; "
       f"503 without Retry-After or failed requests: {len(r['bad_examples'])}")

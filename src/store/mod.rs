@@ -22,6 +22,7 @@ pub mod postgis;
 pub mod sql;
 pub mod staging;
 pub mod tokens;
+pub mod versions;
 
 use std::sync::Arc;
 

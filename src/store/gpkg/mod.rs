@@ -84,7 +84,7 @@ impl GpkgStore {
             feed: ChangeFeed::default(),
         };
         store.migrate().await?;
-        store.clean_staging().await?;
+        super::versions::clean_staging(&store).await?;
         Ok(store)
     }
 

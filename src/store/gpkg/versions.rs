@@ -1,21 +1,20 @@
-//! Versions in the GeoPackage store: publish (write a version table with its R-tree, then
-//! swap it in), rollback and delete, each in one transaction; only the published version
-//! is registered in `gpkg_contents`.
+//! Versions in the GeoPackage store: what the shared choreography (`store::versions`)
+//! needs from it — staging rows with prepared inserts and the R-tree, one short
+//! transaction per batch (SQLite has one writer: it is held for a batch at a time), and a
+//! transaction that renames, drops and (un)registers version tables in `gpkg_contents`.
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use sqlx::{Sqlite, Transaction};
+use tokio::sync::{mpsc, MutexGuard};
 
 use super::features::{bind_value, create_table_sql, insert_sql};
-use super::{run, GpkgStore, Tx};
+use super::{bind_args, run, GpkgStore, Tx};
 use crate::geom::{extend_bbox, gpkg_blob};
-use crate::model::{Field, GeomType, IngestSummary, Layer, PublishRequest};
-use crate::store::changes::{self, ChangeKind};
-use crate::store::sql::Dialect;
+use crate::model::{Field, GeomType, IngestSummary, PublishRequest};
+use crate::store::sql::{Dialect, Stmt};
 use crate::store::staging;
-use crate::store::{
-    fields_json, from_json, quote_ident, version_table, Batch, LayerStore, Result, StoreError,
-    VersionStore, KEPT_VERSIONS,
-};
+use crate::store::versions::{AnyRow, VersionBackend, VersionTx};
+use crate::store::{quote_ident, Batch, Result, StoreError};
 
 async fn register(
     tx: &mut Tx<'_>,
@@ -122,27 +121,79 @@ async fn drop_table(tx: &mut Tx<'_>, table: &str) -> Result<()> {
 }
 
 /// Drops kept versions beyond [`KEPT_VERSIONS`], oldest first.
-async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
-    let old: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM atlante_layer_versions WHERE layer_id = ? AND version <> ? \
-         ORDER BY version DESC LIMIT -1 OFFSET ?",
-    )
-    .bind(layer_id)
-    .bind(current)
-    .bind(KEPT_VERSIONS)
-    .fetch_all(&mut **tx)
-    .await?;
-    for v in old {
-        drop_table(tx, &version_table(layer_id, v)).await?;
-        sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ? AND version = ?")
-            .bind(layer_id)
-            .bind(v)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+/// A version transaction: the writer lock held until it commits.
+struct GpkgTx<'a> {
+    _writer: MutexGuard<'a, ()>,
+    tx: Transaction<'static, Sqlite>,
 }
-impl GpkgStore {
+
+#[async_trait]
+impl VersionTx for GpkgTx<'_> {
+    async fn run(&mut self, s: Stmt) -> Result<u64> {
+        Ok(bind_args(sqlx::query(&s.sql), s.args)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+    async fn rows(&mut self, s: Stmt) -> Result<Vec<AnyRow>> {
+        let rows = bind_args(sqlx::query(&s.sql), s.args)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows.into_iter().map(|r| Box::new(r) as AnyRow).collect())
+    }
+    async fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        rename(&mut self.tx, from, to).await
+    }
+    async fn drop_table(&mut self, table: &str) -> Result<()> {
+        drop_table(&mut self.tx, table).await
+    }
+    async fn register(
+        &mut self,
+        table: &str,
+        title: &str,
+        geom: GeomType,
+        extent: Option<[f64; 4]>,
+        fields: &[Field],
+    ) -> Result<()> {
+        register(&mut self.tx, table, title, geom, extent, fields).await
+    }
+    async fn unregister(&mut self, table: &str) -> Result<()> {
+        unregister(&mut self.tx, table).await
+    }
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VersionBackend for GpkgStore {
+    async fn version_tx(&self, _id: &str) -> Result<Box<dyn VersionTx + '_>> {
+        let writer = self.write_lock.lock().await;
+        let tx = self.pool.begin().await?;
+        Ok(Box::new(GpkgTx {
+            _writer: writer,
+            tx,
+        }))
+    }
+
+    async fn create_staging(&self, staging: &str, req: &PublishRequest) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&create_table_sql(staging, req.geom_type, &req.fields))
+            .execute(&mut *tx)
+            .await?;
+        let index = format!(
+            "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
+            quote_ident(&rtree(staging))
+        );
+        sqlx::query(&index).execute(&mut *tx).await?;
+        let id = staging.rsplit_once("__st").map_or(staging, |(id, _)| id);
+        run(&mut tx, staging::register(Dialect::Sqlite, staging, id)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes the rows into the staging table, one transaction per batch.
     async fn stage(
         &self,
@@ -194,297 +245,12 @@ impl GpkgStore {
         }
     }
 
-    /// The swap that publishes a staged table: one transaction.
-    async fn swap(
-        &self,
-        id: &str,
-        staging: &str,
-        req: &PublishRequest,
-        count: i64,
-        extent: Option<[f64; 4]>,
-        summary: &IngestSummary,
-    ) -> Result<i64> {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let (current, latest, deleted): (Option<i64>, Option<i64>, bool) = sqlx::query_as(
-            "SELECT (SELECT current_version FROM atlante_layers WHERE id = ?1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ?1), \
-             EXISTS (SELECT 1 FROM atlante_layers WHERE id = ?1 AND deleted_at IS NOT NULL)",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if deleted {
-            return Err(crate::store::in_trash(id));
-        }
-        let version = latest.unwrap_or(0) + 1;
-        if let Some(cur) = current {
-            unregister(&mut tx, id).await?;
-            rename(&mut tx, id, &version_table(id, cur)).await?;
-            sqlx::query(
-                "UPDATE atlante_layers SET current_version = ?, title = ?, \
-                 visibility = coalesce(?, visibility) WHERE id = ?",
-            )
-            .bind(version)
-            .bind(&req.title)
-            .bind(&req.visibility)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, visibility) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(&req.org)
-            .bind(&req.slug)
-            .bind(&req.title)
-            .bind(version)
-            .bind(req.visibility.as_deref().unwrap_or("private"))
-            .execute(&mut *tx)
-            .await?;
-        }
-        rename(&mut tx, staging, id).await?;
-        run(&mut tx, staging::unregister(Dialect::Sqlite, staging)).await?;
-        register(&mut tx, id, &req.title, req.geom_type, extent, &req.fields).await?;
-        sqlx::query(
-            "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
-             extent, fields, source, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(version)
-        .bind(req.geom_type.sql_name())
-        .bind(count)
-        .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))
-        .bind(fields_json(&req.fields))
-        .bind(serde_json::to_string(&req.source).unwrap_or_default())
-        .bind(serde_json::to_string(&summary).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        prune(&mut tx, id, version).await?;
-        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Published, version, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        Ok(version)
-    }
-
     /// Drops a staging table, its R-tree and its registry entry.
-    pub(super) async fn drop_staging(&self, staging: &str) -> Result<()> {
+    async fn drop_staging(&self, staging: &str) -> Result<()> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         drop_table(&mut tx, staging).await?;
         run(&mut tx, staging::unregister(Dialect::Sqlite, staging)).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Drops the staging tables that crashed ingests left (see `store::staging`).
-    pub(super) async fn clean_staging(&self) -> Result<()> {
-        let rows = crate::store::sql::Exec::fetch_all(self, staging::list(Dialect::Sqlite)).await?;
-        for table in staging::abandoned(&rows)? {
-            tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
-            self.drop_staging(&table).await?;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl VersionStore for GpkgStore {
-    /// Stages the rows in a table of their own, committed batch by batch (the store's
-    /// writer is held for one batch at a time, so other writes go on meanwhile), then
-    /// swaps it in with one short transaction. A failure drops the staging table; a crash
-    /// leaves it to the next open (see `store::staging`).
-    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
-        let id = crate::model::layer_table(&req.org, &req.slug);
-        let staging = staging::name(&id);
-        {
-            let _writer = self.write_lock.lock().await;
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
-                .execute(&mut *tx)
-                .await?;
-            let index = format!(
-                "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
-                quote_ident(&rtree(&staging))
-            );
-            sqlx::query(&index).execute(&mut *tx).await?;
-            run(&mut tx, staging::register(Dialect::Sqlite, &staging, &id)).await?;
-            tx.commit().await?;
-        }
-        let staged = self.stage(&staging, &req, &mut rows).await;
-        let (count, extent, summary) = match staged {
-            Ok(v) => v,
-            Err(e) => {
-                if let Err(drop_err) = self.drop_staging(&staging).await {
-                    tracing::warn!(table = %staging, error = %drop_err, "staging table not dropped: the next open removes it");
-                }
-                return Err(e);
-            }
-        };
-        let version = match self
-            .swap(&id, &staging, &req, count, extent, &summary)
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = self.drop_staging(&staging).await;
-                return Err(e);
-            }
-        };
-        changes::announce(self, &id, ChangeKind::Published, version, Vec::new()).await;
-        self.layer(&id).await?.ok_or(StoreError::NotFound(id))
-    }
-
-    async fn rollback(&self, id: &str) -> Result<Layer> {
-        let _writer = self.write_lock.lock().await;
-        let layer = self
-            .layer(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))?;
-        let mut tx = self.pool.begin().await?;
-        let previous: Option<i64> = sqlx::query_scalar(
-            "SELECT max(version) FROM atlante_layer_versions WHERE layer_id = ? AND version < ?",
-        )
-        .bind(id)
-        .bind(layer.version)
-        .fetch_one(&mut *tx)
-        .await?;
-        let previous = previous.ok_or_else(|| {
-            StoreError::Conflict(format!("{id} has no version older than {}", layer.version))
-        })?;
-        let (geom, extent, fields): (String, Option<String>, String) = sqlx::query_as(
-            "SELECT geom_type, extent, fields FROM atlante_layer_versions \
-             WHERE layer_id = ? AND version = ?",
-        )
-        .bind(id)
-        .bind(previous)
-        .fetch_one(&mut *tx)
-        .await?;
-        let geom = GeomType::parse(&geom).ok_or(StoreError::Corrupt(geom))?;
-        let extent: Option<[f64; 4]> = extent.map(|e| from_json("extent", &e)).transpose()?;
-        let fields: Vec<Field> = from_json("fields", &fields)?;
-        unregister(&mut tx, id).await?;
-        rename(&mut tx, id, &version_table(id, layer.version)).await?;
-        rename(&mut tx, &version_table(id, previous), id).await?;
-        register(&mut tx, id, &layer.title, geom, extent, &fields).await?;
-        sqlx::query("UPDATE atlante_layers SET current_version = ? WHERE id = ?")
-            .bind(previous)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for s in changes::log(Dialect::Sqlite, id, ChangeKind::RolledBack, previous, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        drop(_writer);
-        changes::announce(self, id, ChangeKind::RolledBack, previous, Vec::new()).await;
-        self.layer(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))
-    }
-
-    async fn delete_layer(&self, id: &str) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE atlante_layers SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') \
-             WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(id.into()));
-        }
-        // Out of GDAL's and QGIS's layer list too, until restored.
-        unregister(&mut tx, id).await?;
-        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Deleted, 0, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        drop(_writer);
-        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
-        Ok(())
-    }
-
-    async fn restore_layer(&self, id: &str) -> Result<Layer> {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT current_version, title FROM atlante_layers WHERE id = ? AND deleted_at IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (version, title) =
-            row.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
-        let (geom, extent, fields): (String, Option<String>, String) = sqlx::query_as(
-            "SELECT geom_type, extent, fields FROM atlante_layer_versions \
-             WHERE layer_id = ? AND version = ?",
-        )
-        .bind(id)
-        .bind(version)
-        .fetch_one(&mut *tx)
-        .await?;
-        let geom = GeomType::parse(&geom).ok_or(StoreError::Corrupt(geom))?;
-        let extent: Option<[f64; 4]> = extent.map(|e| from_json("extent", &e)).transpose()?;
-        let fields: Vec<Field> = from_json("fields", &fields)?;
-        register(&mut tx, id, &title, geom, extent, &fields).await?;
-        sqlx::query("UPDATE atlante_layers SET deleted_at = NULL WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for s in changes::log(Dialect::Sqlite, id, ChangeKind::Published, version, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        drop(_writer);
-        changes::announce(self, id, ChangeKind::Published, version, Vec::new()).await;
-        self.layer(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))
-    }
-
-    async fn purge_layer(&self, id: &str) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT current_version FROM atlante_layers WHERE id = ? AND deleted_at IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let current = current.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
-        let versions: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM atlante_layer_versions WHERE layer_id = ?")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut tx = self.pool.begin().await?;
-        unregister(&mut tx, id).await?;
-        for v in versions {
-            let t = if v == current {
-                id.to_string()
-            } else {
-                version_table(id, v)
-            };
-            drop_table(&mut tx, &t).await?;
-        }
-        sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM atlante_layers WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        // Its saved style goes with it.
-        sqlx::query("DELETE FROM atlante_documents WHERE kind = 'style' AND key = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,23 +1,21 @@
-//! Versions in the PostGIS store: publish (COPY into a version table, GiST index,
-//! ANALYZE, then swap it in), rollback and delete, each in one transaction under an
-//! advisory lock per layer.
+//! Versions in the PostGIS store: what the shared choreography (`store::versions`) needs
+//! from it — staging rows with COPY (one transaction: a new table blocks no one), then the
+//! GiST index and statistics, with a heartbeat for other hosts; and a transaction, under
+//! the layer's advisory lock, that renames and drops version tables.
 
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
+use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 
-use super::{run, PgStore, Tx};
+use super::{bind_args, run, PgStore, Tx};
 use crate::geom::{extend_bbox, wkb_to_ewkb};
-use crate::model::Layer;
 use crate::model::{Field, FieldType, GeomType, IngestSummary, PublishRequest, Value};
-use crate::store::changes::{self, ChangeKind};
-use crate::store::sql::Dialect;
+use crate::store::sql::{Dialect, Stmt};
 use crate::store::staging;
-use crate::store::{
-    fields_json, quote_ident, version_table, Batch, LayerStore, Result, StoreError, VersionStore,
-    KEPT_VERSIONS,
-};
+use crate::store::versions::{AnyRow, VersionBackend, VersionTx};
+use crate::store::{quote_ident, Batch, Result, StoreError};
 
 /// Rows buffered before one COPY chunk is sent.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
@@ -122,32 +120,102 @@ pub(super) async fn lock_layer(tx: &mut Tx<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn prune(tx: &mut Tx<'_>, layer_id: &str, current: i64) -> Result<()> {
-    let old: Vec<i32> = sqlx::query_scalar(
-        "SELECT version FROM atlante_layer_versions WHERE layer_id = $1 AND version <> $2 \
-         ORDER BY version DESC OFFSET $3",
-    )
-    .bind(layer_id)
-    .bind(current as i32)
-    .bind(KEPT_VERSIONS)
-    .fetch_all(&mut **tx)
-    .await?;
-    for v in old {
-        let drop = format!(
-            "DROP TABLE IF EXISTS {}",
-            quote_ident(&version_table(layer_id, v as i64))
-        );
-        sqlx::query(&drop).execute(&mut **tx).await?;
-        sqlx::query("DELETE FROM atlante_layer_versions WHERE layer_id = $1 AND version = $2")
-            .bind(layer_id)
-            .bind(v)
-            .execute(&mut **tx)
-            .await?;
+/// A version transaction, under the layer's advisory lock.
+struct PgTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl VersionTx for PgTx {
+    async fn run(&mut self, s: Stmt) -> Result<u64> {
+        Ok(bind_args(sqlx::query(&s.sql), s.args)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
     }
-    Ok(())
+    async fn rows(&mut self, s: Stmt) -> Result<Vec<AnyRow>> {
+        let rows = bind_args(sqlx::query(&s.sql), s.args)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows.into_iter().map(|r| Box::new(r) as AnyRow).collect())
+    }
+    async fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        rename(&mut self.tx, from, to).await
+    }
+    async fn drop_table(&mut self, table: &str) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", quote_ident(table));
+        sqlx::query(&sql).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+    /// PostGIS clients list tables by themselves: nothing to register.
+    async fn register(
+        &mut self,
+        _table: &str,
+        _title: &str,
+        _geom: GeomType,
+        _extent: Option<[f64; 4]>,
+        _fields: &[Field],
+    ) -> Result<()> {
+        Ok(())
+    }
+    async fn unregister(&mut self, _table: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The heartbeat task of a staging table, stopped when dropped.
+struct Beat(tokio::task::JoinHandle<()>);
+
+impl Drop for Beat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PgStore {
+    /// Keeps the staging table's heartbeat fresh while an ingest runs (other hosts drop
+    /// staging tables whose heartbeat stopped).
+    fn heartbeat(&self, staging: &str) -> Beat {
+        let (pool, beat) = (
+            self.pool.clone(),
+            staging::heartbeat(Dialect::Postgres, staging),
+        );
+        Beat(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let q = crate::store::postgis::bind_args(sqlx::query(&beat.sql), beat.args.clone());
+                if let Err(e) = q.execute(&pool).await {
+                    tracing::debug!(error = %e, "staging heartbeat not written");
+                }
+            }
+        }))
+    }
+}
+
+#[async_trait]
+impl VersionBackend for PgStore {
+    async fn version_tx(&self, id: &str) -> Result<Box<dyn VersionTx + '_>> {
+        let mut tx = self.pool.begin().await?;
+        lock_layer(&mut tx, id).await?;
+        Ok(Box::new(PgTx { tx }))
+    }
+
+    async fn create_staging(&self, staging: &str, req: &PublishRequest) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&create_table_sql(staging, req.geom_type, &req.fields))
+            .execute(&mut *tx)
+            .await?;
+        let id = staging.rsplit_once("__st").map_or(staging, |(id, _)| id);
+        run(&mut tx, staging::register(Dialect::Postgres, staging, id)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// COPYs the rows into the staging table (one transaction: a new table blocks no one),
     /// then builds its GiST index and statistics.
     async fn stage(
@@ -156,6 +224,7 @@ impl PgStore {
         req: &PublishRequest,
         rows: &mut mpsc::Receiver<Batch>,
     ) -> Result<(i64, Option<[f64; 4]>, IngestSummary)> {
+        let _beat = self.heartbeat(staging);
         let mut tx = self.pool.begin().await?;
         let mut copy = tx.copy_in_raw(&copy_sql(staging, &req.fields)).await?;
         let mut buf = String::with_capacity(COPY_CHUNK_BYTES + 4096);
@@ -207,296 +276,13 @@ impl PgStore {
         Ok((count, extent, summary))
     }
 
-    /// Keeps the staging table's heartbeat fresh while an ingest runs (other hosts drop
-    /// staging tables whose heartbeat stopped).
-    fn heartbeat(&self, staging: &str) -> tokio::task::JoinHandle<()> {
-        let (pool, beat) = (
-            self.pool.clone(),
-            staging::heartbeat(Dialect::Postgres, staging),
-        );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                let q = crate::store::postgis::bind_args(sqlx::query(&beat.sql), beat.args.clone());
-                if let Err(e) = q.execute(&pool).await {
-                    tracing::debug!(error = %e, "staging heartbeat not written");
-                }
-            }
-        })
-    }
-
-    /// The swap that publishes a staged table: one transaction.
-    async fn swap(
-        &self,
-        id: &str,
-        staging: &str,
-        req: &PublishRequest,
-        count: i64,
-        extent: Option<[f64; 4]>,
-        summary: &IngestSummary,
-    ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, id).await?;
-        let (current, latest, deleted): (Option<i32>, Option<i32>, bool) = sqlx::query_as(
-            "SELECT (SELECT current_version FROM atlante_layers WHERE id = $1), \
-             (SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1), \
-             EXISTS (SELECT 1 FROM atlante_layers WHERE id = $1 AND deleted_at IS NOT NULL)",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if deleted {
-            return Err(crate::store::in_trash(id));
-        }
-        let version = latest.unwrap_or(0) as i64 + 1;
-        run(&mut tx, staging::unregister(Dialect::Postgres, staging)).await?;
-        if let Some(cur) = current {
-            rename(&mut tx, id, &version_table(id, cur as i64)).await?;
-            sqlx::query(
-                "UPDATE atlante_layers SET current_version = $1, title = $2, \
-                 visibility = coalesce($3, visibility) WHERE id = $4",
-            )
-            .bind(version as i32)
-            .bind(&req.title)
-            .bind(&req.visibility)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, visibility) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id)
-            .bind(&req.org)
-            .bind(&req.slug)
-            .bind(&req.title)
-            .bind(version as i32)
-            .bind(req.visibility.as_deref().unwrap_or("private"))
-            .execute(&mut *tx)
-            .await?;
-        }
-        rename(&mut tx, staging, id).await?;
-        sqlx::query(
-            "INSERT INTO atlante_layer_versions (layer_id, version, geom_type, feature_count, \
-             extent, fields, source, summary) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)",
-        )
-        .bind(id)
-        .bind(version as i32)
-        .bind(req.geom_type.sql_name())
-        .bind(count)
-        .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))
-        .bind(fields_json(&req.fields))
-        .bind(serde_json::to_string(&req.source).unwrap_or_default())
-        .bind(serde_json::to_string(&summary).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        prune(&mut tx, id, version).await?;
-        for s in changes::log(Dialect::Postgres, id, ChangeKind::Published, version, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        Ok(version)
-    }
-
     /// Drops a staging table and its registry entry.
-    pub(super) async fn drop_staging(&self, staging: &str) -> Result<()> {
+    async fn drop_staging(&self, staging: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(staging)))
             .execute(&mut *tx)
             .await?;
         run(&mut tx, staging::unregister(Dialect::Postgres, staging)).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Drops the staging tables that crashed ingests left (see `store::staging`).
-    pub(super) async fn clean_staging(&self) -> Result<()> {
-        let rows =
-            crate::store::sql::Exec::fetch_all(self, staging::list(Dialect::Postgres)).await?;
-        for table in staging::abandoned(&rows)? {
-            tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
-            self.drop_staging(&table).await?;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl VersionStore for PgStore {
-    /// Stages the rows with COPY into a table of their own (committed, with its GiST index
-    /// and statistics), then swaps it in with one short transaction under the layer's
-    /// lock. A failure drops the staging table; a crash leaves it to the next open.
-    async fn publish(&self, req: PublishRequest, mut rows: mpsc::Receiver<Batch>) -> Result<Layer> {
-        let id = crate::model::layer_table(&req.org, &req.slug);
-        let staging = staging::name(&id);
-        {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(&create_table_sql(&staging, req.geom_type, &req.fields))
-                .execute(&mut *tx)
-                .await?;
-            run(&mut tx, staging::register(Dialect::Postgres, &staging, &id)).await?;
-            tx.commit().await?;
-        }
-        let beat = self.heartbeat(&staging);
-        let staged = self.stage(&staging, &req, &mut rows).await;
-        beat.abort();
-        let (count, extent, summary) = match staged {
-            Ok(v) => v,
-            Err(e) => {
-                if let Err(drop_err) = self.drop_staging(&staging).await {
-                    tracing::warn!(table = %staging, error = %drop_err, "staging table not dropped: the next open removes it");
-                }
-                return Err(e);
-            }
-        };
-        let version = match self
-            .swap(&id, &staging, &req, count, extent, &summary)
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = self.drop_staging(&staging).await;
-                return Err(e);
-            }
-        };
-        changes::announce(self, &id, ChangeKind::Published, version, Vec::new()).await;
-        self.layer(&id).await?.ok_or(StoreError::NotFound(id))
-    }
-
-    async fn rollback(&self, id: &str) -> Result<Layer> {
-        let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, id).await?;
-        let current: Option<i32> =
-            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let current = current.ok_or_else(|| StoreError::NotFound(id.into()))?;
-        let previous: Option<i32> = sqlx::query_scalar(
-            "SELECT max(version) FROM atlante_layer_versions WHERE layer_id = $1 AND version < $2",
-        )
-        .bind(id)
-        .bind(current)
-        .fetch_one(&mut *tx)
-        .await?;
-        let previous = previous.ok_or_else(|| {
-            StoreError::Conflict(format!("{id} has no version older than {current}"))
-        })?;
-        rename(&mut tx, id, &version_table(id, current as i64)).await?;
-        rename(&mut tx, &version_table(id, previous as i64), id).await?;
-        sqlx::query("UPDATE atlante_layers SET current_version = $1 WHERE id = $2")
-            .bind(previous)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for s in changes::log(
-            Dialect::Postgres,
-            id,
-            ChangeKind::RolledBack,
-            previous as i64,
-            &[],
-        ) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        changes::announce(
-            self,
-            id,
-            ChangeKind::RolledBack,
-            previous as i64,
-            Vec::new(),
-        )
-        .await;
-        self.layer(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))
-    }
-
-    async fn delete_layer(&self, id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, id).await?;
-        let done = sqlx::query(
-            "UPDATE atlante_layers SET deleted_at = clock_timestamp() \
-             WHERE id = $1 AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(id.into()));
-        }
-        for s in changes::log(Dialect::Postgres, id, ChangeKind::Deleted, 0, &[]) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        changes::announce(self, id, ChangeKind::Deleted, 0, Vec::new()).await;
-        Ok(())
-    }
-
-    async fn restore_layer(&self, id: &str) -> Result<Layer> {
-        let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, id).await?;
-        let version: Option<i32> = sqlx::query_scalar(
-            "UPDATE atlante_layers SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL \
-             RETURNING current_version",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let version = version.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
-        for s in changes::log(
-            Dialect::Postgres,
-            id,
-            ChangeKind::Published,
-            version as i64,
-            &[],
-        ) {
-            run(&mut tx, s).await?;
-        }
-        tx.commit().await?;
-        changes::announce(self, id, ChangeKind::Published, version as i64, Vec::new()).await;
-        self.layer(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.into()))
-    }
-
-    async fn purge_layer(&self, id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        lock_layer(&mut tx, id).await?;
-        let current: Option<i32> = sqlx::query_scalar(
-            "SELECT current_version FROM atlante_layers WHERE id = $1 AND deleted_at IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let current = current.ok_or_else(|| StoreError::NotFound(format!("deleted layer {id}")))?;
-        let versions: Vec<i32> =
-            sqlx::query_scalar("SELECT version FROM atlante_layer_versions WHERE layer_id = $1")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-        for v in versions {
-            let t = if v == current {
-                id.to_string()
-            } else {
-                version_table(id, v as i64)
-            };
-            sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM atlante_layers WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        // Its saved style goes with it.
-        sqlx::query("DELETE FROM atlante_documents WHERE kind = 'style' AND key = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
