@@ -30,6 +30,19 @@ fn display_name(client: &str) -> String {
     }
 }
 
+/// Reads and drops up to `max` bytes of a multipart body.
+async fn drain(multipart: &mut Multipart, max: usize) {
+    let mut read = 0;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            read += chunk.len();
+            if read > max {
+                return;
+            }
+        }
+    }
+}
+
 pub async fn upload(
     State(state): State<AppState>,
     Path((org, slug)): Path<(String, String)>,
@@ -40,15 +53,18 @@ pub async fn upload(
         return Err(ApiError::not_found("organisation"));
     }
     who.writer(&org)?;
-    let _pass = state.uploads.try_enter(&org).ok_or_else(|| {
-        ApiError::busy(
+    let Some(_pass) = state.uploads.try_enter(&org) else {
+        // Read (and drop) a small body before refusing, so the client gets the 503 rather
+        // than a connection closed under its upload; a large one is cut.
+        drain(&mut multipart, 16 << 20).await;
+        return Err(ApiError::busy(
             format!(
                 "too many uploads are running (at most {} at once, {} per organisation): try again shortly",
                 state.config.max_uploads, state.config.max_uploads_per_org
             ),
             10,
-        )
-    })?;
+        ));
+    };
     let max = state.config.max_upload_bytes;
     let work = tempfile::Builder::new()
         .prefix("atlante-upload-")

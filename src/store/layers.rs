@@ -5,9 +5,7 @@ use async_trait::async_trait;
 
 use super::changes::{self, ChangeKind};
 use super::sql::{Exec, RowExt, Stmt};
-use super::{
-    from_json, validate_meta, ChangeStore, LayerMetaUpdate, LayerStore, Result, StoreError,
-};
+use super::{from_json, ChangeStore, LayerMetaUpdate, LayerStore, Result, StoreError};
 use crate::model::{GeomType, Layer, SourceInfo};
 
 fn select(e: &impl Exec) -> String {
@@ -150,4 +148,69 @@ impl<T: Exec + ChangeStore> LayerStore for T {
         }
         Ok(n)
     }
+}
+
+/// Checks a metadata update: visibility, lengths, no control characters, links.
+pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
+    if let Some(v) = &update.visibility {
+        validate_visibility(v)?;
+    }
+    if let Some(t) = &update.title {
+        if t.trim().is_empty() || t.chars().count() > 200 {
+            return Err(StoreError::Invalid(
+                "title must be 1 to 200 characters".into(),
+            ));
+        }
+    }
+    for (name, value, max) in [
+        ("description", &update.description, 4000),
+        ("theme", &update.theme, 100),
+        ("licence", &update.licence, 200),
+        ("attribution", &update.attribution, 300),
+        ("attribution_url", &update.attribution_url, 500),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(StoreError::Invalid(format!(
+                "{name} must be at most {max} characters"
+            )));
+        }
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().any(char::is_control) && name != "description")
+        {
+            return Err(StoreError::Invalid(format!(
+                "{name} must not hold control characters"
+            )));
+        }
+    }
+    if let Some(u) = &update.attribution_url {
+        if !u.is_empty() && !valid_link(u) {
+            return Err(StoreError::Invalid(
+                "attribution_url must be an http:// or https:// address".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_visibility(v: &str) -> Result<()> {
+    if v != "public" && v != "private" {
+        return Err(StoreError::Invalid(format!(
+            "visibility must be 'public' or 'private', not '{v}'"
+        )));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) link with a host and no spaces, quotes or angle brackets.
+pub fn valid_link(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && r.chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\'))
+    })
 }

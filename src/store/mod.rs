@@ -204,59 +204,12 @@ pub struct ItemQuery {
     pub offset: i64,
 }
 
-/// `ORDER BY` from resolved fields (identifiers from the catalog), ties broken by fid, NULLs
-/// last. `text_collation` makes text order byte order in both stores, so they page alike.
-pub(crate) fn order_by(
-    layer: &Layer,
-    sort: &[(Option<usize>, bool)],
-    text_collation: &str,
-) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for (field, asc) in sort {
-        let dir = if *asc { "ASC" } else { "DESC" };
-        match field.and_then(|i| layer.fields.get(i)) {
-            Some(f) if f.kind == crate::model::FieldType::Text => parts.push(format!(
-                "{} {text_collation} {dir} NULLS LAST",
-                quote_ident(&f.name)
-            )),
-            Some(f) => parts.push(format!("{} {dir} NULLS LAST", quote_ident(&f.name))),
-            None => parts.push(format!("fid {dir}")),
-        }
-    }
-    if !sort.iter().any(|(f, _)| f.is_none()) {
-        parts.push("fid ASC".into());
-    }
-    format!(" ORDER BY {}", parts.join(", "))
-}
-
 /// One change to a layer's published features (OGC API - Features Part 4).
 #[derive(Debug, Clone)]
 pub enum Edit {
     Insert(Row),
     Replace(i64, Row),
     Delete(i64),
-}
-
-/// The conditions of an items request as one CQL2 condition: the bbox is `S_INTERSECTS`
-/// with the box, so both stores run one compiled WHERE clause.
-pub(crate) fn item_condition(q: &ItemQuery) -> Option<crate::cql2::Cond> {
-    use crate::cql2::{Bind, Cond, SpatialOp, Val};
-    let mut all = Vec::new();
-    if let Some(b) = q.bbox {
-        let rect = geo_types::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon();
-        let wkb = crate::geom::to_wkb(&geo_types::Geometry::Polygon(rect));
-        all.push(Cond::Spatial(
-            SpatialOp::Intersects,
-            Val::Geometry,
-            Val::Bind(Bind::Geometry(wkb)),
-        ));
-    }
-    all.extend(q.filter.clone());
-    match all.len() {
-        0 => None,
-        1 => all.pop(),
-        _ => Some(Cond::And(all)),
-    }
 }
 
 /// The organisations (the Città Metropolitana and its comuni).
@@ -468,66 +421,5 @@ pub(crate) fn fields_json(fields: &[Field]) -> String {
     serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
 }
 
-pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
-    if let Some(v) = &update.visibility {
-        validate_visibility(v)?;
-    }
-    if let Some(t) = &update.title {
-        if t.trim().is_empty() || t.chars().count() > 200 {
-            return Err(StoreError::Invalid(
-                "title must be 1 to 200 characters".into(),
-            ));
-        }
-    }
-    for (name, value, max) in [
-        ("description", &update.description, 4000),
-        ("theme", &update.theme, 100),
-        ("licence", &update.licence, 200),
-        ("attribution", &update.attribution, 300),
-        ("attribution_url", &update.attribution_url, 500),
-    ] {
-        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-            return Err(StoreError::Invalid(format!(
-                "{name} must be at most {max} characters"
-            )));
-        }
-        if value
-            .as_ref()
-            .is_some_and(|v| v.chars().any(char::is_control) && name != "description")
-        {
-            return Err(StoreError::Invalid(format!(
-                "{name} must not hold control characters"
-            )));
-        }
-    }
-    if let Some(u) = &update.attribution_url {
-        if !u.is_empty() && !valid_link(u) {
-            return Err(StoreError::Invalid(
-                "attribution_url must be an http:// or https:// address".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_visibility(v: &str) -> Result<()> {
-    if v != "public" && v != "private" {
-        return Err(StoreError::Invalid(format!(
-            "visibility must be 'public' or 'private', not '{v}'"
-        )));
-    }
-    Ok(())
-}
-
-/// An absolute http(s) link with a host and no spaces, quotes or angle brackets.
-pub fn valid_link(u: &str) -> bool {
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        !r.is_empty()
-            && !r.starts_with('/')
-            && r.chars()
-                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\'))
-    })
-}
+pub use layers::valid_link;
+pub(crate) use sql::{item_condition, order_by};

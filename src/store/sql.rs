@@ -177,6 +177,53 @@ pub trait Exec: Send + Sync {
     async fn exec_all(&self, stmts: Vec<Stmt>) -> Result<()>;
 }
 
+/// `ORDER BY` from resolved fields (identifiers from the catalog), ties broken by fid, NULLs
+/// last. `text_collation` makes text order byte order in both stores, so they page alike.
+pub(crate) fn order_by(
+    layer: &crate::model::Layer,
+    sort: &[(Option<usize>, bool)],
+    text_collation: &str,
+) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (field, asc) in sort {
+        let dir = if *asc { "ASC" } else { "DESC" };
+        match field.and_then(|i| layer.fields.get(i)) {
+            Some(f) if f.kind == crate::model::FieldType::Text => parts.push(format!(
+                "{} {text_collation} {dir} NULLS LAST",
+                super::quote_ident(&f.name)
+            )),
+            Some(f) => parts.push(format!("{} {dir} NULLS LAST", super::quote_ident(&f.name))),
+            None => parts.push(format!("fid {dir}")),
+        }
+    }
+    if !sort.iter().any(|(f, _)| f.is_none()) {
+        parts.push("fid ASC".into());
+    }
+    format!(" ORDER BY {}", parts.join(", "))
+}
+
+/// The conditions of an items request as one CQL2 condition: the bbox is `S_INTERSECTS`
+/// with the box, so both stores run one compiled WHERE clause.
+pub(crate) fn item_condition(q: &super::ItemQuery) -> Option<crate::cql2::Cond> {
+    use crate::cql2::{Bind, Cond, SpatialOp, Val};
+    let mut all = Vec::new();
+    if let Some(b) = q.bbox {
+        let rect = geo_types::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon();
+        let wkb = crate::geom::to_wkb(&geo_types::Geometry::Polygon(rect));
+        all.push(Cond::Spatial(
+            SpatialOp::Intersects,
+            Val::Geometry,
+            Val::Bind(Bind::Geometry(wkb)),
+        ));
+    }
+    all.extend(q.filter.clone());
+    match all.len() {
+        0 => None,
+        1 => all.pop(),
+        _ => Some(Cond::And(all)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
