@@ -5,11 +5,14 @@
 mod archive;
 mod encoding;
 mod gdal_env;
+mod locate;
 mod names;
-mod read;
+mod open;
+mod prepare;
 mod shapefile;
+mod stream;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +21,8 @@ use crate::model::{valid_slug, IngestSummary, Layer};
 use crate::store::prelude::*;
 use crate::store::StoreError;
 
-pub use read::Kind;
+pub use locate::Kind;
+pub use open::MAX_FIELDS;
 
 /// What the caller asks for; the same for the CLI and HTTP.
 #[derive(Debug, Clone, Default)]
@@ -143,7 +147,7 @@ pub async fn ingest(
         .prefix("atlante-ingest-")
         .tempdir()
         .map_err(|e| IngestError::Internal(format!("cannot create a work folder: {e}")))?;
-    let job = read::Job {
+    let job = Job {
         input: input.to_path_buf(),
         display: display.to_string(),
         work: work.path().to_path_buf(),
@@ -153,7 +157,7 @@ pub async fn ingest(
     };
     let (req_tx, req_rx) = oneshot::channel();
     let (row_tx, row_rx) = mpsc::channel(4);
-    let reader = tokio::task::spawn_blocking(move || read::run(job, req_tx, row_tx));
+    let reader = tokio::task::spawn_blocking(move || stream::run(job, req_tx, row_tx));
     let published = match req_rx.await {
         Ok(req) => Some(store.publish(req, row_rx).await),
         Err(_) => None,
@@ -168,5 +172,22 @@ pub async fn ingest(
         (None, Ok(_)) => Err(IngestError::Internal(
             "the reader ended without a schema".into(),
         )),
+    }
+}
+
+/// Everything the reader needs; owned, so it can move to the blocking thread.
+pub(crate) struct Job {
+    pub input: PathBuf,
+    pub display: String,
+    pub work: PathBuf,
+    pub opts: IngestOptions,
+    pub title: String,
+    pub progress: ProgressBar,
+}
+
+pub(crate) fn invalid(file: &str, problem: impl Into<String>) -> IngestError {
+    IngestError::Invalid {
+        file: file.to_string(),
+        problem: problem.into(),
     }
 }
