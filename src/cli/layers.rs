@@ -121,7 +121,12 @@ pub async fn run_ingest(store: &DynStore, file: &Path, opts: &IngestOptions) -> 
         .unwrap_or_default();
     let pb = progress(0, &display, "features");
     let started = std::time::Instant::now();
-    let result = run(store.as_ref(), &path, &display, opts, pb.clone()).await;
+    let bar = pb.clone();
+    let report = Box::new(move |read: u64, total: u64| {
+        bar.set_length(total.max(read));
+        bar.set_position(read);
+    });
+    let result = run(store.as_ref(), &path, &display, opts, report).await;
     pb.finish_and_clear();
     let target = atlante::model::layer_table(&opts.org, &opts.slug);
     let (layer, summary) = match result {

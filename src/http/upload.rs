@@ -150,7 +150,7 @@ pub async fn upload(
         &path,
         &display,
         &opts,
-        indicatif::ProgressBar::hidden(),
+        ingest::no_progress(),
     )
     .await
     {

@@ -14,7 +14,6 @@ mod stream;
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{valid_slug, IngestSummary, Layer};
@@ -23,6 +22,15 @@ use crate::store::StoreError;
 
 pub use locate::Kind;
 pub use open::MAX_FIELDS;
+
+/// Told `(features read, features in the file)` as the reader goes (the total is 0 when the
+/// driver cannot count cheaply). The CLI draws a bar with it; HTTP passes [`no_progress`].
+pub type Progress = Box<dyn Fn(u64, u64) + Send>;
+
+/// A [`Progress`] that ignores what it is told.
+pub fn no_progress() -> Progress {
+    Box::new(|_, _| {})
+}
 
 /// What the caller asks for; the same for the CLI and HTTP.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +113,7 @@ pub async fn ingest(
     input: &Path,
     display: &str,
     opts: &IngestOptions,
-    progress: ProgressBar,
+    progress: Progress,
 ) -> Result<(Layer, IngestSummary), IngestError> {
     if !valid_slug(&opts.slug) {
         return Err(IngestError::BadRequest(format!(
@@ -182,7 +190,7 @@ pub(crate) struct Job {
     pub work: PathBuf,
     pub opts: IngestOptions,
     pub title: String,
-    pub progress: ProgressBar,
+    pub progress: Progress,
 }
 
 pub(crate) fn invalid(file: &str, problem: impl Into<String>) -> IngestError {

@@ -73,7 +73,7 @@ impl Reader {
             .layer_by_name(&self.layer_name)
             .map_err(|e| invalid(&self.display, e.to_string()))?;
         let total = layer.feature_count();
-        job.progress.set_length(total);
+        (job.progress)(0, total);
         let mut summary = IngestSummary::default();
         let mut batch = Vec::with_capacity(BATCH);
         let display = self.display.clone();
@@ -137,7 +137,7 @@ impl Reader {
                 if batch.len() == BATCH {
                     tx.blocking_send(Batch::Rows(std::mem::take(&mut batch)))
                         .map_err(|_| IngestError::StoreGone)?;
-                    job.progress.set_position(summary.read);
+                    (job.progress)(summary.read, total);
                 }
             }
             Ok(())
@@ -147,7 +147,7 @@ impl Reader {
             tx.blocking_send(Batch::Rows(batch))
                 .map_err(|_| IngestError::StoreGone)?;
         }
-        job.progress.set_position(summary.read);
+        (job.progress)(summary.read, total);
         for (class, msg) in msgs {
             if matches!(class, CplErrType::Failure | CplErrType::Fatal) && self.kind != Kind::Dxf {
                 return Err(invalid(

@@ -261,7 +261,7 @@ pub async fn ingest_file(
         path,
         &display,
         &opts,
-        indicatif::ProgressBar::hidden(),
+        atlante::ingest::no_progress(),
     )
     .await
 }
