@@ -36,7 +36,8 @@ sleep 30
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$work/pg.log" -w start >/dev/null
 back=$(date +%s.%N)
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/collections/$table/items?limit=5")" = 200 ]; do sleep 0.05; done
-python3 -c "print(f'  recovered {float('$(date +%s.%N)') - float('$back'):.2f} s after PostgreSQL came back (it was away {float('$back') - float('$stopped'):.0f} s), no restart')"
+now=$(date +%s.%N)
+python3 -c "print('  recovered %.2f s after PostgreSQL came back (it was away %.0f s), no restart' % ($now - $back, $back - $stopped))"
 wait $loader
 python3 - "$work/load1.json" <<'PY'
 import json, sys
