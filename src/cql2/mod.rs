@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod json;
+mod lexer;
 pub mod text;
 
 use geo_types::Geometry;
