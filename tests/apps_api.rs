@@ -5,8 +5,6 @@
 
 mod common;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::http::StatusCode;
 use common::{demo, ingest_file, send, TestStore};
 use serde_json::{json, Value};
@@ -25,17 +23,11 @@ async fn setup(t: &TestStore) -> (axum::Router, String, String) {
             "aree_pedonali_ztl",
         ),
     ] {
-        ingest_file(&t.store, &demo(file), org, slug, |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, org, slug, &demo(file)).await;
     }
     let milano = common::token(t.store.as_ref(), "015146", "editor").await;
     let rho = common::token(t.store.as_ref(), "015182", "editor").await;
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     (app, milano, rho)
 }
 
@@ -438,22 +430,8 @@ async fn apps(t: TestStore) {
 
 /// GET raw bytes through the router.
 async fn bytes(app: &axum::Router, uri: &str) -> (StatusCode, Vec<u8>) {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let res = app
-        .clone()
-        .oneshot(
-            axum::http::Request::get(uri)
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = res.status();
-    (
-        status,
-        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
-    )
+    let r = common::get(app, uri).await;
+    (r.status, r.body)
 }
 
 /// A private layer never leaves through an app: it may sit in a draft app of its own

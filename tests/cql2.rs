@@ -10,17 +10,12 @@
 
 mod common;
 
-use atlante::config::Config;
 use atlante::cql2;
-use atlante::http::{router, AppState};
 use atlante::model::{Field, FieldType, GeomType, Layer};
 use atlante::store::filter as sql;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use common::{demo, ingest_file, TestStore};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use common::{demo, TestStore};
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn setup(t: &TestStore) -> axum::Router {
     for (file, org, slug) in [
@@ -41,15 +36,9 @@ async fn setup(t: &TestStore) -> axum::Router {
             "aree_pedonali_ztl",
         ),
     ] {
-        ingest_file(&t.store, &demo(file), org, slug, |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, org, slug, &demo(file)).await;
     }
-    router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    )
+    common::app(&t.store).await
 }
 
 fn encode(s: &str) -> String {
@@ -79,14 +68,8 @@ async fn items(
         "limit=10000&"
     };
     let uri = format!("/collections/{collection}/items?{limit}{}", query.join("&"));
-    let res = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    let r = common::get(app, &uri).await;
+    (r.status, r.json())
 }
 
 fn keys(doc: &Value, key: &str) -> Vec<String> {

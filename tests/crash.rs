@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atlante::store::checksum;
-use common::{demo, ingest_file, table_names, TestStore};
+use common::{demo, table_names, TestStore};
 
 fn big_geojson(path: &std::path::Path, n: usize) {
     use std::io::Write;
@@ -25,15 +25,8 @@ fn big_geojson(path: &std::path::Path, n: usize) {
 }
 
 async fn kill_9_mid_ingest_leaves_published_version(t: TestStore) {
-    let (layer, _) = ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (layer, _) =
+        common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let before = checksum(t.store.as_ref(), &layer.id).await.unwrap();
     let tables = table_names(&t).await;
     let dir = tempfile::tempdir().unwrap();

@@ -5,30 +5,17 @@
 
 mod common;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use atlante::store::checksum;
 use axum::body::Body;
 use common::{cli_ok, demo, ingest_file, request, TestStore};
 use serde_json::json;
 
 async fn deleted_layers_go_to_the_trash(t: TestStore) {
-    let (nil, _) = ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (nil, _) =
+        common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let before = checksum(t.store.as_ref(), &nil.id).await.unwrap();
     let token = common::token(t.store.as_ref(), "015146", "editor").await;
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     let r = request(
         &app,
         "DELETE",
@@ -110,30 +97,16 @@ async fn deleted_layers_go_to_the_trash(t: TestStore) {
         .await
         .iter()
         .any(|n| n.starts_with("015146_nil")));
-    ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
 }
 
 async fn rollback_over_edits_asks_first(t: TestStore) {
     let nil = demo("milano/nil_2020.geojson");
     for _ in 0..2 {
-        ingest_file(&t.store, &nil, "015146", "nil", |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, "015146", "nil", &nil).await;
     }
     let token = common::token(t.store.as_ref(), "015146", "editor").await;
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     for fid in [1, 2, 3] {
         let body = json!({"properties": {"nil": format!("modificato {fid}")}}).to_string();
         let r = request(
@@ -184,15 +157,7 @@ async fn rollback_over_edits_asks_first(t: TestStore) {
 }
 
 async fn the_command_line_asks_before_deleting(t: TestStore) {
-    ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atlante"))
         .args(["--store", &t.location, "layer", "delete", "015146_nil"])
         .stdin(std::process::Stdio::null())
@@ -211,22 +176,11 @@ async fn the_command_line_asks_before_deleting(t: TestStore) {
 }
 
 async fn backup_and_restore_round_trip(t: TestStore) {
-    let (nil, _) = ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (nil, _) =
+        common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let before = checksum(t.store.as_ref(), &nil.id).await.unwrap();
     let token = common::token(t.store.as_ref(), "015146", "admin").await;
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     let cfg = json!({"title": "NIL", "layers": [{"id": "015146_nil"}]}).to_string();
     let r = request(
         &app,

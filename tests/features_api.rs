@@ -4,37 +4,17 @@
 
 mod common;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use common::{demo, ingest_file, TestStore};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use common::{demo, TestStore};
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn get(
     app: &axum::Router,
     uri: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
-    let mut b = Request::get(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let res = app
-        .clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let ctype = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, ctype, String::from_utf8_lossy(&body).into_owned())
+    let r = common::get_with(app, uri, headers).await;
+    (r.status, r.content_type(), r.text())
 }
 
 async fn get_json(app: &axum::Router, uri: &str) -> Value {
@@ -44,29 +24,15 @@ async fn get_json(app: &axum::Router, uri: &str) -> Value {
 }
 
 async fn setup(t: &TestStore) -> axum::Router {
-    ingest_file(
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
+    common::add_layer(
         &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    ingest_file(
-        &t.store,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
-    router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    )
+    .await;
+    common::app(&t.store).await
 }
 
 /// Metro stops inside a box, computed from the source GeoJSON, not through Atlante.
@@ -338,11 +304,7 @@ async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
         )
         .await
         .unwrap();
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     for uri in [
         "/collections?f=html",
         "/collections/015146_nil?f=html",
@@ -454,13 +416,8 @@ async fn output_crs_and_bbox_crs(t: TestStore) {
             (e - ge).abs() < tol && (n - gn).abs() < tol,
             "EPSG:{code}: ({e}, {n}) vs GDAL ({ge}, {gn})"
         );
-        let res = app
-            .clone()
-            .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
         assert_eq!(
-            res.headers()["content-crs"],
+            common::get(&app, &uri).await.header("content-crs"),
             format!("<http://www.opengis.net/def/crs/EPSG/0/{code}>")
         );
     }

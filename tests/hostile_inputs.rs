@@ -457,15 +457,13 @@ fn corpus(dir: &Path) -> Vec<Case> {
 }
 
 async fn hostile_corpus_changes_nothing(t: TestStore) {
-    let (layer, _) = ingest_file(
+    let (layer, _) = common::add_layer(
         &t.store,
-        &common::demo("milano/nil_2020.geojson"),
         "015146",
         "nil",
-        |_| {},
+        &common::demo("milano/nil_2020.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let before = checksum(t.store.as_ref(), &layer.id).await.unwrap();
     let tables = table_names(&t).await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,16 +1,13 @@
-//! The HTTP API in-process (`tower::ServiceExt::oneshot` on the real router) against both
+//! The HTTP API in-process (the shared harness's client on the real router) against both
 //! stores: catalog JSON, negotiation, uploads with tokens, and every refusal as problem+json.
 
 mod common;
 
 use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{demo, fixture, TestStore};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 struct Api {
     app: axum::Router,
@@ -22,22 +19,22 @@ impl Api {
             max_upload_bytes: max_upload,
             ..Config::default()
         };
-        let state = AppState::new(t.store.clone(), config).await.unwrap();
-        Api { app: router(state) }
+        Api {
+            app: common::app_with(&t.store, config).await,
+        }
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, String, Value) {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let ctype = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, ctype, json)
+        let (parts, body) = req.into_parts();
+        let headers: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        let uri = parts.uri.to_string();
+        let r = common::request(&self.app, parts.method.as_str(), &uri, None, body, &headers).await;
+        let json = serde_json::from_slice(&r.body).unwrap_or(Value::String(r.text()));
+        (r.status, r.content_type(), json)
     }
 
     async fn get(&self, uri: &str, token: Option<&str>) -> (StatusCode, String, Value) {
@@ -57,26 +54,9 @@ impl Api {
         bytes: &[u8],
         fields: &[(&str, &str)],
     ) -> (StatusCode, String, Value) {
-        let boundary = "atlante-test-boundary";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend(bytes);
-        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let mut b = Request::post(format!("/api/orgs/{org}/layers/{slug}")).header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        );
+        let (ctype, body) = common::multipart(name, bytes, fields);
+        let mut b = Request::post(format!("/api/orgs/{org}/layers/{slug}"))
+            .header(header::CONTENT_TYPE, ctype);
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -85,15 +65,7 @@ impl Api {
 }
 
 async fn catalog_and_negotiation(t: TestStore) {
-    common::ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let api = Api::new(&t, 10 << 20).await;
     let (s, _, j) = api.get("/health", None).await;
     assert_eq!((s, j["status"].as_str()), (StatusCode::OK, Some("ok")));
@@ -267,15 +239,7 @@ async fn uploads_need_the_owners_token(t: TestStore) {
 }
 
 async fn private_layers_are_invisible_to_others(t: TestStore) {
-    common::ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let milano = common::token(t.store.as_ref(), "015146", "editor").await;
     let rho = common::token(t.store.as_ref(), "015182", "editor").await;
     let api = Api::new(&t, 1 << 20).await;
@@ -330,15 +294,7 @@ fn hrefs(v: &Value, out: &mut Vec<String>) {
 /// QGIS resolves no relative link: every link of every JSON document is absolute, built
 /// from `public_url`, else from the proxy's `Forwarded` headers when trusted, else `Host`.
 async fn every_link_is_absolute(t: TestStore) {
-    common::ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let docs = [
         "/",
         "/collections",
@@ -357,18 +313,9 @@ async fn every_link_is_absolute(t: TestStore) {
                  base: &'static str| async move {
         let mut n = 0;
         for uri in docs {
-            let mut b = Request::get(uri);
-            for (k, v) in &headers {
-                b = b.header(*k, *v);
-            }
-            let res = app
-                .clone()
-                .oneshot(b.body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::OK, "{uri}");
-            let bytes = res.into_body().collect().await.unwrap().to_bytes();
-            let doc: Value = serde_json::from_slice(&bytes).unwrap();
+            let r = common::get_with(&app, uri, &headers).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri}");
+            let doc = r.json();
             let mut found = Vec::new();
             hrefs(&doc, &mut found);
             for h in &found {
@@ -379,11 +326,7 @@ async fn every_link_is_absolute(t: TestStore) {
         n
     };
     // From Host.
-    let plain = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let plain = common::app(&t.store).await;
     let n = crawl(
         plain.clone(),
         vec![("host", "gis.example.org:8080")],
@@ -407,7 +350,7 @@ async fn every_link_is_absolute(t: TestStore) {
         trust_proxy_headers: true,
         ..Config::default()
     };
-    let app = router(AppState::new(t.store.clone(), proxied).await.unwrap());
+    let app = common::app_with(&t.store, proxied).await;
     crawl(
         app.clone(),
         vec![
@@ -432,7 +375,7 @@ async fn every_link_is_absolute(t: TestStore) {
         public_url: Some("https://sit.cittametropolitana.mi.it/".into()),
         ..Config::default()
     };
-    let app = router(AppState::new(t.store.clone(), fixed).await.unwrap());
+    let app = common::app_with(&t.store, fixed).await;
     crawl(
         app,
         vec![("host", "other")],

@@ -11,17 +11,13 @@ mod common;
 use std::path::Path;
 
 use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::body::Body;
-use common::{ingest_file, request, TestStore};
+use common::{request, TestStore};
 use serde_json::json;
 
 async fn app_with(t: &TestStore, config: Config) -> (axum::Router, String) {
     let token = common::token(t.store.as_ref(), "015146", "editor").await;
-    (
-        router(AppState::new(t.store.clone(), config).await.unwrap()),
-        token,
-    )
+    (common::app_with(&t.store, config).await, token)
 }
 
 async fn publish_app(app: &axum::Router, token: &str, slug: &str, layer: &str) {
@@ -70,9 +66,7 @@ async fn a_world_spanning_bundle_is_refused_before_any_work(t: TestStore) {
         {"type":"Feature","properties":{"n":3},"geometry":{"type":"Point","coordinates":[0,0]}}]}"#,
     )
     .unwrap();
-    ingest_file(&t.store, &world, "015146", "mondo", |_| {})
-        .await
-        .unwrap();
+    common::add_layer(&t.store, "015146", "mondo", &world).await;
     let config = Config {
         cache_dir: dir.path().join("cache"),
         ..Config::default()
@@ -127,15 +121,13 @@ async fn a_world_spanning_bundle_is_refused_before_any_work(t: TestStore) {
 }
 
 async fn bundles_are_built_once_per_version(t: TestStore) {
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &common::demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &common::demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let config = Config {
@@ -177,15 +169,13 @@ async fn bundles_are_built_once_per_version(t: TestStore) {
 }
 
 async fn busy_builders_answer_503_with_retry_after(t: TestStore) {
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &common::demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &common::demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         cache_dir: dir.path().join("cache"),
@@ -209,15 +199,13 @@ async fn busy_builders_answer_503_with_retry_after(t: TestStore) {
 }
 
 async fn the_disk_tile_cache_keeps_its_budget_and_drops_old_versions(t: TestStore) {
-    let (nil, _) = ingest_file(
+    let (nil, _) = common::add_layer(
         &t.store,
-        &common::demo("milano/nil_2020.geojson"),
         "015146",
         "nil",
-        |_| {},
+        &common::demo("milano/nil_2020.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let tiles = dir.path().join("tiles");
     let config = Config {

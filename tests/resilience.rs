@@ -13,8 +13,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::body::Body;
 use common::{ingest_file, request};
 
@@ -226,15 +224,13 @@ impl Relay {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_gives_503_not_hangs_and_recovers() {
     let t = common::postgis().await;
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &common::demo("milano/nil_2020.geojson"),
         "015146",
         "nil",
-        |_| {},
+        &common::demo("milano/nil_2020.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let pg_port: u16 = t
         .location
         .rsplit(':')
@@ -250,7 +246,7 @@ async fn the_database_going_away_gives_503_not_hangs_and_recovers() {
         .location
         .replace(&format!(":{pg_port}/"), &format!(":{}/", relay.port));
     let store = atlante::store::open(&through).await.unwrap();
-    let app = router(AppState::new(store, Config::default()).await.unwrap());
+    let app = common::app(&store).await;
     let get = |uri: &'static str| {
         let app = app.clone();
         async move {
@@ -321,11 +317,7 @@ async fn metrics_count_requests_without_naming_layers() {
     .await
     .unwrap();
     let metro = common::token(t.store.as_ref(), "cmm", "admin").await;
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     for uri in [
         "/tiles/015146_nil/12/2176/1461.mvt",
         "/collections/015146_nil/items",

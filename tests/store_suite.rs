@@ -78,9 +78,7 @@ fn field_index(layer: &atlante::model::Layer, label: &str) -> usize {
 
 async fn gauss_boaga_fixture_lands_within_5m(t: TestStore) {
     let zip = fixture("comuni_cmm_epsg3003_utf8.zip");
-    let (layer, summary) = ingest_file(&t.store, &zip, "cmm", "comuni_gb", |_| {})
-        .await
-        .unwrap();
+    let (layer, summary) = common::add_layer(&t.store, "cmm", "comuni_gb", &zip).await;
     assert_eq!(summary.written, ogrinfo_count(&zip));
     assert_eq!(layer.feature_count, 133);
     assert_eq!(layer.source.crs, "EPSG:3003");
@@ -89,15 +87,13 @@ async fn gauss_boaga_fixture_lands_within_5m(t: TestStore) {
         "{}",
         layer.source.transform
     );
-    let (orig, _) = ingest_file(
+    let (orig, _) = common::add_layer(
         &t.store,
-        &demo("cmm/comuni_cmm_openpolis.geojson"),
         "cmm",
         "comuni_wgs",
-        |_| {},
+        &demo("cmm/comuni_cmm_openpolis.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let gb = t.store.scan(&layer).await.unwrap();
     let wgs = t.store.scan(&orig).await.unwrap();
     let gb_code = field_index(&layer, "PRO_COM_T");
@@ -119,9 +115,7 @@ async fn gauss_boaga_fixture_lands_within_5m(t: TestStore) {
 
 async fn rdn2008_cp1252_fixture_keeps_accents(t: TestStore) {
     let zip = fixture("aree_pedonali_ztl_epsg6707_cp1252.zip");
-    let (layer, summary) = ingest_file(&t.store, &zip, "015146", "ztl_utm", |_| {})
-        .await
-        .unwrap();
+    let (layer, summary) = common::add_layer(&t.store, "015146", "ztl_utm", &zip).await;
     assert_eq!(summary.read, ogrinfo_count(&zip));
     assert_eq!(summary.written + summary.rejected, summary.read);
     assert_eq!(layer.source.crs, "EPSG:6707");
@@ -139,15 +133,13 @@ async fn rdn2008_cp1252_fixture_keeps_accents(t: TestStore) {
             .any(|s| s.contains('Ã') || s.contains('\u{FFFD}')),
         "mojibake"
     );
-    let (orig, _) = ingest_file(
+    let (orig, _) = common::add_layer(
         &t.store,
-        &demo("milano/aree_pedonali_ztl.geojson"),
         "015146",
         "ztl_wgs",
-        |_| {},
+        &demo("milano/aree_pedonali_ztl.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let wgs = t.store.scan(&orig).await.unwrap();
     assert_eq!(rows.len(), wgs.len());
     let worst = worst_distance_m(&rows, &wgs);
@@ -156,9 +148,7 @@ async fn rdn2008_cp1252_fixture_keeps_accents(t: TestStore) {
 
 async fn utm_utf8_without_cpg_is_detected(t: TestStore) {
     let zip = fixture("scuole_mi_epsg32632_nocpg.zip");
-    let (layer, summary) = ingest_file(&t.store, &zip, "cmm", "scuole", |_| {})
-        .await
-        .unwrap();
+    let (layer, summary) = common::add_layer(&t.store, "cmm", "scuole", &zip).await;
     assert_eq!(summary.written, ogrinfo_count(&zip));
     assert_eq!(layer.geom_type, GeomType::Point);
     assert_eq!(layer.source.crs, "EPSG:32632");
@@ -173,15 +163,8 @@ async fn utm_utf8_without_cpg_is_detected(t: TestStore) {
         !texts.iter().any(|s| s.contains("Ã")),
         "read as Latin-1: mojibake"
     );
-    let (orig, _) = ingest_file(
-        &t.store,
-        &fixture("scuole_mi.geojson"),
-        "cmm",
-        "scuole_wgs",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (orig, _) =
+        common::add_layer(&t.store, "cmm", "scuole_wgs", &fixture("scuole_mi.geojson")).await;
     let wgs = t.store.scan(&orig).await.unwrap();
     assert_eq!(rows.len(), wgs.len());
     let worst = worst_distance_m(&rows, &wgs);
@@ -201,15 +184,13 @@ async fn versions_increment_and_rollback_restores(t: TestStore) {
     .unwrap();
     assert_eq!(v1.version, 1);
     let sum1 = checksum(s.as_ref(), &v1.id).await.unwrap();
-    let (v2, _) = ingest_file(
+    let (v2, _) = common::add_layer(
         s,
-        &demo("milano/atm_percorsi_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_percorsi_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v2.version, 2);
     assert_eq!(v2.title, "Fermate", "title is kept across versions");
     assert_eq!(v2.geom_type, GeomType::MultiLineString);
@@ -219,26 +200,22 @@ async fn versions_increment_and_rollback_restores(t: TestStore) {
     assert_eq!(back.feature_count, 110);
     assert_eq!(checksum(s.as_ref(), &v1.id).await.unwrap(), sum1);
     // A new ingest after a rollback gets a fresh number and keeps the old ones.
-    let (v3, _) = ingest_file(
+    let (v3, _) = common::add_layer(
         s,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v3.version, 3);
     assert_eq!(s.versions(&v1.id).await.unwrap(), vec![3, 2, 1]);
-    let (v4, _) = ingest_file(
+    let (v4, _) = common::add_layer(
         s,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v4.version, 4);
     assert_eq!(
         s.versions(&v1.id).await.unwrap(),
@@ -257,9 +234,7 @@ async fn catalog_metadata_and_orgs(t: TestStore) {
     let milano = s.org("015146").await.unwrap().unwrap();
     assert_eq!(milano.name, "Milano");
     assert!(milano.boundary.is_some());
-    let (l, _) = ingest_file(s, &demo("milano/nil_2020.geojson"), "015146", "nil", |_| {})
-        .await
-        .unwrap();
+    let (l, _) = common::add_layer(s, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     assert_eq!(l.feature_count, 88);
     let e = l.extent.unwrap();
     assert!(
@@ -333,9 +308,7 @@ async fn hostile_attribute_names_round_trip(t: TestStore) {
         "geometry":{"type":"Point","coordinates":[9.19,45.46]}}]}"#,
     )
     .unwrap();
-    let (layer, _) = ingest_file(&t.store, &path, "015146", "hostile", |_| {})
-        .await
-        .unwrap();
+    let (layer, _) = common::add_layer(&t.store, "015146", "hostile", &path).await;
     let names: Vec<&str> = layer.fields.iter().map(|f| f.name.as_str()).collect();
     for n in &names {
         assert!(
@@ -393,15 +366,8 @@ async fn uploads_are_drafts_until_published(t: TestStore) {
 async fn writers_do_not_wait_for_an_ingest(t: TestStore) {
     use atlante::model::{Field, FieldType, PublishRequest, Row, SourceInfo};
     use atlante::store::Batch;
-    let (other, _) = ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015182",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (other, _) =
+        common::add_layer(&t.store, "015182", "nil", &demo("milano/nil_2020.geojson")).await;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let req = PublishRequest {
         org: "015146".into(),
@@ -464,15 +430,8 @@ async fn writers_do_not_wait_for_an_ingest(t: TestStore) {
 /// opens again; the published layers are untouched.
 async fn crashed_staging_is_removed_at_open(t: TestStore) {
     use sqlx::Connection;
-    let (nil, _) = ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (nil, _) =
+        common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
     let before = checksum(t.store.as_ref(), &nil.id).await.unwrap();
     let host = std::fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
@@ -527,33 +486,15 @@ both_stores!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpkg_store_is_a_valid_geopackage_for_gdal() {
     let t = common::gpkg().await;
-    ingest_file(
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
+    common::add_layer(
         &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    ingest_file(
-        &t.store,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let out = std::process::Command::new("ogrinfo")
         .args(["-ro", "-so", "-al", &t.location])
         .output()
@@ -609,9 +550,7 @@ async fn every_format_and_crs_lands_in_place(t: TestStore) {
     let dir = tempfile::tempdir().unwrap();
     let stops = demo("milano/atm_fermate_metro.geojson");
     let lines = demo("milano/atm_percorsi_metro.geojson");
-    let (orig, _) = ingest_file(&t.store, &stops, "015146", "orig", |_| {})
-        .await
-        .unwrap();
+    let (orig, _) = common::add_layer(&t.store, "015146", "orig", &stops).await;
     let reference = t.store.scan(&orig).await.unwrap();
     let d = |n: &str| dir.path().join(n);
     convert(
@@ -683,9 +622,7 @@ async fn every_format_and_crs_lands_in_place(t: TestStore) {
     .unwrap();
     assert_eq!(dxf.geom_type, GeomType::MultiLineString);
     assert!(s.written > 0);
-    let (wgs, _) = ingest_file(&t.store, &lines, "015146", "lines", |_| {})
-        .await
-        .unwrap();
+    let (wgs, _) = common::add_layer(&t.store, "015146", "lines", &lines).await;
     let moved = bbox_distance_m(&dxf.extent.unwrap(), &wgs.extent.unwrap());
     assert!(
         moved < 5.0,

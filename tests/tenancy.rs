@@ -13,9 +13,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use atlante::config::Config;
 use atlante::http::routes::ROUTES;
-use atlante::http::{router, AppState};
 use axum::body::Body;
 use common::{ingest_file, request, Reply, TestStore};
 use serde_json::{json, Value};
@@ -603,9 +601,7 @@ async fn world(t: TestStore) -> World {
     let canary_file = write("canary.geojson", canary_geojson());
     // Three versions each, so the owner and the metropolitan admin can both roll back.
     for _ in 0..3 {
-        ingest_file(&t.store, &pub_file, "015146", "pub", |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, "015146", "pub", &pub_file).await;
         ingest_file(&t.store, &canary_file, "015146", "canary", |o| {
             o.visibility = None;
             o.title = Some("CANARY-TITLE-7Q".into());
@@ -634,11 +630,7 @@ async fn world(t: TestStore) -> World {
         })
         .await
         .unwrap();
-    let app = router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&t.store).await;
     // The apps: canaryapp is published while its layer is public, then the layer goes private.
     let go = |method: &'static str, uri: String, body: Option<Value>| {
         let (app, owner) = (app.clone(), owner.clone());

@@ -6,36 +6,19 @@ mod common;
 
 use std::process::Command;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use atlante::tiles::math::{tile_for_lonlat, TileCoord};
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use common::{demo, fixture, ingest_file, TestStore};
-use http_body_util::BodyExt;
+use axum::http::{header, StatusCode};
+use common::{demo, fixture, TestStore};
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn get(
     app: &axum::Router,
     uri: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let mut b = Request::get(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let res = app
-        .clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = res.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes().to_vec(),
-    )
+    let r = common::get_with(app, uri, headers).await;
+    (r.status, r.headers, r.body)
 }
 
 /// Decodes a tile with GDAL into GeoJSON (lon/lat, 6 decimals) per layer, and counts invalid
@@ -124,23 +107,16 @@ async fn setup(t: &TestStore) -> axum::Router {
         ("milano/atm_fermate_metro.geojson", "metro_fermate"),
         ("milano/aree_pedonali_ztl.geojson", "ztl"),
     ] {
-        ingest_file(&t.store, &demo(file), "015146", slug, |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, "015146", slug, &demo(file)).await;
     }
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &fixture("tile_shapes.geojson"),
         "015146",
         "shapes",
-        |_| {},
+        &fixture("tile_shapes.geojson"),
     )
-    .await
-    .unwrap();
-    let state = AppState::new(t.store.clone(), Config::default())
-        .await
-        .unwrap();
-    router(state)
+    .await;
+    common::app(&t.store).await
 }
 
 async fn decoded_tiles_snapshot(t: TestStore) {
@@ -273,10 +249,7 @@ async fn tile_http_behaviour(t: TestStore) {
         )
         .await
         .unwrap();
-    let engine_state = AppState::new(t.store.clone(), Config::default())
-        .await
-        .unwrap();
-    let app = router(engine_state);
+    let app = common::app(&t.store).await;
     let (s2, _, private) = get(&app, "/tiles/015146_nil/0/0/0.mvt", &[]).await;
     assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
     assert_eq!(unknown, private);
@@ -359,22 +332,17 @@ async fn new_version_is_served_at_once(t: TestStore) {
     // Publish a new version of the layer through the HTTP API: the next tile differs.
     let token = common::token(t.store.as_ref(), "015146", "editor").await;
     let geojson = std::fs::read(demo("milano/atm_percorsi_metro.geojson")).unwrap();
-    let boundary = "b0undary";
-    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.geojson\"\r\n\r\n").into_bytes();
-    body.extend(geojson);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let req = Request::post("/api/orgs/015146/layers/metro_fermate")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    assert_eq!(
-        app.clone().oneshot(req).await.unwrap().status(),
-        StatusCode::CREATED
-    );
+    let (ctype, body) = common::multipart("x.geojson", &geojson, &[]);
+    let r = common::request(
+        &app,
+        "POST",
+        "/api/orgs/015146/layers/metro_fermate",
+        Some(&token),
+        Body::from(body),
+        &[("content-type", &ctype)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
     let (_, h2, body2) = get(&app, z0, &[]).await;
     assert_ne!(h1[header::ETAG], h2[header::ETAG]);
     let (decoded, _) = gdal_decode(&body2, c);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use atlante::tiles::math::{tile_for_lonlat, TileCoord};
 use atlante::tiles::pmtiles::tile_id;
-use common::{demo, http_get, ingest_file};
+use common::{demo, http_get};
 
 async fn tilejson_version(port: u16, id: &str) -> String {
     let (_, body) = http_get(port, &format!("/tiles/{id}.json")).await.unwrap();
@@ -21,15 +21,13 @@ async fn tilejson_version(port: u16, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_server_on_postgis_serves_new_version_within_2s() {
     let t = common::postgis().await;
-    let (l, _) = ingest_file(
+    let (l, _) = common::add_layer(
         &t.store,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let server = common::serve(&t.location);
     assert_eq!(
         tilejson_version(server.port, &l.id).await,
@@ -40,15 +38,13 @@ async fn second_server_on_postgis_serves_new_version_within_2s() {
         .unwrap();
     assert_eq!(s, 200);
     // This test process publishes; the server process learns of it.
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &demo("milano/atm_percorsi_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_percorsi_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let started = Instant::now();
     while tilejson_version(server.port, &l.id).await != "015146_fermate@2" {
         assert!(
@@ -141,9 +137,7 @@ async fn pmtiles_export_holds_the_servers_tiles() {
         ("milano/nil_2020.geojson", "nil"),
         ("milano/atm_fermate_metro.geojson", "fermate"),
     ] {
-        ingest_file(&t.store, &demo(f), "015146", slug, |_| {})
-            .await
-            .unwrap();
+        common::add_layer(&t.store, "015146", slug, &demo(f)).await;
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("milano.pmtiles");

@@ -12,27 +12,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::http::StatusCode;
-use common::{demo, ingest_file, send, TestStore};
+use common::{demo, send, TestStore};
 use serde_json::json;
 
 async fn setup(t: &TestStore) -> axum::Router {
-    ingest_file(
-        &t.store,
-        &demo("milano/nil_2020.geojson"),
-        "015146",
-        "nil",
-        |_| {},
-    )
-    .await
-    .unwrap();
-    router(
-        AppState::new(t.store.clone(), Config::default())
-            .await
-            .unwrap(),
-    )
+    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
+    common::app(&t.store).await
 }
 
 async fn tokens_over_http(t: TestStore) {

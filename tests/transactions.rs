@@ -3,14 +3,10 @@
 
 mod common;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use common::{demo, ingest_file, TestStore};
-use http_body_util::BodyExt;
+use axum::http::{header, StatusCode};
+use common::{demo, TestStore};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 struct Api {
     app: axum::Router,
@@ -26,34 +22,12 @@ impl Api {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut b = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        for (k, v) in extra {
-            b = b.header(*k, *v);
-        }
-        let body = match body {
-            Some(v) => Body::from(v.to_string()),
-            None => Body::empty(),
-        };
-        let res = self
-            .app
-            .clone()
-            .oneshot(
-                b.header(header::CONTENT_TYPE, "application/geo+json")
-                    .body(body)
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let mut headers = vec![("content-type", "application/geo+json")];
+        headers.extend_from_slice(extra);
+        let body = body.map_or(Body::empty(), |v| Body::from(v.to_string()));
+        let r = common::request(&self.app, method, uri, token, body, &headers).await;
+        let json = r.json();
+        (r.status, r.headers, json)
     }
     async fn count(&self) -> i64 {
         self.send(
@@ -76,22 +50,16 @@ fn stop(name: &str, lon: f64, lat: f64) -> Value {
 }
 
 async fn setup(t: &TestStore) -> Api {
-    ingest_file(
+    common::add_layer(
         &t.store,
-        &demo("milano/atm_fermate_metro.geojson"),
         "015146",
         "fermate",
-        |_| {},
+        &demo("milano/atm_fermate_metro.geojson"),
     )
-    .await
-    .unwrap();
+    .await;
     let token = common::token(t.store.as_ref(), "015146", "editor").await;
     Api {
-        app: router(
-            AppState::new(t.store.clone(), Config::default())
-                .await
-                .unwrap(),
-        ),
+        app: common::app(&t.store).await,
         token,
     }
 }
@@ -104,13 +72,7 @@ async fn create_replace_patch_delete(t: TestStore) {
     let (lon, lat) = (9.1200, 45.4300);
     let c = atlante::tiles::math::tile_for_lonlat(lon, lat, 15);
     let tile_uri = format!("/tiles/015146_fermate/15/{}/{}.mvt", c.x, c.y);
-    let empty = api
-        .app
-        .clone()
-        .oneshot(Request::get(&tile_uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let empty = empty.into_body().collect().await.unwrap().to_bytes();
+    let empty = common::get(&api.app, &tile_uri).await.body;
 
     let (s, h, f) = api
         .send(
@@ -130,13 +92,7 @@ async fn create_replace_patch_delete(t: TestStore) {
     let etag = h[header::ETAG].to_str().unwrap().to_string();
     assert_eq!(api.count().await, 111);
     // The tile follows the edit at once.
-    let after = api
-        .app
-        .clone()
-        .oneshot(Request::get(&tile_uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let after = after.into_body().collect().await.unwrap().to_bytes();
+    let after = common::get(&api.app, &tile_uri).await.body;
     assert_ne!(empty, after);
     assert!(after.windows(b"Nuova".len()).any(|w| w == b"Nuova"));
 
@@ -223,18 +179,16 @@ async fn batches_are_all_or_nothing_and_owners_only(t: TestStore) {
     assert_eq!(api.count().await, 112);
     // Not JSON, too deep, and other tokens.
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let res = api
-        .app
-        .clone()
-        .oneshot(
-            Request::post("/collections/015146_fermate/items")
-                .header(header::AUTHORIZATION, format!("Bearer {}", api.token))
-                .body(Body::from(deep))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = common::request(
+        &api.app,
+        "POST",
+        "/collections/015146_fermate/items",
+        Some(&api.token),
+        Body::from(deep),
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
     let rho = common::token(t.store.as_ref(), "015182", "editor").await;
     let (s, _, _) = api
         .send(

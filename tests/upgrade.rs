@@ -7,8 +7,6 @@
 
 mod common;
 
-use atlante::config::Config;
-use atlante::http::{router, AppState};
 use axum::body::Body;
 use common::{cli_ok, fixture, request};
 use serde_json::json;
@@ -37,11 +35,7 @@ async fn upgraded_store_keeps_working(location: String, token: &str) {
         tokens[0].id,
         atlante::auth::token_id(&atlante::auth::hash(token))
     );
-    let app = router(
-        AppState::new(store.clone(), Config::default())
-            .await
-            .unwrap(),
-    );
+    let app = common::app(&store).await;
     let get = |uri: &'static str, token: Option<&'static str>| {
         let app = app.clone();
         async move { request(&app, "GET", uri, token, Body::empty(), &[]).await }

@@ -266,6 +266,46 @@ pub async fn ingest_file(
     .await
 }
 
+/// Publishes `file` as layer `org`/`slug` (public) and returns what the ingest reports;
+/// panics on any error (for setup, where an ingest is not what is tested).
+pub async fn add_layer(
+    store: &DynStore,
+    org: &str,
+    slug: &str,
+    file: &Path,
+) -> (Layer, IngestSummary) {
+    ingest_file(store, file, org, slug, |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The real router over `store` with the default configuration.
+pub async fn app(store: &DynStore) -> axum::Router {
+    app_with(store, atlante::config::Config::default()).await
+}
+
+/// The real router over `store` with `config`.
+pub async fn app_with(store: &DynStore, config: atlante::config::Config) -> axum::Router {
+    atlante::http::router(state(store, config).await)
+}
+
+/// The application state over `store` with `config` (for tests that look inside it).
+pub async fn state(store: &DynStore, config: atlante::config::Config) -> atlante::http::AppState {
+    atlante::http::AppState::new(store.clone(), config)
+        .await
+        .unwrap()
+}
+
+/// A GET without a token through the in-process router.
+pub async fn get(app: &axum::Router, uri: &str) -> Reply {
+    get_with(app, uri, &[]).await
+}
+
+/// A GET without a token, with extra headers, through the in-process router.
+pub async fn get_with(app: &axum::Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
+    request(app, "GET", uri, None, axum::body::Body::empty(), headers).await
+}
+
 /// Feature count of a source file as `ogrinfo` reports it.
 pub fn ogrinfo_count(path: &Path) -> u64 {
     let src = if path.extension().is_some_and(|e| e == "zip") {
@@ -533,6 +573,17 @@ impl Reply {
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn content_type(&self) -> String {
+        self.header("content-type")
+    }
+    /// A header's value, empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
