@@ -9,6 +9,7 @@
 # 3. kill -9 of the server in the middle of a stream of Part 4 edits: every acknowledged
 #    edit is there after the restart.
 set -euo pipefail
+export RUST_BACKTRACE=0
 cd "$(dirname "$0")/.."
 source bench/common.sh
 python3 -c "import aiohttp" 2>/dev/null || pip install -q aiohttp

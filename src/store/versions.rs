@@ -385,12 +385,19 @@ impl<B: VersionBackend> VersionStore for B {
     }
 }
 
-/// Drops the staging tables that crashed ingests left (see `store::staging`).
-pub(crate) async fn clean_staging<B: VersionBackend + ?Sized>(b: &B) -> Result<()> {
-    let rows = b.fetch_all(staging::list(b.dialect())).await?;
-    for table in staging::abandoned(&rows)? {
-        tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
-        b.drop_staging(&table).await?;
+/// Drops the staging tables that crashed ingests left (see `store::staging`). Run when a
+/// store opens; a failure (a full disk) is logged and the store opens all the same, since
+/// the published versions do not depend on it: the next open tries again.
+pub(crate) async fn clean_staging<B: VersionBackend + ?Sized>(b: &B) {
+    let removed = async {
+        let rows = b.fetch_all(staging::list(b.dialect())).await?;
+        for table in staging::abandoned(&rows)? {
+            tracing::info!(table = %table, "dropping the staging table of an interrupted ingest");
+            b.drop_staging(&table).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    if let Err(e) = removed.await {
+        tracing::warn!(error = %e, "could not remove the staging tables of interrupted ingests; the next start tries again");
     }
-    Ok(())
 }

@@ -6,7 +6,6 @@ use serde_json::Value as Json;
 
 use super::{bad, StyleError};
 
-
 /// A CSS colour MapLibre accepts: `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`, `rgb()`, `rgba()`,
 /// `hsl()`, `hsla()` with numeric arguments, or a common colour name.
 pub fn check_color(c: &str) -> Result<(), StyleError> {

@@ -84,7 +84,7 @@ impl GpkgStore {
             feed: ChangeFeed::default(),
         };
         store.migrate().await?;
-        super::versions::clean_staging(&store).await?;
+        super::versions::clean_staging(&store).await;
         Ok(store)
     }
 
@@ -110,9 +110,13 @@ impl GpkgStore {
         }
         // GDAL reads the GeoPackage application id from the file header itself: move the
         // header out of the WAL now, or readers see a zero id until SQLite checkpoints.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        // A full disk makes the checkpoint fail; reading does not need it.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
-            .await?;
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed at open");
+        }
         Ok(())
     }
 }

@@ -72,7 +72,7 @@ impl PgStore {
             feed: ChangeFeed::default(),
         };
         store.migrate().await?;
-        super::versions::clean_staging(&store).await?;
+        super::versions::clean_staging(&store).await;
         Ok(store)
     }
 
