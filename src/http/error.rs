@@ -59,6 +59,10 @@ impl From<StoreError> for ApiError {
                 ApiError::busy("the database is unavailable: try again shortly", 5)
             }
             StoreError::Aborted(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            full @ StoreError::Full(_) => {
+                tracing::error!(error = %full, "the store's disk is full");
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, full.to_string())
+            }
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

@@ -57,6 +57,10 @@ pub enum StoreError {
     /// The database cannot be reached (connection refused, pool timed out): a 503.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The disk under the database is full (SQLite `SQLITE_FULL`, PostgreSQL `53100`): the
+    /// write was rolled back; a 507.
+    #[error("the store's disk is full, nothing was changed: free space and try again ({0})")]
+    Full(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("{0}")]
@@ -88,6 +92,11 @@ impl From<sqlx::Error> for StoreError {
                 }) =>
             {
                 StoreError::Unavailable(d.to_string())
+            }
+            sqlx::Error::Database(d)
+                if d.code().is_some_and(|c| matches!(c.as_ref(), "13" | "53100")) =>
+            {
+                StoreError::Full(d.message().to_string())
             }
             other => StoreError::Db(other),
         }
