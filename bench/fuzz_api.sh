@@ -31,9 +31,11 @@ SCHEMATHESIS_HOOKS=bench.fuzz_hooks PYTHONPATH=. schemathesis run "http://127.0.
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,no_canary \
   --max-examples "$examples" --continue-on-failure \
-  --suppress-health-check all --workers 2 --report junit --report-dir "$work/report" 2>&1 | tee "$work/out.txt" | tail -40
+  --suppress-health-check all --workers 2 ${SEED:+--seed "$SEED"} --report junit --report-dir "$work/report" 2>&1 | tee "$work/out.txt" | tail -40
 rc=${PIPESTATUS[0]}
 set -e
+# The failing cases in full (the reproduction commands), above the summary.
+sed -n '/= FAILURES =/,/= SUMMARY =/p' "$work/out.txt" | head -300
 python3 - "$work/report" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 tests = failures = errors = 0

@@ -623,7 +623,113 @@ async fn attributions_are_text(t: TestStore) {
     );
 }
 
+/// The server proposes categorized and graduated styles from the data (the console only
+/// sends what the owner chose); the proposal validates, and bad drafts are 400s.
+async fn style_proposals(t: TestStore) {
+    let (app, _, _) = setup(&t).await;
+    let base = "/api/layers/015146_aree_pedonali_ztl/style/proposal";
+    let ztl: Value =
+        serde_json::from_slice(&std::fs::read(demo("milano/aree_pedonali_ztl.geojson")).unwrap())
+            .unwrap();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in ztl["features"].as_array().unwrap() {
+        let v = f["properties"]["tipo"].as_str().unwrap().to_string();
+        match counts.iter_mut().find(|(k, _)| *k == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let (s, doc) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=categorized&field=tipo"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let got: Vec<&str> = doc["symbology"]["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = counts.iter().take(12).map(|(k, _)| k.as_str()).collect();
+    assert_eq!(got, want, "most frequent first");
+    let (s, doc) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=graduated&field=id_amat&classes=4"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    let breaks = doc["symbology"]["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 3, "{doc}");
+    assert_eq!(doc["symbology"]["colors"].as_array().unwrap().len(), 4);
+    let (s, doc) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=graduated&field=id_amat&breaks=10,%2020"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, doc["symbology"]["breaks"].clone()),
+        (StatusCode::OK, json!([10.0, 20.0]))
+    );
+    let (s, doc) = send(&app, "GET", &format!("{base}?kind=single"), None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        doc["symbology"]["color"],
+        json!(atlante::styles::default_color("015146_aree_pedonali_ztl"))
+    );
+    // The proposal is accepted as it is.
+    let milano = common::token(t.store.as_ref(), "015146", "editor").await;
+    let (_, cat) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=categorized&field=tipo"),
+        None,
+        None,
+    )
+    .await;
+    let ztl_style = "/api/layers/015146_aree_pedonali_ztl/style";
+    assert_eq!(
+        send(&app, "PUT", ztl_style, Some(&milano), Some(cat))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for bad in [
+        "kind=graduated&field=tipo",
+        "kind=categorized&field=nope",
+        "kind=categorized",
+        "kind=pie&field=tipo",
+        "kind=graduated&field=id_amat&breaks=1,x",
+        "kind=graduated&field=id_amat&breaks=5,1",
+        "kind=single&color=url(x)",
+    ] {
+        let (s, doc) = send(&app, "GET", &format!("{base}?{bad}"), None, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {doc}");
+    }
+    // A private layer is not there for others.
+    let (s, _) = send(
+        &app,
+        "GET",
+        "/api/layers/015146_nope/style/proposal?kind=single",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
 both_stores!(
+    style_proposals,
     styles,
     apps,
     private_layers_never_leave_through_apps,

@@ -148,6 +148,9 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
         "{v}"
     );
     assert!(v["apps"][0].as_str().unwrap().contains("pubblicata"), "{v}");
+    // The categorized style the server proposed from the data was saved as it was.
+    assert_eq!(v["categorized"]["kind"], "categorized", "{v}");
+    assert!(v["categorized"]["categories"].as_u64().unwrap() >= 2, "{v}");
 
     // The online app, from Atlante.
     let online = run_with(

@@ -74,7 +74,7 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
                 &source_layer,
                 &l.id,
             ),
-            None => basemap_layers(l, &source, &source_layer),
+            None => styles::basemap_layers(&l.id, &source, &source_layer),
         };
         for d in &mut drawn {
             if let Some(a) = app_layer {
@@ -104,13 +104,6 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
         }
     };
     json!({"version": 8, "name": cfg.title, "center": center, "zoom": zoom, "sources": sources, "layers": layers})
-}
-
-fn basemap_layers(l: &Layer, source: &str, source_layer: &str) -> Vec<Json> {
-    vec![
-        json!({"id": "basemap:fill", "type": "fill", "source": source, "source-layer": source_layer, "paint": {"fill-color": "#ffffff", "fill-opacity": 0.9}, "metadata": {"atlante:basemap": l.id}}),
-        json!({"id": "basemap:line", "type": "line", "source": source, "source-layer": source_layer, "paint": {"line-color": "#7a8699", "line-width": 0.8}, "metadata": {"atlante:basemap": l.id}}),
-    ]
 }
 
 /// `config.json` as the app script reads it: the config plus what it needs of each layer.
@@ -199,6 +192,7 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
   <aside id="legend"></aside>
   <main id="map"></main>
   <script src="vendor/maplibre-gl.js"></script>{pmtiles}
+  <script src="common.js"></script>
   <script src="app.js"></script>
 </body>
 </html>
@@ -213,6 +207,7 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
 /// The files of a bundle but the tiles, by name; `pmtiles.js` only in static mode.
 const FILES: &[&str] = &[
     "index.html",
+    "common.js",
     "app.js",
     "app.css",
     "config.json",
@@ -227,6 +222,7 @@ const FILES: &[&str] = &[
 /// name; None for any other name. From the embedded assets, or `web_dir` when configured.
 pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
     let source = match name {
+        "common.js" => "common/atlante.js",
         "app.js" => "app/app.js",
         "app.css" => "app/app.css",
         "vendor/maplibre-gl.js" => "vendor/maplibre-gl/maplibre-gl.js",

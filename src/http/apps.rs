@@ -47,6 +47,34 @@ pub async fn get_style(
     Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
 }
 
+/// `GET /api/layers/{id}/style/proposal?kind=…&field=…`: a style the server proposes from
+/// the layer's data (see [`styles::propose`]); nothing is saved.
+pub async fn style_proposal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(draft): Query<styles::Draft>,
+    who: Who,
+) -> Result<Json<Json_>, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    let values = match draft.field.as_deref() {
+        Some(name) if draft.kind != "single" => {
+            match layer.fields.iter().position(|f| f.name == name) {
+                Some(i) => state
+                    .store
+                    .scan(&layer)
+                    .await?
+                    .into_iter()
+                    .filter_map(|f| f.values.into_iter().nth(i))
+                    .collect(),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    };
+    let doc = styles::propose(&layer, &draft, &values).map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
+}
+
 /// `PUT /api/layers/{id}/style` (owner): validated against the catalog and the style spec.
 pub async fn put_style(
     State(state): State<AppState>,

@@ -24,6 +24,8 @@ pub fn layer_json(l: &Layer, base: &str) -> Json_ {
     // For map clients, whose attribution controls render HTML: the text escaped, the link
     // ours (`attribution` itself stays the plain text the comune wrote).
     v["attribution_html"] = json!(crate::html::attribution_html(l));
+    // The colour the server draws the layer with by default, for lists and swatches.
+    v["color"] = json!(crate::styles::default_color(&l.id));
     v["links"] = json!([
         {"rel": "self", "type": "application/json", "href": format!("{base}/api/layers/{}", l.id)},
         {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", l.id)},
@@ -109,9 +111,14 @@ pub async fn static_file(
 
 /// What the viewer needs from the configuration.
 pub async fn viewer_config(State(state): State<AppState>) -> Json<Json_> {
+    // The comuni drawn under everything, when the metropolitan layer is public.
+    let basemap = state.catalog.visible(crate::apps::BASEMAP, None).map(
+        |l| json!({"layer": l.id, "layers": crate::styles::basemap_layers(&l.id, &l.id, &l.slug)}),
+    );
     Json(json!({
         "basemap_url": state.config.basemap_url,
         "basemap_attribution": state.config.basemap_attribution,
+        "basemap": basemap,
     }))
 }
 

@@ -260,6 +260,12 @@ pub const ROUTES: &[Route] = &[
         Catalog,
         "A layer's saved style",
     ),
+    r(
+        "GET",
+        "/api/layers/{id}/style/proposal",
+        Catalog,
+        "A style proposed from the layer's data (`kind`, `field`, `classes`, `breaks`, `color`)",
+    ),
     w(
         "PUT",
         "/api/layers/{id}/style",
@@ -364,6 +370,7 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
             DefaultBodyLimit::disable(), // the handler counts and cuts the file part itself
         ),
         ("GET", "/api/viewer-config") => get(catalog::viewer_config),
+        ("GET", "/api/layers/{id}/style/proposal") => get(apps::style_proposal),
         ("GET", "/api/me") => get(catalog::me),
         ("GET", "/api/orgs/{org}/tokens") => get(admin::list),
         ("POST", "/api/orgs/{org}/tokens") => post(admin::create),

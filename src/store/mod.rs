@@ -94,7 +94,8 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(d.to_string())
             }
             sqlx::Error::Database(d)
-                if d.code().is_some_and(|c| matches!(c.as_ref(), "13" | "53100")) =>
+                if d.code()
+                    .is_some_and(|c| matches!(c.as_ref(), "13" | "53100")) =>
             {
                 StoreError::Full(d.message().to_string())
             }

@@ -5,10 +5,12 @@
 //! MapLibre layers against the style spec (v8): layer types, property names per type, value
 //! types and expression operators.
 
+mod classify;
 mod render;
 mod spec;
 
-pub use render::{legend, map_layers, style_document};
+pub use classify::{propose, Draft, MAX_CATEGORIES};
+pub use render::{basemap_layers, legend, map_layers, style_document};
 pub use spec::{check_color, validate_layers};
 
 use serde::{Deserialize, Serialize};

@@ -171,3 +171,19 @@ pub fn style_document(layer: &Layer, doc: Option<&StyleDoc>, base: &str) -> Json
         "layers": layers,
     })
 }
+
+/// The MapLibre layers drawing layer `layer_id` as the base map under the others (white
+/// areas, grey outlines: `basemap` in `styles/defaults.json`).
+pub fn basemap_layers(layer_id: &str, source: &str, source_layer: &str) -> Vec<Json> {
+    let d = defaults();
+    let b = &d["basemap"];
+    let common = json!({"source": source, "source-layer": source_layer, "metadata": {"atlante:basemap": layer_id}});
+    let mut fill = json!({"id": "basemap:fill", "type": "fill", "paint": {"fill-color": b["fill-color"], "fill-opacity": b["fill-opacity"]}});
+    let mut line = json!({"id": "basemap:line", "type": "line", "paint": {"line-color": b["line-color"], "line-width": b["line-width"]}});
+    for l in [&mut fill, &mut line] {
+        for (k, v) in common.as_object().into_iter().flatten() {
+            l[k] = v.clone();
+        }
+    }
+    vec![fill, line]
+}

@@ -1,7 +1,8 @@
 // An Atlante app: reads config.json and style.json next to it, draws the map with MapLibre,
 // a legend, popups and a search box. Online apps read the server's tiles and features;
 // static apps read tiles.pmtiles (the pmtiles protocol) and search the loaded tiles.
-// Everything from the configuration or the data reaches the page through textContent.
+// Everything from the configuration or the data reaches the page through textContent
+// (Atlante.el, from common.js, which also gives identify and the attribute table).
 "use strict";
 
 (async function () {
@@ -14,12 +15,7 @@
     fetch("style.json").then((r) => r.json()),
   ]);
   const w = WORDS[cfg.language] || WORDS.it;
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  };
+  const { el } = Atlante;
   document.documentElement.lang = cfg.language;
   document.documentElement.style.setProperty("--theme", cfg.theme_color);
   if (cfg.logo) {
@@ -52,49 +48,30 @@
 
   // Legend.
   const legend = document.getElementById("legend");
-  legend.append(el("h2", null, w.legend));
+  legend.append(el("h2", { text: w.legend }));
   for (const l of cfg.layers) {
-    const sec = el("section");
-    sec.append(el("h3", null, l.title));
+    const sec = el("section", {}, el("h3", { text: l.title }));
     for (const [label, colour] of l.legend) {
-      const row = el("div", "row");
-      const sw = el("span", "swatch " + l.geom_type);
+      const sw = el("span", { class: "swatch " + l.geom_type });
       sw.style.background = colour;
-      row.append(sw, el("span", null, label));
-      sec.append(row);
+      sec.append(el("div", { class: "row" }, sw, el("span", { text: label })));
     }
     legend.append(sec);
   }
 
   // Popups: the app's layers, their configured fields, labelled with the original names.
   const byId = new Map(cfg.layers.map((l) => [l.id, l]));
-  const drawn = () => map.getStyle().layers.filter((s) => s.metadata && byId.has(s.metadata["atlante:layer"])).map((s) => s.id);
   function popupContent(l, props) {
-    const box = el("div", "popup");
     const heading = l.label_field ? props[l.label_field] : l.title;
-    box.append(el("h3", null, heading === undefined ? l.title : heading));
+    const box = el("div", { class: "popup" }, el("h3", { text: heading === undefined ? l.title : heading }));
     if (l.popup_template) {
-      box.append(el("p", null, l.popup_template.replace(/\{([^}]+)\}/g, (_, k) => (props[k] === undefined || props[k] === null ? "" : props[k]))));
+      const text = l.popup_template.replace(/\{([^}]+)\}/g, (_, k) => (props[k] === undefined || props[k] === null ? "" : props[k]));
+      box.append(el("p", { text }));
     }
-    const table = el("table");
-    for (const f of l.fields) {
-      const tr = el("tr");
-      tr.append(el("th", null, f.label), el("td", null, props[f.name] === undefined || props[f.name] === null ? "" : props[f.name]));
-      table.append(tr);
-    }
-    box.append(table);
+    box.append(Atlante.fieldTable(l.fields, props, true));
     return box;
   }
-  map.on("click", (e) => {
-    const hits = map.queryRenderedFeatures(e.point, { layers: drawn() });
-    if (!hits.length) return;
-    const f = hits[0];
-    const l = byId.get(f.layer.metadata["atlante:layer"]);
-    new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setDOMContent(popupContent(l, f.properties)).addTo(map);
-  });
-  map.on("mousemove", (e) => {
-    map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: drawn() }).length ? "pointer" : "";
-  });
+  Atlante.identify(map, () => [...byId.keys()], (id, f) => popupContent(byId.get(id), f.properties), "320px");
 
   // Search: the server's CQL2 filter online; the loaded tiles in a static app.
   function extent(coords, acc) {

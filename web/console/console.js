@@ -6,12 +6,7 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  const el = (tag, text, attrs = {}) => {
-    const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    return e;
-  };
+  const { el } = Atlante;
   let token = sessionStorage.getItem("atlante-token") || "";
   let me = null;
   let layers = [];
@@ -53,16 +48,16 @@
     const ul = $("layers");
     ul.replaceChildren();
     for (const l of own) {
-      const li = el("li", null, { "data-layer": l.id });
-      const b = el("button", "modifica", { type: "button" });
+      const li = el("li", { "data-layer": l.id });
+      const b = el("button", { text: "modifica", type: "button" });
       b.onclick = () => editLayer(l);
-      const badge = l.visibility === "public" ? el("small", " · pubblico", { class: "public" }) : el("small", " · bozza (privato)", { class: "draft" });
-      li.append(el("span", l.title), el("small", " " + l.id + " · " + l.feature_count + " elementi"), badge, b);
+      const badge = l.visibility === "public" ? el("small", { text: " · pubblico", class: "public" }) : el("small", { text: " · bozza (privato)", class: "draft" });
+      li.append(el("span", { text: l.title }), el("small", { text: " " + l.id + " · " + l.feature_count + " elementi" }), badge, b);
       ul.append(li);
     }
     const add = $("a-add");
-    add.replaceChildren(el("option", "—", { value: "" }));
-    for (const l of layers.filter((x) => x.org === me.org || x.visibility === "public")) add.append(el("option", l.title + " (" + l.id + ")", { value: l.id }));
+    add.replaceChildren(el("option", { text: "—", value: "" }));
+    for (const l of layers.filter((x) => x.org === me.org || x.visibility === "public")) add.append(el("option", { text: l.title + " (" + l.id + ")", value: l.id }));
     await listApps();
   }
 
@@ -129,31 +124,21 @@
 
   // Layer settings and style.
   let current = null;
-  function styleDoc() {
-    const kind = $("s-kind").value;
-    const field = $("s-field").value;
-    const color = $("s-color").value;
-    if (kind === "single" || !field) return { symbology: { kind: "single", color } };
-    if (kind === "graduated") {
-      const breaks = $("s-breaks").value.split(",").map((x) => Number(x.trim())).filter((x) => x === x && $("s-breaks").value.trim() !== "");
-      const ramp = ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494", "#081d58"];
-      return { symbology: { kind: "graduated", field, breaks, colors: ramp.slice(0, breaks.length + 1) } };
-    }
-    return null; // categorized: filled from the data below
-  }
-  async function categorized(l, field) {
-    const r = await fetch("/collections/" + encodeURIComponent(l.id) + "/items?limit=1000&properties=" + encodeURIComponent(field), { headers: { Authorization: "Bearer " + token } }).then((x) => x.json());
-    const values = [...new Set(r.features.map((f) => f.properties[field]).filter((v) => v !== null && v !== undefined))].slice(0, 12);
-    const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939"];
-    return { symbology: { kind: "categorized", field, categories: values.map((v, i) => ({ value: v, color: palette[i] })) } };
-  }
+  // The server proposes the style from the layer's data (categories, class breaks and
+  // colours); the console only says what the owner chose.
   async function currentStyle() {
-    return styleDoc() || (await categorized(current, $("s-field").value));
+    const field = $("s-field").value;
+    const kind = field ? $("s-kind").value : "single";
+    const q = new URLSearchParams({ kind });
+    if (kind === "single") q.set("color", $("s-color").value);
+    else q.set("field", field);
+    if (kind === "graduated" && $("s-breaks").value.trim()) q.set("breaks", $("s-breaks").value);
+    return api("GET", "/api/layers/" + encodeURIComponent(current.id) + "/style/proposal?" + q);
   }
   async function refreshStylePreview(fit) {
     if (!current) return;
-    const style = await currentStyle();
     try {
+      const style = await currentStyle();
       await preview(styleMap, { title: current.title, layers: [{ id: current.id, style }] }, fit);
       $("l-status").textContent = "";
     } catch (err) { $("l-status").textContent = err.message; }
@@ -166,8 +151,8 @@
     $("l-description").value = l.description;
     $("l-visibility").value = l.visibility;
     const f = $("s-field");
-    f.replaceChildren(el("option", "—", { value: "" }));
-    for (const fd of l.fields) f.append(el("option", fd.label, { value: fd.name }));
+    f.replaceChildren(el("option", { text: "—", value: "" }));
+    for (const fd of l.fields) f.append(el("option", { text: fd.label, value: fd.name }));
     const saved = await api("GET", "/api/layers/" + encodeURIComponent(l.id) + "/style");
     const s = saved.symbology;
     if (s) { $("s-kind").value = s.kind; if (s.field) f.value = s.field; if (s.color) $("s-color").value = s.color; if (s.breaks) $("s-breaks").value = s.breaks.join(", "); }
@@ -203,25 +188,25 @@
     ol.replaceChildren();
     const search = $("a-search");
     const keep = search.value;
-    search.replaceChildren(el("option", "—", { value: "" }));
+    search.replaceChildren(el("option", { text: "—", value: "" }));
     appLayers.forEach((a, i) => {
       const l = layers.find((x) => x.id === a.id);
-      const li = el("li", null, { "data-layer": a.id });
-      li.append(el("strong", l.title));
-      const up = el("button", "↑", { type: "button", "aria-label": "su" });
+      const li = el("li", { "data-layer": a.id });
+      li.append(el("strong", { text: l.title }));
+      const up = el("button", { text: "↑", type: "button", "aria-label": "su" });
       up.onclick = () => { if (i > 0) { [appLayers[i - 1], appLayers[i]] = [appLayers[i], appLayers[i - 1]]; changedApp(); } };
-      const rm = el("button", "✕", { type: "button", "aria-label": "togli" });
+      const rm = el("button", { text: "✕", type: "button", "aria-label": "togli" });
       rm.onclick = () => { appLayers.splice(i, 1); changedApp(); };
       li.append(up, rm);
-      const fields = el("div", null, { class: "fields" });
+      const fields = el("div", { class: "fields" });
       for (const f of l.fields) {
-        const lab = el("label", null, { class: "field-choice" });
-        const cb = el("input", null, { type: "checkbox", value: f.name });
+        const lab = el("label", { class: "field-choice" });
+        const cb = el("input", { type: "checkbox", value: f.name });
         cb.checked = a.popup_fields.includes(f.name);
         cb.onchange = () => { a.popup_fields = cb.checked ? [...a.popup_fields, f.name] : a.popup_fields.filter((n) => n !== f.name); changedApp(); };
         lab.append(cb, document.createTextNode(" " + f.label));
         fields.append(lab);
-        search.append(el("option", l.title + " · " + f.label, { value: a.id + "|" + f.name }));
+        search.append(el("option", { text: l.title + " · " + f.label, value: a.id + "|" + f.name }));
       }
       li.append(fields);
       ol.append(li);
@@ -267,18 +252,18 @@
     const ul = $("apps");
     ul.replaceChildren();
     for (const a of r.apps) {
-      const li = el("li", null, { "data-app": a.slug });
-      li.append(el("strong", a.config.title), el("span", " (" + a.slug + ") " + (a.published ? "pubblicata" : "bozza") + " "));
+      const li = el("li", { "data-app": a.slug });
+      li.append(el("strong", { text: a.config.title }), el("span", { text: " (" + a.slug + ") " + (a.published ? "pubblicata" : "bozza") + " " }));
       if (a.withheld && a.withheld.length) {
         // A public app serves only public layers: say which of its layers it leaves out.
-        li.append(el("p", (a.published ? "Non mostra: " : "Da rendere pubblici prima di pubblicare: ") + a.withheld.join(", ") + " (privati o rimossi)", { class: "warning", role: "note" }));
+        li.append(el("p", { text: (a.published ? "Non mostra: " : "Da rendere pubblici prima di pubblicare: ") + a.withheld.join(", ") + " (privati o rimossi)", class: "warning", role: "note" }));
       }
       if (a.published) {
-        li.append(el("a", "apri", { href: a.url, target: "_blank", rel: "noopener" }), document.createTextNode(" · "),
-          el("a", "zip online", { href: a.bundle + "?mode=online" }), document.createTextNode(" · "),
-          el("a", "zip statico", { href: a.bundle + "?mode=static" }));
+        li.append(el("a", { text: "apri", href: a.url, target: "_blank", rel: "noopener" }), document.createTextNode(" · "),
+          el("a", { text: "zip online", href: a.bundle + "?mode=online" }), document.createTextNode(" · "),
+          el("a", { text: "zip statico", href: a.bundle + "?mode=static" }));
       }
-      const edit = el("button", "modifica", { type: "button" });
+      const edit = el("button", { text: "modifica", type: "button" });
       edit.onclick = () => {
         $("a-slug").value = a.slug; $("a-title").value = a.config.title; $("a-description").value = a.config.description || "";
         $("a-lang").value = a.config.language; $("a-color").value = a.config.theme_color;
@@ -286,7 +271,7 @@
         appLayers = a.config.layers.map((x) => ({ id: x.id, popup_fields: x.popup_fields || layers.find((l) => l.id === x.id).fields.map((f) => f.name) }));
         changedApp();
       };
-      const toggle = el("button", a.published ? "ritira" : "pubblica", { type: "button" });
+      const toggle = el("button", { text: a.published ? "ritira" : "pubblica", type: "button" });
       toggle.onclick = async () => { await api("POST", "/api/orgs/" + encodeURIComponent(me.org) + "/apps/" + encodeURIComponent(a.slug) + (a.published ? "/unpublish" : "/publish")); await listApps(); };
       li.append(edit, toggle);
       ul.append(li);

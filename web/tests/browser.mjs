@@ -119,6 +119,15 @@ try {
     await page.fill("#s-color", "#d62728");
     await page.click("#l-save");
     await page.waitForFunction(() => document.getElementById("l-status").textContent === "Salvato", null, { timeout: 20000 });
+    // Categorized by a field: the server proposes the categories and colours from the data.
+    const field = await page.$eval("#s-field", (s) => [...s.options].map((o) => o.value).find((v) => v));
+    await page.selectOption("#s-kind", "categorized");
+    await page.selectOption("#s-field", field);
+    await page.evaluate(() => { document.getElementById("l-status").textContent = ""; });
+    await page.click("#l-save");
+    await page.waitForFunction(() => document.getElementById("l-status").textContent === "Salvato", null, { timeout: 20000 });
+    const saved = await api("GET", "/api/layers/015146_scuole/style");
+    result.categorized = { kind: saved.symbology.kind, field: saved.symbology.field, categories: saved.symbology.categories.length };
     // Compose: two layers, popup fields, a title; publish.
     await page.fill("#a-slug", "mobilita");
     await page.fill("#a-title", "Mobilità e scuole");

@@ -1,22 +1,13 @@
 // Atlante viewer: the catalog of every visible layer (zona omogenea → comune → theme), a
 // MapLibre map of Atlante's own vector tiles, identify, comune search and a shareable URL.
-// Everything users typed reaches the page through textContent, never innerHTML.
+// Everything users typed reaches the page through textContent (Atlante.el, common/atlante.js),
+// never innerHTML. Colours and styles come from the server: /styles/{id}.json for each layer,
+// the `color` of /api/layers for swatches before a style is loaded, and the base map's look
+// from /api/viewer-config.
 "use strict";
 
 (async function () {
-  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
-  const BASEMAP = "cmm_comuni";
-  const el = (tag, props = {}, ...children) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k === "style") e.style.cssText = v;
-      else e.setAttribute(k, v);
-    }
-    children.forEach((c) => e.append(c));
-    return e;
-  };
+  const { el } = Atlante;
 
   const [layersDoc, orgsDoc, configDoc] = await Promise.all([
     fetch("/api/layers").then((r) => r.json()),
@@ -26,10 +17,10 @@
   const layers = layersDoc.layers;
   const byId = new Map(layers.map((l) => [l.id, l]));
   const orgs = new Map(orgsDoc.orgs.map((o) => [o.id, o]));
-  // A layer's default colour, as the server picks it (styles/defaults.json: FNV-1a of the id);
-  // a saved style replaces it once loaded.
-  const fnv = (s) => { let h = 2166136261; for (const b of new TextEncoder().encode(s)) { h = Math.imul(h ^ b, 16777619) >>> 0; } return h; };
-  const colour = new Map(layers.map((l) => [l.id, PALETTE[fnv(l.id) % PALETTE.length]]));
+  const basemap = configDoc.basemap || null; // { layer, layers }: the comuni under everything
+  const BASEMAP = basemap ? basemap.layer : null;
+  // A layer's colour for swatches: the server's default, then its style's first legend entry.
+  const colour = new Map(layers.map((l) => [l.id, l.color]));
   const drawnIds = new Map(); // layer id → MapLibre layer ids from its style
 
   // State from the URL: #map=zoom/lat/lon&layers=a,b
@@ -51,24 +42,17 @@
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
   window.atlanteMap = map;
 
-  const mapLayerIds = (l) => {
-    if (drawnIds.has(l.id)) return drawnIds.get(l.id);
-    switch (l.geom_type) {
-      case "MultiPolygon": return [l.id + ":fill", l.id + ":line"];
-      case "MultiLineString": return [l.id + ":line"];
-      default: return [l.id + ":circle"];
-    }
-  };
+  const mapLayerIds = (l) => drawnIds.get(l.id) || [];
+  const tileUrl = (t) => location.origin + new URL(t).pathname.replace(/%7B/g, "{").replace(/%7D/g, "}");
   // A catalog layer is drawn with its style from the server (GET /styles/{id}.json).
   async function addStyledLayer(l) {
     const style = await fetch("/styles/" + encodeURIComponent(l.id) + ".json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
-    if (!style) return addLayer(l, false);
-    if (!active.includes(l.id) || map.getSource(l.id)) return;
+    if (!style || !active.includes(l.id) || map.getSource(l.id)) return;
     const src = style.sources[l.id];
-    map.addSource(l.id, { ...src, tiles: src.tiles.map((t) => location.origin + new URL(t).pathname.replace(/%7B/g, "{").replace(/%7D/g, "}")) });
+    map.addSource(l.id, { ...src, tiles: src.tiles.map(tileUrl) });
     const ids = [];
     for (const sl of style.layers.filter((x) => x.type !== "background")) {
-      map.addLayer({ ...sl, metadata: { atlante: l.id } });
+      map.addLayer(sl);
       ids.push(sl.id);
     }
     drawnIds.set(l.id, ids);
@@ -76,19 +60,10 @@
     if (legend && legend.length) colour.set(l.id, legend[0][1]);
     changed();
   }
-  function addLayer(l, basemap) {
-    if (map.getSource(l.id)) return;
+  function addBasemap() {
+    const l = byId.get(BASEMAP);
     map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution_html || "" });
-    const c = basemap ? "#7a8699" : colour.get(l.id);
-    const common = { source: l.id, "source-layer": l.slug, metadata: { atlante: l.id } };
-    if (l.geom_type === "MultiPolygon") {
-      map.addLayer({ id: l.id + ":fill", type: "fill", ...common, paint: { "fill-color": basemap ? "#ffffff" : c, "fill-opacity": basemap ? 0.9 : 0.35 } });
-      map.addLayer({ id: l.id + ":line", type: "line", ...common, paint: { "line-color": c, "line-width": basemap ? 0.8 : 1.2 } });
-    } else if (l.geom_type === "MultiLineString") {
-      map.addLayer({ id: l.id + ":line", type: "line", ...common, paint: { "line-color": c, "line-width": 2.5 } });
-    } else {
-      map.addLayer({ id: l.id + ":circle", type: "circle", ...common, paint: { "circle-color": c, "circle-radius": 4.5, "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
-    }
+    basemap.layers.forEach((bl) => map.addLayer(bl));
   }
   function removeLayer(l) {
     mapLayerIds(l).forEach((id) => map.getLayer(id) && map.removeLayer(id));
@@ -194,28 +169,13 @@
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") goTo(search.value); });
 
   // Identify: the top feature under the click, labelled with the original field names.
-  map.on("click", (e) => {
-    const ids = active.flatMap((id) => mapLayerIds(byId.get(id))).filter((id) => map.getLayer(id));
-    const hits = map.queryRenderedFeatures(e.point, { layers: ids });
-    if (!hits.length) return;
-    const f = hits[0];
-    const l = byId.get(f.layer.metadata.atlante);
-    const table = el("table");
-    for (const field of l.fields) {
-      const v = f.properties[field.name];
-      if (v === undefined || v === null || v === "") continue;
-      table.append(el("tr", {}, el("th", { text: field.label }), el("td", { text: String(v) })));
-    }
-    const box = el("div", { class: "popup" }, el("h3", { text: l.title }), table);
-    new maplibregl.Popup({ maxWidth: "360px" }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
-  });
-  map.on("mousemove", (e) => {
-    const ids = active.flatMap((id) => mapLayerIds(byId.get(id))).filter((id) => map.getLayer(id));
-    map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ids }).length ? "pointer" : "";
-  });
+  Atlante.identify(map, () => active, (id, f) => {
+    const l = byId.get(id);
+    return el("div", { class: "popup" }, el("h3", { text: l.title }), Atlante.fieldTable(l.fields, f.properties));
+  }, "360px");
 
   map.on("load", () => {
-    if (byId.has(BASEMAP)) addLayer(byId.get(BASEMAP), true);
+    if (BASEMAP && byId.has(BASEMAP)) addBasemap();
     Promise.all([...active].reverse().map((id) => addStyledLayer(byId.get(id)))).then(() => {
       changed();
       map.on("moveend", writeUrl);
