@@ -35,14 +35,6 @@ fn value_text(v: &crate::model::Value) -> String {
     }
 }
 
-/// The collection if the caller may see it; unknown and private answer the same 404.
-fn visible_layer(state: &AppState, who: &Who, id: &str) -> Result<Arc<Layer>, ApiError> {
-    state
-        .catalog
-        .visible(id, who.caller())
-        .ok_or_else(|| ApiError::not_found("collection"))
-}
-
 fn html_page(title: &str, body: &str) -> Response {
     let page = format!(
         "<!doctype html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>{}</title>\
@@ -101,7 +93,7 @@ pub async fn collection(
     who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &who, &id)?;
+    let layer = state.visible_as(&who, &id, "collection")?;
     if wants_html(f_param(&params), &headers)? {
         let fields: String = layer
             .fields
@@ -132,7 +124,7 @@ pub async fn queryables(
     who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &who, &id)?;
+    let layer = state.visible_as(&who, &id, "collection")?;
     let mut res = Json(features::queryables_json(
         &layer,
         &base_url(&state, &headers),
@@ -152,7 +144,7 @@ pub async fn items(
     who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &who, &id)?;
+    let layer = state.visible_as(&who, &id, "collection")?;
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (found, matched) = state.store.items(&layer, &req.query).await?;
@@ -196,7 +188,7 @@ pub async fn item(
     who: Who,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &who, &id)?;
+    let layer = state.visible_as(&who, &id, "collection")?;
     let html = wants_html(f_param(&params), &headers)?;
     let mut crs = None;
     for (k, v) in &params {
@@ -273,7 +265,7 @@ async fn writable_feature(
     id: &str,
     fid: &str,
 ) -> Result<(Arc<Layer>, StoredFeature), ApiError> {
-    let layer = visible_layer(state, who, id)?;
+    let layer = state.visible_as(who, id, "collection")?;
     who.writer(&layer.org)?;
     let fid: i64 = fid.parse().map_err(|_| ApiError::not_found("feature"))?;
     let f = state
@@ -336,7 +328,7 @@ pub async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let layer = visible_layer(&state, &who, &id)?;
+    let layer = state.visible_as(&who, &id, "collection")?;
     who.writer(&layer.org)?;
     let rows =
         post_rows(&layer, &parse_body(&body)?).map_err(|e| ApiError::bad_request(e.to_string()))?;

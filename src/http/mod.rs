@@ -110,9 +110,15 @@ impl AppState {
 
     /// The layer if the caller may see it; unknown and private answer the same 404.
     fn visible(&self, who: &Who, id: &str) -> Result<Arc<Layer>, ApiError> {
+        self.visible_as(who, id, "layer")
+    }
+
+    /// The layer if the caller may see it ([`Catalog::visible`](crate::catalog::Catalog::visible),
+    /// the one rule); an unknown and a private layer get the same 404, naming it `what`.
+    fn visible_as(&self, who: &Who, id: &str, what: &str) -> Result<Arc<Layer>, ApiError> {
         self.catalog
             .visible(id, who.caller())
-            .ok_or_else(|| ApiError::not_found("layer"))
+            .ok_or_else(|| ApiError::not_found(what))
     }
 }
 
