@@ -265,6 +265,10 @@ fn rows() -> Vec<Row> {
         ("/tiles/{layers}/{z}/{x}/{y}", "/tiles/{L}/10/545/364.mvt"),
         ("/styles/{spec}", "/styles/{L}.json"),
         ("/api/layers/{id}/style", "/api/layers/{L}/style"),
+        (
+            "/api/layers/{id}/style/proposal",
+            "/api/layers/{L}/style/proposal?kind=single",
+        ),
     ];
     for (route, uri) in reads {
         add(
