@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::sql::{Dialect, RowExt, Stmt};
+use super::sql::{Dialect, Exec, RowExt, Stmt};
 use super::{from_json, Result};
 use crate::model::Layer;
 
@@ -192,6 +192,23 @@ pub(crate) fn since(d: Dialect, seq: i64, limit: i64) -> Stmt {
 
 pub(crate) fn latest(d: Dialect) -> Stmt {
     Stmt::new(d.sql("SELECT coalesce(max(seq), 0) AS seq FROM atlante_changes"))
+}
+
+/// Logged changes above `seq` (at most `limit`), for either backend's `ChangeStore`.
+pub(crate) async fn read_since(e: &impl Exec, seq: i64, limit: i64) -> Result<Vec<Change>> {
+    e.fetch_all(since(e.dialect(), seq, limit))
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// The highest sequence number logged (0 when none), for either backend's `ChangeStore`.
+pub(crate) async fn read_latest(e: &impl Exec) -> Result<i64> {
+    match e.fetch_optional(latest(e.dialect())).await? {
+        Some(r) => r.int("seq"),
+        None => Ok(0),
+    }
 }
 
 pub(crate) fn from_row(r: &impl RowExt) -> Result<Change> {

@@ -162,6 +162,40 @@ pub trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool>;
 }
 
+/// A feature attribute of `kind` from column `idx` of either backend's row.
+pub(crate) fn value_at<'r, R>(
+    r: &'r R,
+    idx: usize,
+    kind: crate::model::FieldType,
+) -> Result<crate::model::Value>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<bool>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use crate::model::{FieldType, Value};
+    let text = |wrap: fn(String) -> Value| -> Result<Value> {
+        Ok(r.try_get::<Option<String>, _>(idx)?.map_or(Value::Null, wrap))
+    };
+    match kind {
+        FieldType::Integer => Ok(r
+            .try_get::<Option<i64>, _>(idx)?
+            .map_or(Value::Null, Value::Integer)),
+        FieldType::Real => Ok(r
+            .try_get::<Option<f64>, _>(idx)?
+            .map_or(Value::Null, Value::Real)),
+        FieldType::Boolean => Ok(r
+            .try_get::<Option<bool>, _>(idx)?
+            .map_or(Value::Null, Value::Boolean)),
+        FieldType::Text => text(Value::Text),
+        FieldType::Date => text(Value::Date),
+        FieldType::Datetime => text(Value::Datetime),
+    }
+}
+
 /// What a backend offers the shared code: its dialect and a way to run a statement.
 #[async_trait]
 pub trait Exec: Send + Sync {

@@ -9,7 +9,7 @@ use super::{run, GpkgStore};
 use crate::geom::{extend_bbox, gpkg_blob, gpkg_blob_wkb};
 use crate::model::{Field, FieldType, GeomType, Layer, Value};
 use crate::store::changes::{self, ChangeKind, FeatureChange};
-use crate::store::sql::Dialect;
+use crate::store::sql::{value_at, Dialect};
 use crate::store::{
     item_condition, order_by, quote_ident, republished, Edit, FeatureStore, ItemQuery, Result,
     StoreError, StoredFeature,
@@ -40,7 +40,7 @@ fn feature_from_row(layer: &Layer, r: &SqliteRow) -> Result<StoredFeature> {
         .fields
         .iter()
         .enumerate()
-        .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+        .map(|(i, f)| value_at(r, i + 2, f.kind))
         .collect::<Result<_>>()?;
     Ok(StoredFeature {
         fid: r.try_get(0)?,
@@ -108,29 +108,6 @@ pub(super) fn bind_value<'q>(
         Value::Boolean(b) => q.bind(*b),
         Value::Text(s) | Value::Date(s) | Value::Datetime(s) => q.bind(s.as_str()),
     }
-}
-
-fn value_from_row(r: &SqliteRow, idx: usize, kind: FieldType) -> Result<Value> {
-    Ok(match kind {
-        FieldType::Integer => r
-            .try_get::<Option<i64>, _>(idx)?
-            .map_or(Value::Null, Value::Integer),
-        FieldType::Real => r
-            .try_get::<Option<f64>, _>(idx)?
-            .map_or(Value::Null, Value::Real),
-        FieldType::Boolean => r
-            .try_get::<Option<bool>, _>(idx)?
-            .map_or(Value::Null, Value::Boolean),
-        FieldType::Text => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Text),
-        FieldType::Date => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Date),
-        FieldType::Datetime => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Datetime),
-    })
 }
 
 #[async_trait]

@@ -210,21 +210,11 @@ impl ChangeStore for GpkgStore {
     }
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<changes::Change>> {
-        self.fetch_all(changes::since(Dialect::Sqlite, seq, limit))
-            .await?
-            .iter()
-            .map(changes::from_row)
-            .collect()
+        changes::read_since(self, seq, limit).await
     }
 
     async fn latest_change(&self) -> Result<i64> {
-        match self
-            .fetch_optional(changes::latest(Dialect::Sqlite))
-            .await?
-        {
-            Some(r) => r.int("seq"),
-            None => Ok(0),
-        }
+        changes::read_latest(self).await
     }
 }
 

@@ -10,7 +10,7 @@ use super::{run, PgStore};
 use crate::geom::wkb_to_ewkb;
 use crate::model::{Field, FieldType, Layer, Value};
 use crate::store::changes::{self, ChangeKind, FeatureChange};
-use crate::store::sql::Dialect;
+use crate::store::sql::{value_at, Dialect};
 use crate::store::{
     item_condition, order_by, quote_ident, republished, Edit, FeatureStore, ItemQuery, Result,
     StoreError, StoredFeature,
@@ -33,7 +33,7 @@ fn feature_from_row(layer: &Layer, r: &PgRow) -> Result<StoredFeature> {
         .fields
         .iter()
         .enumerate()
-        .map(|(i, f)| value_from_row(r, i + 2, f.kind))
+        .map(|(i, f)| value_at(r, i + 2, f.kind))
         .collect::<Result<_>>()?;
     Ok(StoredFeature {
         fid: r.try_get(0)?,
@@ -102,29 +102,6 @@ fn read_expr(f: &Field) -> String {
         FieldType::Datetime => format!("to_char({q}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
         _ => q,
     }
-}
-
-fn value_from_row(r: &PgRow, idx: usize, kind: FieldType) -> Result<Value> {
-    Ok(match kind {
-        FieldType::Integer => r
-            .try_get::<Option<i64>, _>(idx)?
-            .map_or(Value::Null, Value::Integer),
-        FieldType::Real => r
-            .try_get::<Option<f64>, _>(idx)?
-            .map_or(Value::Null, Value::Real),
-        FieldType::Boolean => r
-            .try_get::<Option<bool>, _>(idx)?
-            .map_or(Value::Null, Value::Boolean),
-        FieldType::Text => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Text),
-        FieldType::Date => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Date),
-        FieldType::Datetime => r
-            .try_get::<Option<String>, _>(idx)?
-            .map_or(Value::Null, Value::Datetime),
-    })
 }
 
 #[async_trait]
