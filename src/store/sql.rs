@@ -162,6 +162,33 @@ pub trait RowExt {
     fn boolean(&self, col: &str) -> Result<bool>;
 }
 
+/// Binds shared-statement arguments to a query of either backend.
+pub(crate) fn bind_args<'q, DB>(
+    mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s),
+            Arg::OptText(s) => q.bind(s),
+            Arg::Int(i) => q.bind(i),
+            Arg::OptInt(i) => q.bind(i),
+            Arg::Real(f) => q.bind(f),
+            Arg::Bool(b) => q.bind(b),
+        };
+    }
+    q
+}
+
 /// A feature attribute of `kind` from column `idx` of either backend's row.
 pub(crate) fn value_at<'r, R>(
     r: &'r R,
@@ -178,7 +205,8 @@ where
 {
     use crate::model::{FieldType, Value};
     let text = |wrap: fn(String) -> Value| -> Result<Value> {
-        Ok(r.try_get::<Option<String>, _>(idx)?.map_or(Value::Null, wrap))
+        Ok(r.try_get::<Option<String>, _>(idx)?
+            .map_or(Value::Null, wrap))
     };
     match kind {
         FieldType::Integer => Ok(r

@@ -10,14 +10,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row as _, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::changes::{self, ChangeFeed};
-use super::sql::{Arg, Dialect, Exec, RowExt, Stmt};
+use super::sql::{bind_args, Dialect, Exec, RowExt, Stmt};
 use super::{ChangeStore, Result, Store, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -122,22 +120,6 @@ impl GpkgStore {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
-
-/// Binds shared-statement arguments.
-fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s),
-            Arg::OptText(s) => q.bind(s),
-            Arg::Int(i) => q.bind(i),
-            Arg::OptInt(i) => q.bind(i),
-            Arg::Real(f) => q.bind(f),
-            Arg::Bool(b) => q.bind(b),
-        };
-    }
-    q
-}
 
 /// Runs a shared statement inside a transaction.
 async fn run(tx: &mut Tx<'_>, s: Stmt) -> Result<()> {

@@ -8,9 +8,10 @@ use sqlx::{Sqlite, Transaction};
 use tokio::sync::{mpsc, MutexGuard};
 
 use super::features::{bind_value, create_table_sql, insert_sql};
-use super::{bind_args, run, GpkgStore, Tx};
+use super::{run, GpkgStore, Tx};
 use crate::geom::{extend_bbox, gpkg_blob};
 use crate::model::{Field, GeomType, IngestSummary, PublishRequest};
+use crate::store::sql::bind_args;
 use crate::store::sql::{Dialect, Stmt};
 use crate::store::staging;
 use crate::store::versions::{AnyRow, VersionBackend, VersionTx};

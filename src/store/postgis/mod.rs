@@ -7,12 +7,12 @@ mod features;
 mod versions;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgPool, Postgres, Row as _};
 use tokio::sync::mpsc;
 
 use super::changes::{self, ChangeFeed};
-use super::sql::{Arg, Dialect, Exec, RowExt, Stmt};
+use super::sql::{bind_args, Dialect, Exec, RowExt, Stmt};
 use super::{ChangeStore, Result, Store};
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -110,22 +110,6 @@ impl PgStore {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Postgres>;
-type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
-
-/// Binds shared-statement arguments.
-pub(super) fn bind_args(mut q: Query<'_>, args: Vec<Arg>) -> Query<'_> {
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s),
-            Arg::OptText(s) => q.bind(s),
-            Arg::Int(i) => q.bind(i),
-            Arg::OptInt(i) => q.bind(i),
-            Arg::Real(f) => q.bind(f),
-            Arg::Bool(b) => q.bind(b),
-        };
-    }
-    q
-}
 
 /// Runs a shared statement inside a transaction.
 async fn run(tx: &mut Tx<'_>, s: Stmt) -> Result<()> {

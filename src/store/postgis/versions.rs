@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 
-use super::{bind_args, run, PgStore, Tx};
+use super::{run, PgStore, Tx};
 use crate::geom::{extend_bbox, wkb_to_ewkb};
 use crate::model::{Field, FieldType, GeomType, IngestSummary, PublishRequest, Value};
+use crate::store::sql::bind_args;
 use crate::store::sql::{Dialect, Stmt};
 use crate::store::staging;
 use crate::store::versions::{AnyRow, VersionBackend, VersionTx};
@@ -188,7 +189,7 @@ impl PgStore {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
             loop {
                 tick.tick().await;
-                let q = crate::store::postgis::bind_args(sqlx::query(&beat.sql), beat.args.clone());
+                let q = bind_args(sqlx::query(&beat.sql), beat.args.clone());
                 if let Err(e) = q.execute(&pool).await {
                     tracing::debug!(error = %e, "staging heartbeat not written");
                 }
