@@ -37,11 +37,12 @@ fn serve_with(location: &str, env: &[(&str, &str)], cwd: &std::path::Path) -> co
 }
 
 /// True when the server closed the connection (EOF or reset) within `within`.
-fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+fn closed_within(s: &TcpStream, within: Duration) -> bool {
     s.set_read_timeout(Some(within)).unwrap();
     let mut buf = [0u8; 512];
+    let mut reader = s;
     loop {
-        match s.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => return true,
             // A 408 or similar before closing is fine; keep reading until EOF.
             Ok(_) => continue,
@@ -100,7 +101,7 @@ fn slow_and_idle_clients_are_closed() {
         );
     }
     assert!(
-        closed_within(&mut idle, Duration::from_secs(5)),
+        closed_within(&idle, Duration::from_secs(5)),
         "an idle connection is still open"
     );
     eprintln!("200 slow clients closed within {:?}", started.elapsed());
@@ -119,20 +120,23 @@ fn the_connection_cap_holds() {
         ],
         &common::repo(),
     );
-    let held: Vec<TcpStream> = (0..5)
+    // Seven clients that never finish their headers against a cap of five: two are closed
+    // at once. Counted rather than picked, since a probe of the start-up wait may still hold
+    // a slot for a moment on a loaded machine, which shifts which two.
+    let held: Vec<TcpStream> = (0..7)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n");
+            std::thread::sleep(Duration::from_millis(20));
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let mut over = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let _ = over.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(
-        closed_within(&mut over, Duration::from_secs(2)),
-        "over the cap: closed at once"
-    );
+    std::thread::sleep(Duration::from_millis(300));
+    let closed = held
+        .iter()
+        .filter(|s| closed_within(s, Duration::from_millis(300)))
+        .count();
+    assert_eq!(closed, 2, "over the cap of 5: closed at once");
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
     assert!(health_ms(server.port) < 1000, "slots come back");
