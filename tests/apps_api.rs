@@ -626,7 +626,7 @@ async fn attributions_are_text(t: TestStore) {
 /// The server proposes categorized and graduated styles from the data (the console only
 /// sends what the owner chose); the proposal validates, and bad drafts are 400s.
 async fn style_proposals(t: TestStore) {
-    let (app, _, _) = setup(&t).await;
+    let (app, milano, rho) = setup(&t).await;
     let base = "/api/layers/015146_aree_pedonali_ztl/style/proposal";
     let ztl: Value =
         serde_json::from_slice(&std::fs::read(demo("milano/aree_pedonali_ztl.geojson")).unwrap())
@@ -644,7 +644,7 @@ async fn style_proposals(t: TestStore) {
         &app,
         "GET",
         &format!("{base}?kind=categorized&field=tipo"),
-        None,
+        Some(&milano),
         None,
     )
     .await;
@@ -661,7 +661,7 @@ async fn style_proposals(t: TestStore) {
         &app,
         "GET",
         &format!("{base}?kind=graduated&field=id_amat&classes=4"),
-        None,
+        Some(&milano),
         None,
     )
     .await;
@@ -673,7 +673,7 @@ async fn style_proposals(t: TestStore) {
         &app,
         "GET",
         &format!("{base}?kind=graduated&field=id_amat&breaks=10,%2020"),
-        None,
+        Some(&milano),
         None,
     )
     .await;
@@ -681,19 +681,25 @@ async fn style_proposals(t: TestStore) {
         (s, doc["symbology"]["breaks"].clone()),
         (StatusCode::OK, json!([10.0, 20.0]))
     );
-    let (s, doc) = send(&app, "GET", &format!("{base}?kind=single"), None, None).await;
+    let (s, doc) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=single"),
+        Some(&milano),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         doc["symbology"]["color"],
         json!(atlante::styles::default_color("015146_aree_pedonali_ztl"))
     );
     // The proposal is accepted as it is.
-    let milano = common::token(t.store.as_ref(), "015146", "editor").await;
     let (_, cat) = send(
         &app,
         "GET",
         &format!("{base}?kind=categorized&field=tipo"),
-        None,
+        Some(&milano),
         None,
     )
     .await;
@@ -713,15 +719,26 @@ async fn style_proposals(t: TestStore) {
         "kind=graduated&field=id_amat&breaks=5,1",
         "kind=single&color=url(x)",
     ] {
-        let (s, doc) = send(&app, "GET", &format!("{base}?{bad}"), None, None).await;
+        let (s, doc) = send(&app, "GET", &format!("{base}?{bad}"), Some(&milano), None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {doc}");
     }
-    // A private layer is not there for others.
+    // Owners only: others are refused, and an unknown layer is not there.
+    let (s, _) = send(&app, "GET", &format!("{base}?kind=single"), None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = send(
+        &app,
+        "GET",
+        &format!("{base}?kind=single"),
+        Some(&rho),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = send(
         &app,
         "GET",
         "/api/layers/015146_nope/style/proposal?kind=single",
-        None,
+        Some(&milano),
         None,
     )
     .await;

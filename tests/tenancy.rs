@@ -265,10 +265,6 @@ fn rows() -> Vec<Row> {
         ("/tiles/{layers}/{z}/{x}/{y}", "/tiles/{L}/10/545/364.mvt"),
         ("/styles/{spec}", "/styles/{L}.json"),
         ("/api/layers/{id}/style", "/api/layers/{L}/style"),
-        (
-            "/api/layers/{id}/style/proposal",
-            "/api/layers/{L}/style/proposal?kind=single",
-        ),
     ];
     for (route, uri) in reads {
         add(
@@ -366,6 +362,14 @@ fn rows() -> Vec<Row> {
             Send::None,
             Prepare::None,
             "204",
+        ),
+        (
+            "GET",
+            "/api/layers/{id}/style/proposal",
+            "/api/layers/{L}/style/proposal?kind=single",
+            Send::None,
+            Prepare::None,
+            "200",
         ),
     ];
     for (method, route, uri, send, prepare, ok) in writes {

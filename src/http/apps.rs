@@ -47,8 +47,9 @@ pub async fn get_style(
     Ok(Json(serde_json::to_value(doc).unwrap_or_default()))
 }
 
-/// `GET /api/layers/{id}/style/proposal?kind=…&field=…`: a style the server proposes from
-/// the layer's data (see [`styles::propose`]); nothing is saved.
+/// `GET /api/layers/{id}/style/proposal?kind=…&field=…` (owner): a style the server proposes
+/// from the layer's data (see [`styles::propose`]); nothing is saved. Owners only: it reads
+/// every feature of the layer, which is not for anonymous callers to repeat at will.
 pub async fn style_proposal(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -56,6 +57,7 @@ pub async fn style_proposal(
     who: Who,
 ) -> Result<Json<Json_>, ApiError> {
     let layer = state.visible(&who, &id)?;
+    who.writer(&layer.org)?;
     let values = match draft.field.as_deref() {
         Some(name) if draft.kind != "single" => {
             match layer.fields.iter().position(|f| f.name == name) {

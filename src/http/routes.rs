@@ -264,7 +264,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/layers/{id}/style/proposal",
         Catalog,
-        "A style proposed from the layer's data (`kind`, `field`, `classes`, `breaks`, `color`)",
+        "A style proposed from the layer's data, for its owner (`kind`, `field`, `classes`, `breaks`, `color`)",
     ),
     w(
         "PUT",
