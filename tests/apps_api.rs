@@ -640,14 +640,12 @@ async fn style_proposals(t: TestStore) {
         }
     }
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let (s, doc) = send(
-        &app,
-        "GET",
-        &format!("{base}?kind=categorized&field=tipo"),
-        Some(&milano),
-        None,
-    )
-    .await;
+    // A proposal asked with the owner's token.
+    let propose = |query: &str| {
+        let (app, uri, token) = (app.clone(), format!("{base}?{query}"), milano.clone());
+        async move { send(&app, "GET", &uri, Some(&token), None).await }
+    };
+    let (s, doc) = propose("kind=categorized&field=tipo").await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     let got: Vec<&str> = doc["symbology"]["categories"]
         .as_array()
@@ -657,52 +655,24 @@ async fn style_proposals(t: TestStore) {
         .collect();
     let want: Vec<&str> = counts.iter().take(12).map(|(k, _)| k.as_str()).collect();
     assert_eq!(got, want, "most frequent first");
-    let (s, doc) = send(
-        &app,
-        "GET",
-        &format!("{base}?kind=graduated&field=id_amat&classes=4"),
-        Some(&milano),
-        None,
-    )
-    .await;
+    let (s, doc) = propose("kind=graduated&field=id_amat&classes=4").await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     let breaks = doc["symbology"]["breaks"].as_array().unwrap();
     assert_eq!(breaks.len(), 3, "{doc}");
     assert_eq!(doc["symbology"]["colors"].as_array().unwrap().len(), 4);
-    let (s, doc) = send(
-        &app,
-        "GET",
-        &format!("{base}?kind=graduated&field=id_amat&breaks=10,%2020"),
-        Some(&milano),
-        None,
-    )
-    .await;
+    let (s, doc) = propose("kind=graduated&field=id_amat&breaks=10,%2020").await;
     assert_eq!(
         (s, doc["symbology"]["breaks"].clone()),
         (StatusCode::OK, json!([10.0, 20.0]))
     );
-    let (s, doc) = send(
-        &app,
-        "GET",
-        &format!("{base}?kind=single"),
-        Some(&milano),
-        None,
-    )
-    .await;
+    let (s, doc) = propose("kind=single").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         doc["symbology"]["color"],
         json!(atlante::styles::default_color("015146_aree_pedonali_ztl"))
     );
     // The proposal is accepted as it is.
-    let (_, cat) = send(
-        &app,
-        "GET",
-        &format!("{base}?kind=categorized&field=tipo"),
-        Some(&milano),
-        None,
-    )
-    .await;
+    let (_, cat) = propose("kind=categorized&field=tipo").await;
     let ztl_style = "/api/layers/015146_aree_pedonali_ztl/style";
     assert_eq!(
         send(&app, "PUT", ztl_style, Some(&milano), Some(cat))
@@ -719,7 +689,7 @@ async fn style_proposals(t: TestStore) {
         "kind=graduated&field=id_amat&breaks=5,1",
         "kind=single&color=url(x)",
     ] {
-        let (s, doc) = send(&app, "GET", &format!("{base}?{bad}"), Some(&milano), None).await;
+        let (s, doc) = propose("{bad}").await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {doc}");
     }
     // Owners only: others are refused, and an unknown layer is not there.
