@@ -21,8 +21,15 @@ mount -t proc proc "$root/proc"; mount --rbind /sys "$root/sys"; mount --rbind /
 mount --bind "$HOME/.rustup" "$root/root/.rustup"; mount --bind "$HOME/.cargo" "$root/root/.cargo"
 trap 'for m in root/.cargo root/.rustup dev sys proc; do umount -R "$root/$m" 2>/dev/null || true; done' EXIT
 echo "== the machine: $(chroot "$root" /bin/sh -c '. /etc/os-release; echo $PRETTY_NAME'), $(chroot "$root" dpkg -l | grep -c '^ii') packages"
+# Behind a TLS-inspecting proxy the host trusts an extra CA (NODE_EXTRA_CA_CERTS,
+# SSL_CERT_FILE); the fresh root does not, so npm and cargo inside it get that file too.
+extra=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+  cp "$NODE_EXTRA_CA_CERTS" "$root/host-ca.crt"
+  extra=(NODE_EXTRA_CA_CERTS=/host-ca.crt SSL_CERT_FILE=/host-ca.crt CARGO_HTTP_CAINFO=/host-ca.crt)
+fi
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin \
-  CARGO_TARGET_DIR=/src/target /bin/bash -c '
+  CARGO_TARGET_DIR=/src/target "${extra[@]}" /bin/bash -c '
 set -e
 cd /src
 ./scripts/setup.sh
