@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::auth::Caller;
 use crate::model::Layer;
-use crate::store::changes::Change;
+use crate::store::changes::{Change, ChangeKind};
 use crate::store::{DynStore, StoreError};
 
 /// The one visibility rule: public layers to everyone, private ones (drafts) to their
@@ -127,12 +127,18 @@ impl Catalog {
                     let stale = before.as_ref().is_some_and(|b| b.change_seq > l.change_seq)
                         || s.gone.get(&l.id).is_some_and(|g| *g > l.change_seq);
                     if stale || before.as_deref() == Some(&l) {
-                        return;
+                        // Feature edits are still told (with the layer as held): which
+                        // features changed is in each change, not in the layer's state.
+                        match (change.kind, before) {
+                            (ChangeKind::Edited, Some(b)) => (Some(b.clone()), Some(b)),
+                            _ => return,
+                        }
+                    } else {
+                        let l = Arc::new(l);
+                        s.gone.remove(&l.id);
+                        s.layers.insert(l.id.clone(), l.clone());
+                        (before, Some(l))
                     }
-                    let l = Arc::new(l);
-                    s.gone.remove(&l.id);
-                    s.layers.insert(l.id.clone(), l.clone());
-                    (before, Some(l))
                 }
                 None => {
                     if before.as_ref().is_some_and(|b| b.change_seq > change.seq) {

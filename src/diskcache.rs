@@ -117,6 +117,19 @@ impl DiskCache {
         Ok(())
     }
 
+    /// Removes one file, if held.
+    pub fn remove_file(&self, rel: &Path) {
+        if !safe(rel) {
+            return;
+        }
+        let _ = std::fs::remove_file(self.root.join(rel));
+        if let Ok(mut i) = self.index.lock() {
+            if let Some((n, _)) = i.files.remove(rel) {
+                i.bytes -= n;
+            }
+        }
+    }
+
     /// Removes a subfolder and everything in it (e.g. a layer version's tiles).
     pub fn remove_dir(&self, rel: &Path) {
         if !safe(rel) {

@@ -101,6 +101,9 @@ pub struct Layer {
     /// Sequence number of its last *data* change (publish, rollback, feature edit): tile
     /// indexes and caches are keyed by it, so a metadata edit rebuilds nothing.
     pub data_seq: i64,
+    /// Sequence number of its last publish, rollback or restore: the data an index is
+    /// built from. Feature edits since then are applied to the index in place.
+    pub base_seq: i64,
     pub geom_type: GeomType,
     pub feature_count: i64,
     /// [west, south, east, north] in EPSG:4326, None for an empty layer.
@@ -127,6 +130,7 @@ impl Layer {
             version: 1,
             change_seq: 0,
             data_seq: 0,
+            base_seq: 0,
             geom_type,
             feature_count: 0,
             extent: None,

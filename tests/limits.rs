@@ -237,7 +237,9 @@ async fn the_disk_tile_cache_keeps_its_budget_and_drops_old_versions(t: TestStor
     assert!(on_disk > 0);
     let old = tiles.join(atlante::tiles::versioned(&nil));
     assert!(old.exists());
-    // An edit is a new data version: the old version's folder goes.
+    // An edit forgets the tiles of the feature's place only, and records what the folder
+    // now shows.
+    let before = files_in(&old).len();
     let r = request(
         &app,
         "PATCH",
@@ -248,6 +250,26 @@ async fn the_disk_tile_cache_keeps_its_budget_and_drops_old_versions(t: TestStor
     )
     .await;
     assert_eq!(r.status.as_u16(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = files_in(&old);
+    assert!(
+        after.len() < before,
+        "{} tiles before the edit, {} after",
+        before,
+        after.len()
+    );
+    assert!(after.len() > 1, "the tiles the edit does not touch stay");
+    let now = t.store.layer("015146_nil").await.unwrap().unwrap();
+    let marker = std::fs::read_to_string(old.join("seq")).unwrap();
+    assert_eq!(marker, now.data_seq.to_string());
+    // A new version: the old version's folder goes.
+    common::add_layer(
+        &t.store,
+        "015146",
+        "nil",
+        &common::demo("milano/nil_2020.geojson"),
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!old.exists(), "the old version's tiles are removed");
 }

@@ -67,6 +67,31 @@ pub struct FeatureChange {
     pub after: Option<[f64; 4]>,
 }
 
+/// A layer's feature count and extent after edits, from those before and the features'
+/// boxes: no scan of the layer. None when a feature taken out or moved reached the edge of
+/// the extent (it may shrink): then the caller recomputes it.
+pub(crate) fn after_edits(
+    count: i64,
+    extent: Option<[f64; 4]>,
+    touched: &[FeatureChange],
+) -> Option<(i64, Option<[f64; 4]>)> {
+    let mut count = count;
+    let mut out = extent;
+    for t in touched {
+        if let Some(b) = t.before {
+            let e = extent?;
+            if b[0] <= e[0] || b[1] <= e[1] || b[2] >= e[2] || b[3] >= e[3] {
+                return None;
+            }
+        }
+        count += i64::from(t.after.is_some()) - i64::from(t.before.is_some());
+        if let Some(a) = t.after {
+            crate::geom::extend_bbox(&mut out, &a);
+        }
+    }
+    Some((count, if count == 0 { None } else { out }))
+}
+
 /// A logged change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -153,10 +178,13 @@ pub(crate) fn log(
         .arg(version)
         .arg(detail),
     );
-    let data_set = if kind.is_data() {
-        ", data_seq = (SELECT max(seq) FROM atlante_changes)"
-    } else {
-        ""
+    let data_set = match kind {
+        ChangeKind::Meta => "",
+        ChangeKind::Edited => ", data_seq = (SELECT max(seq) FROM atlante_changes)",
+        _ => {
+            ", data_seq = (SELECT max(seq) FROM atlante_changes), \
+             base_seq = (SELECT max(seq) FROM atlante_changes)"
+        }
     };
     out.push(
         Stmt::new(d.sql(&format!(
@@ -190,6 +218,18 @@ pub(crate) fn since(d: Dialect, seq: i64, limit: i64) -> Stmt {
     .arg(limit)
 }
 
+/// One layer's logged changes above `seq`.
+pub(crate) fn of_layer_since(d: Dialect, layer_id: &str, seq: i64, limit: i64) -> Stmt {
+    Stmt::new(d.sql(&format!(
+        "SELECT seq, layer_id, kind, version, {} AS detail FROM atlante_changes \
+         WHERE layer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        d.json_col("detail")
+    )))
+    .arg(layer_id)
+    .arg(seq)
+    .arg(limit)
+}
+
 pub(crate) fn latest(d: Dialect) -> Stmt {
     Stmt::new(d.sql("SELECT coalesce(max(seq), 0) AS seq FROM atlante_changes"))
 }
@@ -197,6 +237,20 @@ pub(crate) fn latest(d: Dialect) -> Stmt {
 /// Logged changes above `seq` (at most `limit`), for either backend's `ChangeStore`.
 pub(crate) async fn read_since(e: &impl Exec, seq: i64, limit: i64) -> Result<Vec<Change>> {
     e.fetch_all(since(e.dialect(), seq, limit))
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// One layer's logged changes above `seq`, for either backend's `ChangeStore`.
+pub(crate) async fn read_layer_since(
+    e: &impl Exec,
+    layer_id: &str,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<Change>> {
+    e.fetch_all(of_layer_since(e.dialect(), layer_id, seq, limit))
         .await?
         .iter()
         .map(from_row)
@@ -260,5 +314,38 @@ pub(crate) async fn announce<S>(
         Err(e) => {
             tracing::warn!(layer = %layer_id, error = %e, "change committed but not announced; the poll will pick it up")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_keep_count_and_extent_without_a_scan() {
+        let e = Some([9.0, 45.0, 9.4, 45.6]);
+        let moved = |b, a| FeatureChange {
+            fid: 1,
+            before: b,
+            after: a,
+        };
+        let inner = Some([9.1, 45.1, 9.2, 45.2]);
+        let out = Some([9.5, 45.1, 9.6, 45.2]);
+        assert_eq!(after_edits(10, e, &[moved(inner, inner)]), Some((10, e)));
+        assert_eq!(
+            after_edits(10, e, &[moved(None, out)]),
+            Some((11, Some([9.0, 45.0, 9.6, 45.6])))
+        );
+        assert_eq!(after_edits(10, e, &[moved(inner, None)]), Some((9, e)));
+        // Taking out a feature on the edge: recompute.
+        assert_eq!(
+            after_edits(10, e, &[moved(Some([9.0, 45.1, 9.1, 45.2]), None)]),
+            None
+        );
+        assert_eq!(after_edits(1, e, &[moved(inner, None)]), Some((0, None)));
+        assert_eq!(
+            after_edits(0, None, &[moved(None, inner)]),
+            Some((1, inner))
+        );
     }
 }

@@ -13,7 +13,7 @@ fn select(e: &impl Exec) -> String {
     format!(
         "SELECT l.id, l.org_id, l.slug, l.title, l.description, l.theme, l.licence, \
          l.attribution, l.attribution_url, l.visibility, l.current_version, l.change_seq, \
-         l.data_seq, {} AS updated_at, v.geom_type, v.feature_count, {} AS extent, \
+         l.data_seq, l.base_seq, {} AS updated_at, v.geom_type, v.feature_count, {} AS extent, \
          {} AS fields, {} AS source \
          FROM atlante_layers l JOIN atlante_layer_versions v \
          ON v.layer_id = l.id AND v.version = l.current_version",
@@ -40,6 +40,7 @@ fn from_row(r: &impl RowExt) -> Result<Layer> {
         version: r.int("current_version")?,
         change_seq: r.int("change_seq")?,
         data_seq: r.int("data_seq")?,
+        base_seq: r.int("base_seq")?,
         geom_type: GeomType::parse(&geom).ok_or_else(|| StoreError::Corrupt(geom.clone()))?,
         feature_count: r.int("feature_count")?,
         extent: r

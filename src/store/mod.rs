@@ -326,6 +326,13 @@ pub trait ChangeStore {
     fn feed(&self) -> &changes::ChangeFeed;
     /// Logged changes with a sequence number above `seq`, oldest first (at most `limit`).
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<changes::Change>>;
+    /// One layer's logged changes above `seq`, oldest first (at most `limit`).
+    async fn layer_changes_since(
+        &self,
+        layer_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<changes::Change>>;
     /// The highest sequence number logged so far (0 when none).
     async fn latest_change(&self) -> Result<i64>;
     /// Sequence numbers of changes committed by any process, as the store announces them

@@ -3,6 +3,9 @@
 //! zooms. A tile is a query of a tree, then clip → quantise → simplify → orient → make
 //! valid → encode, per feature.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
+
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
@@ -11,18 +14,33 @@ use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
 use super::polygon::PolygonBuilder;
-use crate::model::Layer;
+use crate::model::{GeomType, Layer};
 use crate::store::StoredFeature;
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 pub struct LayerIndex {
     pub layer: Layer,
+    inner: RwLock<Inner>,
+    /// The change-log sequence of the layer's data this index shows: its build, then each
+    /// batch of feature edits applied in place ([`LayerIndex::apply`]).
+    seq: AtomicI64,
+    /// Held while edits are read from the store and applied, so one catch-up runs at a time.
+    pub(super) catching_up: tokio::sync::Mutex<()>,
+}
+
+struct Inner {
+    /// By slot. A deleted feature leaves an empty slot (fid [`EMPTY`], in no tree) that the
+    /// next inserted feature takes.
     features: Vec<IndexedFeature>,
     tree: RTree<Entry>,
     /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
     levels: Vec<Level>,
+    free: Vec<u32>,
 }
+
+/// The fid of an empty slot.
+const EMPTY: i64 = i64::MIN;
 
 /// The features a band of low zooms can draw — points, and lines and polygons at least
 /// [`min_size`] across at the band's deepest zoom — with lines and polygons generalised for
@@ -30,9 +48,11 @@ pub struct LayerIndex {
 /// small to draw and many vertices closer than a pixel: a level never hands those out.
 struct Level {
     max_zoom: u8,
-    /// None when the level holds every feature, in order: the full tree serves it.
+    /// None when the level holds every feature, in order: the full tree serves it, and
+    /// `items[slot]` is the slot's (then a feature that is too small for the level is still
+    /// listed: tiles leave it out by its size, as the level would have).
     tree: Option<RTree<Entry>>,
-    /// (feature index, generalised geometry; None: the feature's own, as for points).
+    /// (feature slot, generalised geometry; None: the feature's own, as for points).
     items: Vec<(u32, Option<MercGeom>)>,
 }
 
@@ -76,51 +96,82 @@ fn units_per_metre(z: u8) -> f64 {
 impl LayerIndex {
     /// Builds the index from the store's features (CPU work: call off the async runtime).
     pub fn build(layer: Layer, stored: Vec<StoredFeature>) -> LayerIndex {
-        let mut features = Vec::with_capacity(stored.len());
-        for f in stored {
-            // The store only holds WKB that ingest wrote; skip rather than fail on oddities.
-            let Ok(geom) = from_wkb(&f.wkb) else {
-                tracing::warn!(layer = %layer.id, fid = f.fid, "unreadable geometry skipped");
-                continue;
-            };
-            let bbox = merc_bbox(&geom);
-            features.push(IndexedFeature {
-                fid: f.fid,
-                bbox,
-                geom,
-                values: f.values,
-            });
-        }
+        let mut features: Vec<IndexedFeature> = stored
+            .into_iter()
+            .filter_map(|f| indexed(&layer, f))
+            .collect();
         // Spatial order (Z-order of the box centres), with each geometry copied afresh in
         // that order: a tile's features then sit close together in memory, which its
         // thousands of reads at low zoom feel.
         features.sort_by_cached_key(|f| morton(&f.bbox));
         let features = features.to_vec();
-        let rect = |b: &[f64; 4]| Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]);
         let entries: Vec<Entry> = features
             .iter()
             .enumerate()
             .map(|(i, f)| GeomWithData::new(rect(&f.bbox), i as u32))
             .collect();
-        let levels = LEVELS
-            .iter()
-            .map(|&z| Level::build(&features, z, rect))
-            .collect();
+        let levels = LEVELS.iter().map(|&z| Level::build(&features, z)).collect();
         LayerIndex {
+            seq: AtomicI64::new(layer.data_seq),
             layer,
-            features,
-            tree: RTree::bulk_load(entries),
-            levels,
+            inner: RwLock::new(Inner {
+                features,
+                tree: RTree::bulk_load(entries),
+                levels,
+                free: Vec::new(),
+            }),
+            catching_up: tokio::sync::Mutex::new(()),
         }
     }
 
+    /// The change-log sequence of the data shown.
+    pub fn seq(&self) -> i64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Applies feature edits in place: every feature in `changed` (fid, and its box in
+    /// EPSG:4326 before the edits if known, to find it fast) is taken out, and `current` —
+    /// those of them that exist now, as the store has them — goes in. Idempotent, so edits
+    /// seen twice do no harm. Then the index shows the data as of `seq`.
+    pub fn apply(
+        &self,
+        changed: &[(i64, Option<[f64; 4]>)],
+        current: Vec<StoredFeature>,
+        seq: i64,
+    ) {
+        let fresh: Vec<IndexedFeature> = current
+            .into_iter()
+            .filter_map(|f| indexed(&self.layer, f))
+            .collect();
+        let level_items: Vec<Vec<Option<Option<MercGeom>>>> = fresh
+            .iter()
+            .map(|f| LEVELS.iter().map(|&z| level_item(f, z)).collect())
+            .collect();
+        {
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            for (fid, hint) in changed {
+                inner.remove(*fid, hint.map(|b| lonlat_bbox_to_merc(&b)));
+            }
+            for (f, items) in fresh.into_iter().zip(level_items) {
+                inner.insert(f, items);
+            }
+        }
+        self.seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn len(&self) -> usize {
-        self.features.len()
+        let inner = self.read();
+        inner.features.len() - inner.free.len()
     }
 
     /// Approximate heap bytes held: geometries, values and the R-tree entries.
     pub fn heap_bytes(&self) -> usize {
         use crate::model::Value;
+        let inner = self.read();
         let pt = std::mem::size_of::<Pt>();
         let geom = |g: &MercGeom| match g {
             MercGeom::Points(p) => p.capacity() * pt,
@@ -137,7 +188,7 @@ impl LayerIndex {
             Value::Text(s) | Value::Date(s) | Value::Datetime(s) => s.capacity(),
             _ => 0,
         };
-        let levels: usize = self
+        let levels: usize = inner
             .levels
             .iter()
             .map(|l| {
@@ -147,8 +198,8 @@ impl LayerIndex {
             })
             .sum();
         levels
-            + self.features.capacity() * std::mem::size_of::<IndexedFeature>()
-            + self
+            + inner.features.capacity() * std::mem::size_of::<IndexedFeature>()
+            + inner
                 .features
                 .iter()
                 .map(|f| {
@@ -157,11 +208,11 @@ impl LayerIndex {
                         + f.values.iter().map(value).sum::<usize>()
                 })
                 .sum::<usize>()
-            + self.tree.size() * (std::mem::size_of::<Entry>() + 16)
+            + inner.tree.size() * (std::mem::size_of::<Entry>() + 16)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
+        self.len() == 0
     }
 
     /// Renders this layer's part of a tile into an MVT layer called `name`.
@@ -173,8 +224,9 @@ impl LayerIndex {
             [bounds[0] - buf, bounds[1] - buf],
             [bounds[2] + buf, bounds[3] + buf],
         );
-        let level = self.levels.iter().find(|l| tile.z <= l.max_zoom);
-        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&self.tree);
+        let inner = self.read();
+        let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
+        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
         let mut ids: Vec<u32> = tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
@@ -186,12 +238,20 @@ impl LayerIndex {
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
         let min_size = min_size(tile.z);
-        // Point thinning at low zoom: one point per cell of `cell` tile units.
+        // Point thinning at low zoom: one point per cell of `cell` tile units, the first by
+        // fid (so the choice does not depend on where edits left a feature in memory).
         let cell = match tile.z {
             0..=8 => 16,
             9..=12 => 4,
             _ => 0,
         };
+        let fid_of = |id: u32| match level {
+            Some(l) => inner.features[l.items[id as usize].0 as usize].fid,
+            None => inner.features[id as usize].fid,
+        };
+        if cell > 0 && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
+            ids.sort_unstable_by_key(|&id| fid_of(id));
+        }
         let mut taken = std::collections::HashSet::new();
         // Made on the first polygon: point and line layers need none.
         let mut builder: Option<PolygonBuilder> = None;
@@ -200,12 +260,12 @@ impl LayerIndex {
             let (f, geom) = match level {
                 Some(l) => {
                     let (i, g) = &l.items[id as usize];
-                    let f = &self.features[*i as usize];
+                    let f = &inner.features[*i as usize];
                     (f, g.as_ref().unwrap_or(&f.geom))
                 }
                 None => (
-                    &self.features[id as usize],
-                    &self.features[id as usize].geom,
+                    &inner.features[id as usize],
+                    &inner.features[id as usize].geom,
                 ),
             };
             let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
@@ -271,27 +331,12 @@ impl LayerIndex {
 }
 
 impl Level {
-    fn build(
-        features: &[IndexedFeature],
-        max_zoom: u8,
-        rect: impl Fn(&[f64; 4]) -> Rectangle<[f64; 2]>,
-    ) -> Level {
-        let per_metre = units_per_metre(max_zoom);
-        let smallest = min_size(max_zoom) / per_metre;
-        let tol = 0.5 / per_metre;
+    fn build(features: &[IndexedFeature], max_zoom: u8) -> Level {
         let mut items = Vec::new();
         let mut entries = Vec::new();
         for (i, f) in features.iter().enumerate() {
-            let big = (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= smallest;
-            let geom = match &f.geom {
-                MercGeom::Points(_) => None,
-                _ if !big => continue,
-                g => match generalise(g, tol) {
-                    // Kept only where it saves a good share of the points.
-                    Some(s) if 4 * points(&s) <= 3 * points(g) => Some(s),
-                    Some(_) => None,
-                    None => continue,
-                },
+            let Some(geom) = level_item(f, max_zoom) else {
+                continue;
             };
             entries.push(GeomWithData::new(rect(&f.bbox), items.len() as u32));
             items.push((i as u32, geom));
@@ -303,6 +348,129 @@ impl Level {
             items,
         }
     }
+}
+
+/// How a level holds a feature: None when it leaves it out (too small to draw at the
+/// level's zooms); Some(None) as it is (points, or where generalising saves little);
+/// Some(Some(g)) generalised.
+fn level_item(f: &IndexedFeature, max_zoom: u8) -> Option<Option<MercGeom>> {
+    let per_metre = units_per_metre(max_zoom);
+    let smallest = min_size(max_zoom) / per_metre;
+    let tol = 0.5 / per_metre;
+    let big = (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= smallest;
+    match &f.geom {
+        MercGeom::Points(_) => Some(None),
+        _ if !big => None,
+        g => match generalise(g, tol) {
+            // Kept only where it saves a good share of the points.
+            Some(s) if 4 * points(&s) <= 3 * points(g) => Some(Some(s)),
+            Some(_) => Some(None),
+            None => None,
+        },
+    }
+}
+
+impl Inner {
+    /// Takes a feature out (if held), leaving its slot empty. `hint`: its box in Web
+    /// Mercator as it was, to find it through the tree; otherwise every slot is looked at.
+    fn remove(&mut self, fid: i64, hint: Option<[f64; 4]>) {
+        let by_tree = hint.and_then(|b| {
+            // A metre of slack: the box was computed from the same coordinates, but once
+            // in each CRS.
+            let env = AABB::from_corners([b[0] - 1.0, b[1] - 1.0], [b[2] + 1.0, b[3] + 1.0]);
+            self.tree
+                .locate_in_envelope_intersecting(&env)
+                .map(|e| e.data)
+                .find(|&i| self.features[i as usize].fid == fid)
+        });
+        let Some(slot) = by_tree.or_else(|| {
+            self.features
+                .iter()
+                .position(|f| f.fid == fid)
+                .map(|i| i as u32)
+        }) else {
+            return;
+        };
+        let bbox = self.features[slot as usize].bbox;
+        self.tree.remove(&GeomWithData::new(rect(&bbox), slot));
+        for level in &mut self.levels {
+            let Some(tree) = level.tree.as_mut() else {
+                continue;
+            };
+            let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
+            let held = tree
+                .locate_in_envelope_intersecting(&env)
+                .find(|e| level.items[e.data as usize].0 == slot)
+                .copied();
+            if let Some(e) = held {
+                tree.remove(&e);
+                level.items[e.data as usize].1 = None;
+            }
+        }
+        let f = &mut self.features[slot as usize];
+        f.fid = EMPTY;
+        f.geom = MercGeom::Points(Vec::new());
+        f.values = Vec::new();
+        self.free.push(slot);
+    }
+
+    /// Puts a feature in an empty slot (or a new one), with how each level holds it.
+    fn insert(&mut self, f: IndexedFeature, levels: Vec<Option<Option<MercGeom>>>) {
+        let bbox = f.bbox;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.features[s as usize] = f;
+                s
+            }
+            None => {
+                self.features.push(f);
+                (self.features.len() - 1) as u32
+            }
+        };
+        self.tree.insert(GeomWithData::new(rect(&bbox), slot));
+        for (level, item) in self.levels.iter_mut().zip(levels) {
+            match level.tree.as_mut() {
+                None => {
+                    let item = (slot, item.flatten());
+                    match level.items.get_mut(slot as usize) {
+                        Some(held) => *held = item,
+                        None => level.items.push(item),
+                    }
+                }
+                Some(tree) => {
+                    if let Some(g) = item {
+                        tree.insert(GeomWithData::new(rect(&bbox), level.items.len() as u32));
+                        level.items.push((slot, g));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rect(b: &[f64; 4]) -> Rectangle<[f64; 2]> {
+    Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
+}
+
+/// A stored feature as the index holds it; None (logged) for geometry it cannot read.
+fn indexed(layer: &Layer, f: StoredFeature) -> Option<IndexedFeature> {
+    // The store only holds WKB that ingest wrote; skip rather than fail on oddities.
+    let Ok(geom) = from_wkb(&f.wkb) else {
+        tracing::warn!(layer = %layer.id, fid = f.fid, "unreadable geometry skipped");
+        return None;
+    };
+    Some(IndexedFeature {
+        fid: f.fid,
+        bbox: merc_bbox(&geom),
+        geom,
+        values: f.values,
+    })
+}
+
+pub fn lonlat_bbox_to_merc(b: &[f64; 4]) -> [f64; 4] {
+    let lo = super::math::lonlat_to_mercator(b[0], b[1]);
+    let hi = super::math::lonlat_to_mercator(b[2], b[3]);
+    [lo[0], lo[1], hi[0], hi[1]]
 }
 
 fn points(g: &MercGeom) -> usize {

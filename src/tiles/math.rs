@@ -86,6 +86,30 @@ pub fn tile_for_lonlat(lon: f64, lat: f64, z: u8) -> TileCoord {
     TileCoord { z, x, y }
 }
 
+/// The tiles of zoom `z` whose drawn area (the tile and its [`BUFFER`]) a box in Web
+/// Mercator touches, as inclusive [x0, y0, x1, y1].
+pub fn tiles_touching(b: &[f64; 4], z: u8) -> [u32; 4] {
+    let n = (1u64 << z) as f64;
+    // The buffer, and a metre for the rounding of boxes computed in another CRS.
+    let pad = 2.0 * HALF / n * BUFFER / EXTENT as f64 + 1.0;
+    let col = |x: f64| {
+        (((x + HALF) / (2.0 * HALF)) * n)
+            .floor()
+            .clamp(0.0, n - 1.0) as u32
+    };
+    let row = |y: f64| {
+        (((HALF - y) / (2.0 * HALF)) * n)
+            .floor()
+            .clamp(0.0, n - 1.0) as u32
+    };
+    [
+        col(b[0] - pad),
+        row(b[3] + pad),
+        col(b[2] + pad),
+        row(b[1] - pad),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +125,15 @@ mod tests {
         assert!(TileCoord::parse("14", "1e3", "5900").is_none());
         assert!(TileCoord::parse("99999999999999", "0", "0").is_none());
         assert!(TileCoord::parse("3", "1.5", "0").is_none());
+    }
+
+    #[test]
+    fn a_point_touches_its_tile_and_the_buffered_neighbours() {
+        let [mx, my] = lonlat_to_mercator(9.1919, 45.4642);
+        let r = tiles_touching(&[mx, my, mx, my], 14);
+        assert!(r[0] <= 8610 && 8610 <= r[2] && r[1] <= 5863 && 5863 <= r[3]);
+        assert!(r[2] - r[0] <= 1 && r[3] - r[1] <= 1);
+        assert_eq!(tiles_touching(&[-HALF, -HALF, HALF, HALF], 1), [0, 0, 1, 1]);
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! a bounded cache keyed by layer version, and TileJSON. Knows nothing of HTTP.
 //!
 //! The engine reads layers from the catalog service ([`crate::catalog`]) and subscribes to
-//! it: when a layer's data changes (in this process or another), its index and tiles go.
-//! Visibility is checked by the callers, through the catalog, before a tile is asked for.
+//! it. A publish or rollback (in this process or another) drops the layer's index and
+//! tiles. A feature edit changes the index in place — the edits logged since the index's
+//! sequence are read from the store's change log and applied ([`TileEngine::catch_up`]) —
+//! and forgets only the cached tiles the edited features touch, before and after, at every
+//! zoom. Visibility is checked by the callers, through the catalog, before a tile is asked
+//! for.
 
 pub mod batch;
 pub mod cache;
@@ -24,6 +28,7 @@ use tokio::sync::OnceCell;
 use crate::catalog::Catalog;
 use crate::diskcache::DiskCache;
 use crate::model::Layer;
+use crate::store::changes::{ChangeKind, FeatureChange};
 use crate::store::StoreError;
 use cache::{Tile, TileCache};
 use index::LayerIndex;
@@ -49,11 +54,15 @@ pub struct TileEngine {
     renders: tokio::sync::Semaphore,
 }
 
-/// A layer's data key: its version and the change-log sequence of its last data change
-/// (publish, rollback, feature edit). Metadata changes leave it alone.
+/// A layer's data key: its version and the change-log sequence of its last publish or
+/// rollback. Feature edits and metadata changes leave it alone (edits are applied to the
+/// index and its tiles in place).
 pub fn versioned(l: &Layer) -> String {
-    format!("{}@{}.{}", l.id, l.version, l.data_seq)
+    format!("{}@{}.{}", l.id, l.version, l.base_seq)
 }
+
+/// The marker in a layer version's disk cache folder: the data sequence its tiles show.
+const DISK_SEQ: &str = "seq";
 
 impl TileEngine {
     /// An engine over the catalog; indexes are built on first use (or by [`Self::warm`]),
@@ -72,6 +81,7 @@ impl TileEngine {
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         });
+        engine.sweep_disk();
         let weak = Arc::downgrade(&engine);
         catalog.subscribe(move |e| {
             let Some(engine) = weak.upgrade() else {
@@ -79,7 +89,7 @@ impl TileEngine {
             };
             let old = e.before.as_deref().map(versioned);
             if old.is_some() && old != e.after.as_deref().map(versioned) {
-                tracing::info!(layer = %e.change.layer_id, "layer data changed: its index and tiles are dropped");
+                tracing::info!(layer = %e.change.layer_id, "layer data replaced: its index and tiles are dropped");
                 if let (Some(old), Ok(mut map)) = (old, engine.indexes.lock()) {
                     map.remove(&old);
                 }
@@ -88,12 +98,80 @@ impl TileEngine {
                     let dir = std::path::PathBuf::from(versioned(old));
                     tokio::task::spawn_blocking(move || disk.remove_dir(&dir));
                 }
+            } else if let (ChangeKind::Edited, Some(now)) = (e.change.kind, e.after.clone()) {
+                engine.edited(&now, &e.change.features, e.change.seq);
             }
         });
         engine
     }
 
-    /// The index of a layer's current version, built once.
+    /// After feature edits: forgets the tiles the features touched (before and after), on
+    /// disk too, and catches the index up in the background if it is built.
+    fn edited(self: &Arc<Self>, layer: &Arc<Layer>, features: &[FeatureChange], seq: i64) {
+        let key = versioned(layer);
+        let boxes: Vec<[f64; 4]> = features
+            .iter()
+            .flat_map(|f| [f.before, f.after])
+            .flatten()
+            .map(|b| index::lonlat_bbox_to_merc(&b))
+            .collect();
+        tracing::debug!(layer = %layer.id, features = features.len(), "features edited: their tiles are dropped");
+        self.cache.forget_area(&key, &boxes);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if let Some(disk) = self.disk.clone() {
+            let (key, data_seq) = (key.clone(), layer.data_seq.max(seq));
+            rt.spawn_blocking(move || forget_on_disk(&disk, &key, &boxes, data_seq));
+        }
+        let built = self
+            .indexes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).and_then(|c| c.get().cloned()));
+        if let Some(idx) = built {
+            let engine = self.clone();
+            rt.spawn(async move {
+                if let Err(e) = engine.catch_up(&idx).await {
+                    tracing::warn!(layer = %idx.layer.id, error = %e, "index catch-up failed; the next tile retries");
+                }
+            });
+        }
+    }
+
+    /// Drops disk-cached layer versions that are no longer current, or whose tiles may
+    /// predate edits (made while this process was down, or between a commit and the
+    /// marker's update: the marker is written after the tiles are forgotten).
+    fn sweep_disk(&self) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        let current: HashMap<String, i64> = self
+            .catalog
+            .all()
+            .iter()
+            .map(|l| (versioned(l), l.data_seq.max(l.base_seq)))
+            .collect();
+        for dir in disk.subdirs(std::path::Path::new("")) {
+            let name = dir.to_string_lossy().to_string();
+            let shown = disk
+                .get(&dir.join(DISK_SEQ))
+                .and_then(|b| String::from_utf8(b).ok()?.trim().parse::<i64>().ok());
+            let fresh = match (current.get(&name), shown) {
+                (Some(data_seq), Some(shown)) => shown >= *data_seq,
+                // No marker: written before any edit, so only good while the layer has none.
+                (Some(data_seq), None) => name.rsplit('.').next() == Some(&data_seq.to_string()),
+                (None, _) => false,
+            };
+            if !fresh {
+                tracing::info!(dir = %name, "disk tile cache: stale layer version dropped");
+                disk.remove_dir(&dir);
+            }
+        }
+    }
+
+    /// The index of a layer's current version, built once, with the feature edits logged
+    /// since applied.
     pub async fn index(&self, layer: &Layer) -> Result<Arc<LayerIndex>, StoreError> {
         let cell = {
             let mut map = self
@@ -115,8 +193,59 @@ impl TileEngine {
                     ms = started.elapsed().as_millis() as u64, "tile index built");
                 Ok::<_, StoreError>(Arc::new(idx))
             })
-            .await?;
-        Ok(idx.clone())
+            .await?
+            .clone();
+        self.catch_up(&idx).await?;
+        Ok(idx)
+    }
+
+    /// Applies to an index the feature edits the change log holds above its sequence, up
+    /// to the layer's data sequence in the catalog: the store says which features changed,
+    /// and their current rows are read (so edits seen twice or out of order converge).
+    pub async fn catch_up(&self, idx: &Arc<LayerIndex>) -> Result<(), StoreError> {
+        let target = match self.catalog.get(&idx.layer.id) {
+            Some(now) if versioned(&now) == versioned(&idx.layer) => now.data_seq,
+            _ => return Ok(()),
+        };
+        if idx.seq() >= target {
+            return Ok(());
+        }
+        let _one = idx.catching_up.lock().await;
+        let store = self.catalog.store();
+        while idx.seq() < target {
+            let changes = store
+                .layer_changes_since(&idx.layer.id, idx.seq(), 500)
+                .await?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                break;
+            };
+            let mut changed: Vec<(i64, Option<[f64; 4]>)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for f in changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Edited)
+                .flat_map(|c| &c.features)
+            {
+                if seen.insert(f.fid) {
+                    changed.push((f.fid, f.before));
+                }
+            }
+            let mut current = Vec::with_capacity(changed.len());
+            for (fid, _) in &changed {
+                if let Some(f) = store.item(&idx.layer, *fid).await? {
+                    current.push(f);
+                }
+            }
+            let started = std::time::Instant::now();
+            let i = idx.clone();
+            let n = changed.len();
+            tokio::task::spawn_blocking(move || i.apply(&changed, current, last))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("index update failed: {e}")))?;
+            tracing::debug!(layer = %idx.layer.id, features = n, seq = last,
+                us = started.elapsed().as_micros() as u64, "index caught up");
+        }
+        Ok(())
     }
 
     /// Heap bytes of the indexes built, for metrics.
@@ -176,7 +305,17 @@ impl TileEngine {
                 return Ok(tile);
             }
         }
+        // The data each layer shows now; a tile rendered while an edit lands is served but
+        // not kept (the edit's own forgetting may have run before it was put).
+        let shown = |this: &Self| -> Vec<i64> {
+            layers
+                .iter()
+                .map(|l| this.catalog.get(&l.id).map_or(-1, |c| c.data_seq))
+                .collect()
+        };
+        let before = shown(self);
         let indexes = self.indexes_of(layers).await?;
+        let caught_up = indexes.iter().zip(&before).all(|(i, s)| i.seq() >= *s);
         let _core = self
             .renders
             .acquire()
@@ -191,24 +330,67 @@ impl TileEngine {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
+        if !caught_up || shown(self) != before {
+            return Ok(tile);
+        }
+        self.cache.put(key.clone(), tile.clone());
         if let Some((d, rel)) = disk {
             let raw = tile.raw.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = d.put(&rel, &raw) {
-                    tracing::debug!(error = %e, "disk cache write failed");
-                }
-            });
+            let d2 = d.clone();
+            let rel2 = rel.clone();
+            let written = tokio::task::spawn_blocking(move || d2.put(&rel2, &raw)).await;
+            if let Ok(Err(e)) = written {
+                tracing::debug!(error = %e, "disk cache write failed");
+            }
+            // Put, then checked: an edit landing meanwhile either finds the file to forget,
+            // or is seen here.
+            if shown(self) != before {
+                tokio::task::spawn_blocking(move || d.remove_file(&rel));
+            }
         }
-        self.cache.put(key, tile.clone());
+        if shown(self) != before {
+            self.cache.forget(&key);
+        }
         Ok(tile)
+    }
+}
+
+/// Forgets disk-cached tiles of one layer version where boxes (Web Mercator) touch them:
+/// each tile at zooms where they cover few, whole zoom folders beyond; then records the
+/// data sequence the folder now shows.
+fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &[[f64; 4]], data_seq: i64) {
+    let dir = std::path::PathBuf::from(key);
+    for z in 0..=math::MAX_ZOOM {
+        let ranges: Vec<[u32; 4]> = boxes.iter().map(|b| math::tiles_touching(b, z)).collect();
+        let count: u64 = ranges
+            .iter()
+            .map(|r| u64::from(r[2] - r[0] + 1) * u64::from(r[3] - r[1] + 1))
+            .sum();
+        if count > 256 {
+            disk.remove_dir(&dir.join(z.to_string()));
+            continue;
+        }
+        for r in ranges {
+            for x in r[0]..=r[2] {
+                for y in r[1]..=r[3] {
+                    disk.remove_file(&disk_path_of(&dir, TileCoord { z, x, y }));
+                }
+            }
+        }
+    }
+    if let Err(e) = disk.put(&dir.join(DISK_SEQ), data_seq.to_string().as_bytes()) {
+        tracing::debug!(error = %e, "disk cache marker not written");
     }
 }
 
 /// Where the disk cache keeps a single-layer tile, relative to its folder. Ids and versions
 /// come from the catalog.
 pub fn disk_path(l: &Layer, t: TileCoord) -> std::path::PathBuf {
-    std::path::PathBuf::from(versioned(l))
-        .join(t.z.to_string())
+    disk_path_of(std::path::Path::new(&versioned(l)), t)
+}
+
+fn disk_path_of(dir: &std::path::Path, t: TileCoord) -> std::path::PathBuf {
+    dir.join(t.z.to_string())
         .join(t.x.to_string())
         .join(format!("{}.mvt", t.y))
 }

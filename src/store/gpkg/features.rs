@@ -273,19 +273,37 @@ impl FeatureStore for GpkgStore {
                 after: row.map(|r| r.bbox),
             });
         }
-        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(&mut *tx)
-            .await?;
-        // The extent from the blobs' envelopes, read back exactly.
-        let mut extent = None;
-        for (blob,) in sqlx::query_as::<_, (Vec<u8>,)>(&format!("SELECT geom FROM {table}"))
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            if let Some(b) = blob_bbox(&blob) {
-                extend_bbox(&mut extent, &b);
+        let (count, extent): (i64, Option<String>) = sqlx::query_as(
+            "SELECT feature_count, extent FROM atlante_layer_versions \
+             WHERE layer_id = ? AND version = ?",
+        )
+        .bind(&layer.id)
+        .bind(layer.version)
+        .fetch_one(&mut *tx)
+        .await?;
+        let extent = extent
+            .map(|e| crate::store::from_json("extent", &e))
+            .transpose()?;
+        let (count, extent) = match changes::after_edits(count, extent, &touched) {
+            Some(kept) => kept,
+            None => {
+                let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                // The extent from the blobs' envelopes, read back exactly.
+                let mut extent = None;
+                let all = format!("SELECT geom FROM {table}");
+                for (blob,) in sqlx::query_as::<_, (Vec<u8>,)>(&all)
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
+                    if let Some(b) = blob_bbox(&blob) {
+                        extend_bbox(&mut extent, &b);
+                    }
+                }
+                (count, extent)
             }
-        }
+        };
         sqlx::query("UPDATE atlante_layer_versions SET feature_count = ?, extent = ? WHERE layer_id = ? AND version = ?")
             .bind(count)
             .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))

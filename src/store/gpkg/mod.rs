@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/sqlite/0005_staging.sql"),
     ),
     (6, include_str!("../../../migrations/sqlite/0006_trash.sql")),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_base_seq.sql"),
+    ),
 ];
 
 pub struct GpkgStore {
@@ -193,6 +197,15 @@ impl ChangeStore for GpkgStore {
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<changes::Change>> {
         changes::read_since(self, seq, limit).await
+    }
+
+    async fn layer_changes_since(
+        &self,
+        layer_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<changes::Change>> {
+        changes::read_layer_since(self, layer_id, seq, limit).await
     }
 
     async fn latest_change(&self) -> Result<i64> {

@@ -217,17 +217,44 @@ impl FeatureStore for PgStore {
                 },
             });
         }
-        sqlx::query(&format!(
-            "UPDATE atlante_layer_versions SET feature_count = s.n, extent = s.e FROM \
-             (SELECT count(*) AS n, CASE WHEN count(*) = 0 THEN NULL ELSE jsonb_build_array(\
-             ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), \
-             ST_YMax(ST_Extent(geom))) END AS e FROM {table}) s \
-             WHERE layer_id = $1 AND version = $2"
-        ))
+        let (count, extent): (i64, Option<String>) = sqlx::query_as(
+            "SELECT feature_count, extent::text FROM atlante_layer_versions \
+             WHERE layer_id = $1 AND version = $2",
+        )
         .bind(&layer.id)
         .bind(layer.version as i32)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let extent = extent
+            .map(|e| crate::store::from_json("extent", &e))
+            .transpose()?;
+        match changes::after_edits(count, extent, &touched) {
+            Some((count, extent)) => {
+                sqlx::query(
+                    "UPDATE atlante_layer_versions SET feature_count = $1, extent = $2::jsonb \
+                     WHERE layer_id = $3 AND version = $4",
+                )
+                .bind(count)
+                .bind(extent.map(|e| serde_json::to_string(&e).unwrap_or_default()))
+                .bind(&layer.id)
+                .bind(layer.version as i32)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(&format!(
+                    "UPDATE atlante_layer_versions SET feature_count = s.n, extent = s.e FROM \
+                     (SELECT count(*) AS n, CASE WHEN count(*) = 0 THEN NULL ELSE \
+                     jsonb_build_array(ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), \
+                     ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))) END AS e FROM {table}) s \
+                     WHERE layer_id = $1 AND version = $2"
+                ))
+                .bind(&layer.id)
+                .bind(layer.version as i32)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         for s in changes::log(
             Dialect::Postgres,
             &layer.id,

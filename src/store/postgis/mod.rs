@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_trash.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_base_seq.sql"),
+    ),
 ];
 
 pub struct PgStore {
@@ -182,6 +186,15 @@ impl ChangeStore for PgStore {
 
     async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<changes::Change>> {
         changes::read_since(self, seq, limit).await
+    }
+
+    async fn layer_changes_since(
+        &self,
+        layer_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<changes::Change>> {
+        changes::read_layer_since(self, layer_id, seq, limit).await
     }
 
     async fn latest_change(&self) -> Result<i64> {
