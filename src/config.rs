@@ -24,6 +24,9 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Bytes of rendered tiles kept in memory (0 turns the cache off).
     pub tile_cache_bytes: usize,
+    /// Bytes of tile indexes kept in memory (0: no limit). Beyond it, the least recently
+    /// used layers' indexes are dropped, and built again from the store when asked for.
+    pub tile_index_bytes: usize,
     /// Serve the web assets from this folder (`web/` of a checkout, with `npm ci` run in
     /// it) instead of the copies embedded in the binary: for working on the pages.
     pub web_dir: Option<std::path::PathBuf>,
@@ -77,6 +80,7 @@ impl Default for Config {
             log_format: "text".into(),
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
+            tile_index_bytes: 4 << 30,
             tile_disk_cache: None,
             tile_disk_cache_bytes: 1 << 30,
             cache_dir: "data/cache".into(),
@@ -135,6 +139,11 @@ impl Config {
         }
         if let Some(v) = get("ATLANTE_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = get("ATLANTE_TILE_INDEX_BYTES") {
+            self.tile_index_bytes = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("ATLANTE_TILE_INDEX_BYTES: {e}"))?;
         }
         if let Some(v) = get("ATLANTE_TILE_CACHE_BYTES") {
             self.tile_cache_bytes = v

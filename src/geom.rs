@@ -483,3 +483,21 @@ fn geojson_at(v: &serde_json::Value, depth: usize) -> Result<Geometry<f64>, Stri
         None => return Err("the geometry has no type".into()),
     })
 }
+
+/// The Z-order (Morton) code of a box's centre on a 2¹⁶ × 2¹⁶ grid over `world`
+/// ([minx, miny, maxx, maxy]): sorting by it puts neighbours together.
+pub fn zorder(b: &[f64; 4], world: &[f64; 4]) -> u32 {
+    let cell = |v: f64, lo: f64, hi: f64| {
+        let u = (v - lo) / (hi - lo);
+        (u.clamp(0.0, 1.0) * 65535.0) as u32
+    };
+    // Spreads the 16 bits of v to the even bits of the result.
+    let spread = |mut v: u32| {
+        v = (v | (v << 8)) & 0x00ff_00ff;
+        v = (v | (v << 4)) & 0x0f0f_0f0f;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    spread(cell((b[0] + b[2]) / 2.0, world[0], world[2]))
+        | (spread(cell((b[1] + b[3]) / 2.0, world[1], world[3])) << 1)
+}

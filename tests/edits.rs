@@ -2,7 +2,8 @@
 //! tile index without rebuilding it, forgets exactly the cached tiles the edited features
 //! touch (before and after, at every zoom), and the tiles then equal a full rebuild's,
 //! decoded and compared feature by feature. On PostGIS, two servers on one store agree
-//! after edits made on either.
+//! after edits made on either. Under a memory budget, indexes are dropped least recently
+//! used first and tiles stay the same.
 
 mod common;
 
@@ -145,7 +146,11 @@ struct Server {
 
 impl Server {
     async fn new(store: &atlante::store::DynStore) -> Server {
-        let state = common::state(store, atlante::config::Config::default()).await;
+        Server::with(store, atlante::config::Config::default()).await
+    }
+
+    async fn with(store: &atlante::store::DynStore, config: atlante::config::Config) -> Server {
+        let state = common::state(store, config).await;
         let app = atlante::http::router(state.clone());
         Server { state, app }
     }
@@ -475,4 +480,28 @@ async fn two_servers_agree_after_edits_on_either() {
     }
 }
 
-both_stores!(an_edit_changes_only_the_tiles_it_touches);
+/// Under an index budget smaller than one layer, each layer's index drops the other's:
+/// tiles (uncached) are the same as a server's without a budget, layer after layer.
+async fn a_tiny_index_budget_evicts_and_still_serves_the_same_tiles(t: TestStore) {
+    let extent = setup(&t).await;
+    let tight = atlante::config::Config {
+        tile_index_bytes: 1,
+        tile_cache_bytes: 0,
+        ..Default::default()
+    };
+    let small = Server::with(&t.store, tight).await;
+    let roomy = Server::new(&t.store).await;
+    let g = grid(extent, &[]);
+    for _round in 0..2 {
+        for l in ["015146_nil", "015146_fermate"] {
+            same_tiles(&small.tiles(l, &g).await, &roomy.tiles(l, &g).await, l);
+            assert_eq!(small.state.tiles.indexes_held(), 1, "one index at a time");
+        }
+    }
+    assert_eq!(roomy.state.tiles.indexes_held(), 2);
+}
+
+both_stores!(
+    an_edit_changes_only_the_tiles_it_touches,
+    a_tiny_index_budget_evicts_and_still_serves_the_same_tiles
+);

@@ -66,7 +66,12 @@ impl AppState {
             )),
             None => None,
         };
-        let tiles = TileEngine::new(catalog.clone(), config.tile_cache_bytes, disk);
+        let tiles = TileEngine::new(
+            catalog.clone(),
+            config.tile_cache_bytes,
+            config.tile_index_bytes,
+            disk,
+        );
         Ok(AppState {
             metrics: Arc::default(),
             uploads: Arc::new(crate::gate::Gate::new(

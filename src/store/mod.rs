@@ -266,8 +266,27 @@ pub trait VersionStore {
 /// The features of a layer's published version, read and edited in place.
 #[async_trait]
 pub trait FeatureStore {
+    /// Every feature of the published version, ordered by fid, sent in batches of `size`
+    /// as they are read (a million features never sit in memory twice). Stops early,
+    /// without error, when the receiver goes.
+    async fn scan_batches(
+        &self,
+        layer: &Layer,
+        size: usize,
+        to: mpsc::Sender<Vec<StoredFeature>>,
+    ) -> Result<()>;
     /// Every feature of the published version, ordered by fid.
-    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>>;
+    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut out = Vec::new();
+        let collect = async {
+            while let Some(batch) = rx.recv().await {
+                out.extend(batch);
+            }
+        };
+        let (scanned, ()) = tokio::join!(self.scan_batches(layer, 10_000, tx), collect);
+        scanned.map(|()| out)
+    }
     /// One page of features and how many match in all.
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)>;
     /// One feature by id.

@@ -1,7 +1,8 @@
 //! One layer version held in memory for tiling: features in Web Mercator, in spatial order,
-//! an R-tree of their bounding boxes, and lighter trees with generalised geometry for low
-//! zooms. A tile is a query of a tree, then clip → quantise → simplify → orient → make
-//! valid → encode, per feature.
+//! kept compactly ([`super::arena`]: flat arrays of quantised coordinates and packed
+//! values), an R-tree of their bounding boxes, and lighter trees with generalised geometry
+//! for low zooms. A tile is a query of a tree, then decode → clip → quantise → simplify →
+//! orient → make valid → encode, per feature. Feature edits are applied in place.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
@@ -9,12 +10,13 @@ use std::sync::{RwLock, RwLockReadGuard};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
+use super::arena::{Arena, GeomRef, Values, ValuesRef};
 use super::clip::{clip_line, quantize, simplify, simplify_merc, IPt, TileSpace};
-use super::feature::{from_wkb, merc_bbox, IndexedFeature, MercGeom, Pt};
+use super::feature::{from_wkb, merc_bbox, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
 use super::polygon::PolygonBuilder;
-use crate::model::{GeomType, Layer};
+use crate::model::{GeomType, Layer, Value};
 use crate::store::StoredFeature;
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
@@ -32,11 +34,31 @@ pub struct LayerIndex {
 struct Inner {
     /// By slot. A deleted feature leaves an empty slot (fid [`EMPTY`], in no tree) that the
     /// next inserted feature takes.
-    features: Vec<IndexedFeature>,
+    slots: Vec<Slot>,
+    geoms: Arena,
+    values: Values,
     tree: RTree<Entry>,
     /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
     levels: Vec<Level>,
     free: Vec<u32>,
+}
+
+/// A feature: its id, box (Web Mercator), geometry and values.
+#[derive(Clone, Copy)]
+struct Slot {
+    fid: i64,
+    bbox: [f64; 4],
+    geom: GeomRef,
+    values: ValuesRef,
+}
+
+/// A feature read from the store, before it has a slot.
+struct Fresh {
+    fid: i64,
+    bbox: [f64; 4],
+    geom: MercGeom,
+    /// How each level holds it (see [`level_item`]).
+    levels: Vec<Option<Option<MercGeom>>>,
 }
 
 /// The fid of an empty slot.
@@ -52,8 +74,10 @@ struct Level {
     /// `items[slot]` is the slot's (then a feature that is too small for the level is still
     /// listed: tiles leave it out by its size, as the level would have).
     tree: Option<RTree<Entry>>,
-    /// (feature slot, generalised geometry; None: the feature's own, as for points).
-    items: Vec<(u32, Option<MercGeom>)>,
+    /// (feature slot, generalised geometry in `geoms`; None: the feature's own, as for
+    /// points).
+    items: Vec<(u32, Option<GeomRef>)>,
+    geoms: Arena,
 }
 
 /// The deepest zoom of each level, in order: z0–8, z9–10, z11–12. Deeper tiles read the
@@ -72,20 +96,10 @@ fn min_size(z: u8) -> f64 {
     }
 }
 
-/// The Z-order (Morton) code of a box's centre on a 2¹⁶ × 2¹⁶ grid over the world.
+/// The Z-order code of a box's centre over the Web Mercator square.
 fn morton(b: &[f64; 4]) -> u32 {
-    let cell = |v: f64| {
-        let u = (v + super::math::HALF) / (2.0 * super::math::HALF);
-        (u.clamp(0.0, 1.0) * 65535.0) as u32
-    };
-    // Spreads the 16 bits of v to the even bits of the result.
-    let spread = |mut v: u32| {
-        v = (v | (v << 8)) & 0x00ff_00ff;
-        v = (v | (v << 4)) & 0x0f0f_0f0f;
-        v = (v | (v << 2)) & 0x3333_3333;
-        (v | (v << 1)) & 0x5555_5555
-    };
-    spread(cell((b[0] + b[2]) / 2.0)) | (spread(cell((b[1] + b[3]) / 2.0)) << 1)
+    let h = super::math::HALF;
+    crate::geom::zorder(b, &[-h, -h, h, h])
 }
 
 /// Tile units per Web Mercator metre at zoom `z`.
@@ -95,31 +109,100 @@ fn units_per_metre(z: u8) -> f64 {
 
 impl LayerIndex {
     /// Builds the index from the store's features (CPU work: call off the async runtime).
-    pub fn build(layer: Layer, stored: Vec<StoredFeature>) -> LayerIndex {
-        let mut features: Vec<IndexedFeature> = stored
-            .into_iter()
-            .filter_map(|f| indexed(&layer, f))
-            .collect();
-        // Spatial order (Z-order of the box centres), with each geometry copied afresh in
-        // that order: a tile's features then sit close together in memory, which its
-        // thousands of reads at low zoom feel.
-        features.sort_by_cached_key(|f| morton(&f.bbox));
-        let features = features.to_vec();
-        let entries: Vec<Entry> = features
+    /// Each row is made compact as it is read; then features are laid out in spatial order
+    /// (Z-order of the box centres): a tile's features then sit together in memory, which
+    /// its thousands of reads at low zoom feel.
+    pub fn build(layer: Layer, stored: impl IntoIterator<Item = StoredFeature>) -> LayerIndex {
+        let mut geoms = Arena::default();
+        let mut values = Values::default();
+        let mut scanned: Vec<(u32, Slot)> = Vec::new();
+        let mut level_items: Vec<Vec<(u32, Option<GeomRef>)>> = vec![Vec::new(); LEVELS.len()];
+        let mut level_geoms: Vec<Arena> = LEVELS.iter().map(|_| Arena::default()).collect();
+        for f in stored {
+            let Some(fresh) = fresh(&layer, &f) else {
+                continue;
+            };
+            let i = scanned.len() as u32;
+            for (l, item) in fresh.levels.iter().enumerate() {
+                if let Some(g) = item {
+                    let g = g.as_ref().map(|g| level_geoms[l].push(g));
+                    level_items[l].push((i, g));
+                }
+            }
+            scanned.push((
+                morton(&fresh.bbox),
+                Slot {
+                    fid: fresh.fid,
+                    bbox: fresh.bbox,
+                    geom: geoms.push(&fresh.geom),
+                    values: values.push(&f.values),
+                },
+            ));
+        }
+        let mut order: Vec<u32> = (0..scanned.len() as u32).collect();
+        order.sort_by_key(|&i| scanned[i as usize].0);
+        let mut slot_of = vec![0u32; order.len()];
+        let mut inner = Inner {
+            slots: Vec::with_capacity(order.len()),
+            geoms: Arena::default(),
+            values: Values::default(),
+            tree: RTree::new(),
+            levels: Vec::new(),
+            free: Vec::new(),
+        };
+        for (new, &old) in order.iter().enumerate() {
+            slot_of[old as usize] = new as u32;
+            let s = scanned[old as usize].1;
+            inner.slots.push(Slot {
+                geom: inner.geoms.copy(&geoms, s.geom),
+                values: inner.values.copy(&values, s.values),
+                ..s
+            });
+        }
+        drop((scanned, geoms, values));
+        inner.geoms.shrink();
+        inner.values.shrink();
+        let entries: Vec<Entry> = inner
+            .slots
             .iter()
             .enumerate()
             .map(|(i, f)| GeomWithData::new(rect(&f.bbox), i as u32))
             .collect();
-        let levels = LEVELS.iter().map(|&z| Level::build(&features, z)).collect();
+        inner.tree = RTree::bulk_load(entries);
+        for ((z, mut items), from) in LEVELS.iter().zip(level_items).zip(level_geoms) {
+            for item in &mut items {
+                item.0 = slot_of[item.0 as usize];
+            }
+            items.sort_by_key(|item| item.0);
+            let mut geoms = Arena::default();
+            for item in &mut items {
+                item.1 = item.1.map(|g| geoms.copy(&from, g));
+            }
+            geoms.shrink();
+            items.shrink_to_fit();
+            let every = items.len() == inner.slots.len();
+            let tree = (!every).then(|| {
+                RTree::bulk_load(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (slot, _))| {
+                            GeomWithData::new(rect(&inner.slots[*slot as usize].bbox), k as u32)
+                        })
+                        .collect(),
+                )
+            });
+            inner.levels.push(Level {
+                max_zoom: *z,
+                tree,
+                items,
+                geoms,
+            });
+        }
         LayerIndex {
             seq: AtomicI64::new(layer.data_seq),
             layer,
-            inner: RwLock::new(Inner {
-                features,
-                tree: RTree::bulk_load(entries),
-                levels,
-                free: Vec::new(),
-            }),
+            inner: RwLock::new(inner),
             catching_up: tokio::sync::Mutex::new(()),
         }
     }
@@ -139,21 +222,17 @@ impl LayerIndex {
         current: Vec<StoredFeature>,
         seq: i64,
     ) {
-        let fresh: Vec<IndexedFeature> = current
+        let fresh: Vec<(Fresh, Vec<Value>)> = current
             .into_iter()
-            .filter_map(|f| indexed(&self.layer, f))
-            .collect();
-        let level_items: Vec<Vec<Option<Option<MercGeom>>>> = fresh
-            .iter()
-            .map(|f| LEVELS.iter().map(|&z| level_item(f, z)).collect())
+            .filter_map(|f| Some((fresh(&self.layer, &f)?, f.values)))
             .collect();
         {
             let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
             for (fid, hint) in changed {
                 inner.remove(*fid, hint.map(|b| lonlat_bbox_to_merc(&b)));
             }
-            for (f, items) in fresh.into_iter().zip(level_items) {
-                inner.insert(f, items);
+            for (f, values) in fresh {
+                inner.insert(f, &values);
             }
         }
         self.seq.fetch_max(seq, Ordering::AcqRel);
@@ -165,50 +244,27 @@ impl LayerIndex {
 
     pub fn len(&self) -> usize {
         let inner = self.read();
-        inner.features.len() - inner.free.len()
+        inner.slots.len() - inner.free.len()
     }
 
-    /// Approximate heap bytes held: geometries, values and the R-tree entries.
+    /// Approximate heap bytes held: slots, geometries, values and the R-trees.
     pub fn heap_bytes(&self) -> usize {
-        use crate::model::Value;
         let inner = self.read();
-        let pt = std::mem::size_of::<Pt>();
-        let geom = |g: &MercGeom| match g {
-            MercGeom::Points(p) => p.capacity() * pt,
-            MercGeom::Lines(l) => l.iter().map(|r| r.capacity() * pt + 24).sum(),
-            MercGeom::Polygons(p) => {
-                p.iter()
-                    .flatten()
-                    .map(|r| r.capacity() * pt + 24)
-                    .sum::<usize>()
-                    + p.len() * 24
-            }
-        };
-        let value = |v: &Value| match v {
-            Value::Text(s) | Value::Date(s) | Value::Datetime(s) => s.capacity(),
-            _ => 0,
-        };
+        let tree = |t: &RTree<Entry>| t.size() * (std::mem::size_of::<Entry>() + 16);
         let levels: usize = inner
             .levels
             .iter()
             .map(|l| {
-                l.items.capacity() * std::mem::size_of::<(u32, Option<MercGeom>)>()
-                    + l.items.iter().flat_map(|(_, g)| g).map(geom).sum::<usize>()
-                    + l.tree.as_ref().map_or(0, RTree::size) * (std::mem::size_of::<Entry>() + 16)
+                l.items.capacity() * std::mem::size_of::<(u32, Option<GeomRef>)>()
+                    + l.geoms.heap_bytes()
+                    + l.tree.as_ref().map_or(0, tree)
             })
             .sum();
         levels
-            + inner.features.capacity() * std::mem::size_of::<IndexedFeature>()
-            + inner
-                .features
-                .iter()
-                .map(|f| {
-                    geom(&f.geom)
-                        + f.values.capacity() * std::mem::size_of::<Value>()
-                        + f.values.iter().map(value).sum::<usize>()
-                })
-                .sum::<usize>()
-            + inner.tree.size() * (std::mem::size_of::<Entry>() + 16)
+            + inner.slots.capacity() * std::mem::size_of::<Slot>()
+            + inner.geoms.heap_bytes()
+            + inner.values.heap_bytes()
+            + tree(&inner.tree)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -246,8 +302,8 @@ impl LayerIndex {
             _ => 0,
         };
         let fid_of = |id: u32| match level {
-            Some(l) => inner.features[l.items[id as usize].0 as usize].fid,
-            None => inner.features[id as usize].fid,
+            Some(l) => inner.slots[l.items[id as usize].0 as usize].fid,
+            None => inner.slots[id as usize].fid,
         };
         if cell > 0 && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
             ids.sort_unstable_by_key(|&id| fid_of(id));
@@ -256,22 +312,31 @@ impl LayerIndex {
         // Made on the first polygon: point and line layers need none.
         let mut builder: Option<PolygonBuilder> = None;
         let mut cmds = Commands::default();
+        let mut scratch = MercGeom::Points(Vec::new());
+        let mut values: Vec<Value> = Vec::new();
         for id in ids {
-            let (f, geom) = match level {
+            let (f, arena, g) = match level {
                 Some(l) => {
-                    let (i, g) = &l.items[id as usize];
-                    let f = &inner.features[*i as usize];
-                    (f, g.as_ref().unwrap_or(&f.geom))
+                    let (i, g) = l.items[id as usize];
+                    let f = &inner.slots[i as usize];
+                    match g {
+                        Some(g) => (f, &l.geoms, g),
+                        None => (f, &inner.geoms, f.geom),
+                    }
                 }
-                None => (
-                    &inner.features[id as usize],
-                    &inner.features[id as usize].geom,
-                ),
+                None => {
+                    let f = &inner.slots[id as usize];
+                    (f, &inner.geoms, f.geom)
+                }
             };
             let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
             let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
+            if !g.is_points() && w < min_size && h < min_size {
+                continue;
+            }
+            arena.decode(g, &mut scratch);
             cmds.clear();
-            let kind = match geom {
+            let kind = match &scratch {
                 MercGeom::Points(pts) => {
                     let q: Vec<IPt> = pts
                         .iter()
@@ -289,9 +354,6 @@ impl LayerIndex {
                     GeomKind::Point
                 }
                 MercGeom::Lines(lines) => {
-                    if w < min_size && h < min_size {
-                        continue;
-                    }
                     for line in lines {
                         let projected: Vec<Pt> = line.iter().map(|p| ts.apply(p)).collect();
                         for part in clip_line(&projected, lo, hi) {
@@ -304,9 +366,6 @@ impl LayerIndex {
                     GeomKind::LineString
                 }
                 MercGeom::Polygons(polys) => {
-                    if w < min_size && h < min_size {
-                        continue;
-                    }
                     // Inside the buffered tile (by its box): no clipping.
                     let inside = f.bbox[0] >= env.lower()[0]
                         && f.bbox[1] >= env.lower()[1]
@@ -323,42 +382,23 @@ impl LayerIndex {
                 }
             };
             if !cmds.is_empty() {
-                out.add(f.fid as u64, kind, &cmds, &f.values);
+                inner.values.decode(f.values, &mut values);
+                out.add(f.fid as u64, kind, &cmds, &values);
             }
         }
         out
     }
 }
 
-impl Level {
-    fn build(features: &[IndexedFeature], max_zoom: u8) -> Level {
-        let mut items = Vec::new();
-        let mut entries = Vec::new();
-        for (i, f) in features.iter().enumerate() {
-            let Some(geom) = level_item(f, max_zoom) else {
-                continue;
-            };
-            entries.push(GeomWithData::new(rect(&f.bbox), items.len() as u32));
-            items.push((i as u32, geom));
-        }
-        let every = items.len() == features.len();
-        Level {
-            max_zoom,
-            tree: (!every).then(|| RTree::bulk_load(entries)),
-            items,
-        }
-    }
-}
-
 /// How a level holds a feature: None when it leaves it out (too small to draw at the
 /// level's zooms); Some(None) as it is (points, or where generalising saves little);
 /// Some(Some(g)) generalised.
-fn level_item(f: &IndexedFeature, max_zoom: u8) -> Option<Option<MercGeom>> {
+fn level_item(geom: &MercGeom, bbox: &[f64; 4], max_zoom: u8) -> Option<Option<MercGeom>> {
     let per_metre = units_per_metre(max_zoom);
     let smallest = min_size(max_zoom) / per_metre;
     let tol = 0.5 / per_metre;
-    let big = (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]) >= smallest;
-    match &f.geom {
+    let big = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]) >= smallest;
+    match geom {
         MercGeom::Points(_) => Some(None),
         _ if !big => None,
         g => match generalise(g, tol) {
@@ -381,17 +421,17 @@ impl Inner {
             self.tree
                 .locate_in_envelope_intersecting(&env)
                 .map(|e| e.data)
-                .find(|&i| self.features[i as usize].fid == fid)
+                .find(|&i| self.slots[i as usize].fid == fid)
         });
         let Some(slot) = by_tree.or_else(|| {
-            self.features
+            self.slots
                 .iter()
                 .position(|f| f.fid == fid)
                 .map(|i| i as u32)
         }) else {
             return;
         };
-        let bbox = self.features[slot as usize].bbox;
+        let bbox = self.slots[slot as usize].bbox;
         self.tree.remove(&GeomWithData::new(rect(&bbox), slot));
         for level in &mut self.levels {
             let Some(tree) = level.tree.as_mut() else {
@@ -407,38 +447,42 @@ impl Inner {
                 level.items[e.data as usize].1 = None;
             }
         }
-        let f = &mut self.features[slot as usize];
-        f.fid = EMPTY;
-        f.geom = MercGeom::Points(Vec::new());
-        f.values = Vec::new();
+        self.slots[slot as usize].fid = EMPTY;
         self.free.push(slot);
     }
 
-    /// Puts a feature in an empty slot (or a new one), with how each level holds it.
-    fn insert(&mut self, f: IndexedFeature, levels: Vec<Option<Option<MercGeom>>>) {
-        let bbox = f.bbox;
+    /// Puts a feature in an empty slot (or a new one), and in the levels that hold it.
+    fn insert(&mut self, f: Fresh, values: &[Value]) {
+        let held = Slot {
+            fid: f.fid,
+            bbox: f.bbox,
+            geom: self.geoms.push(&f.geom),
+            values: self.values.push(values),
+        };
         let slot = match self.free.pop() {
             Some(s) => {
-                self.features[s as usize] = f;
+                self.slots[s as usize] = held;
                 s
             }
             None => {
-                self.features.push(f);
-                (self.features.len() - 1) as u32
+                self.slots.push(held);
+                (self.slots.len() - 1) as u32
             }
         };
+        let bbox = f.bbox;
         self.tree.insert(GeomWithData::new(rect(&bbox), slot));
-        for (level, item) in self.levels.iter_mut().zip(levels) {
+        for (level, item) in self.levels.iter_mut().zip(f.levels) {
             match level.tree.as_mut() {
                 None => {
-                    let item = (slot, item.flatten());
+                    let g = item.flatten().map(|g| level.geoms.push(&g));
                     match level.items.get_mut(slot as usize) {
-                        Some(held) => *held = item,
-                        None => level.items.push(item),
+                        Some(held) => *held = (slot, g),
+                        None => level.items.push((slot, g)),
                     }
                 }
                 Some(tree) => {
                     if let Some(g) = item {
+                        let g = g.map(|g| level.geoms.push(&g));
                         tree.insert(GeomWithData::new(rect(&bbox), level.items.len() as u32));
                         level.items.push((slot, g));
                     }
@@ -452,18 +496,24 @@ fn rect(b: &[f64; 4]) -> Rectangle<[f64; 2]> {
     Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
 }
 
-/// A stored feature as the index holds it; None (logged) for geometry it cannot read.
-fn indexed(layer: &Layer, f: StoredFeature) -> Option<IndexedFeature> {
+/// A stored feature read for the index, with what each level makes of it; None (logged)
+/// for geometry it cannot read.
+fn fresh(layer: &Layer, f: &StoredFeature) -> Option<Fresh> {
     // The store only holds WKB that ingest wrote; skip rather than fail on oddities.
     let Ok(geom) = from_wkb(&f.wkb) else {
         tracing::warn!(layer = %layer.id, fid = f.fid, "unreadable geometry skipped");
         return None;
     };
-    Some(IndexedFeature {
+    let bbox = merc_bbox(&geom);
+    let levels = LEVELS
+        .iter()
+        .map(|&z| level_item(&geom, &bbox, z))
+        .collect();
+    Some(Fresh {
         fid: f.fid,
-        bbox: merc_bbox(&geom),
+        bbox,
         geom,
-        values: f.values,
+        levels,
     })
 }
 

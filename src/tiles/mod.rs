@@ -9,6 +9,7 @@
 //! zoom. Visibility is checked by the callers, through the catalog, before a tile is asked
 //! for.
 
+pub mod arena;
 pub mod batch;
 pub mod cache;
 pub mod clip;
@@ -29,7 +30,7 @@ use crate::catalog::Catalog;
 use crate::diskcache::DiskCache;
 use crate::model::Layer;
 use crate::store::changes::{ChangeKind, FeatureChange};
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredFeature};
 use cache::{Tile, TileCache};
 use index::LayerIndex;
 use math::TileCoord;
@@ -44,8 +45,11 @@ pub struct TileEngine {
     /// Optional disk cache of single-layer tiles, `{id}@{version}.{data}/{z}/{x}/{y}.mvt`,
     /// bounded in bytes; a layer's old versions are removed when its data changes.
     disk: Option<Arc<DiskCache>>,
-    /// Keyed by [`versioned`].
-    indexes: Mutex<HashMap<String, IndexCell>>,
+    /// Keyed by [`versioned`], with the tick of their last use.
+    indexes: Mutex<HashMap<String, (IndexCell, u64)>>,
+    /// Heap bytes the indexes may hold (0: no limit); see [`TileEngine::make_room`].
+    index_budget: usize,
+    ticks: std::sync::atomic::AtomicU64,
     pub cache: TileCache,
     /// Two renders per core at a time, first come first served: under load a tile waits
     /// for a turn instead of sharing the cores with every other request (which stretched
@@ -70,12 +74,15 @@ impl TileEngine {
     pub fn new(
         catalog: Arc<Catalog>,
         cache_bytes: usize,
+        index_budget: usize,
         disk: Option<Arc<DiskCache>>,
     ) -> Arc<TileEngine> {
         let engine = Arc::new(TileEngine {
             catalog: catalog.clone(),
             disk,
             indexes: Mutex::new(HashMap::new()),
+            index_budget,
+            ticks: Default::default(),
             cache: TileCache::new(cache_bytes),
             renders: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -128,7 +135,7 @@ impl TileEngine {
             .indexes
             .lock()
             .ok()
-            .and_then(|m| m.get(&key).and_then(|c| c.get().cloned()));
+            .and_then(|m| m.get(&key).and_then(|c| c.0.get().cloned()));
         if let Some(idx) = built {
             let engine = self.clone();
             rt.spawn(async move {
@@ -178,19 +185,32 @@ impl TileEngine {
                 .indexes
                 .lock()
                 .map_err(|_| StoreError::Corrupt("tile index map poisoned".into()))?;
-            map.entry(versioned(layer)).or_default().clone()
+            let held = map.entry(versioned(layer)).or_default();
+            held.1 = self
+                .ticks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            held.0.clone()
         };
         let idx = cell
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let rows = self.catalog.store().scan(layer).await?;
+                // Rows are made compact as they arrive, off the async runtime.
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredFeature>>(2);
                 let l = layer.clone();
-                let idx = tokio::task::spawn_blocking(move || LayerIndex::build(l, rows))
+                let build = tokio::task::spawn_blocking(move || {
+                    let rows = std::iter::from_fn(move || rx.blocking_recv()).flatten();
+                    LayerIndex::build(l, rows)
+                });
+                let scanned = self.catalog.store().scan_batches(layer, 4096, tx).await;
+                let idx = build
                     .await
                     .map_err(|e| StoreError::Corrupt(format!("index build failed: {e}")))?;
+                scanned?;
+                let bytes = idx.heap_bytes();
                 tracing::info!(layer = %layer.id, version = layer.version, features = idx.len(),
-                    mib = idx.heap_bytes() as f64 / 1048576.0,
+                    mib = bytes as f64 / 1048576.0,
                     ms = started.elapsed().as_millis() as u64, "tile index built");
+                self.make_room(&versioned(layer), bytes);
                 Ok::<_, StoreError>(Arc::new(idx))
             })
             .await?
@@ -252,10 +272,44 @@ impl TileEngine {
     pub fn index_bytes(&self) -> usize {
         self.indexes.lock().map_or(0, |m| {
             m.values()
-                .filter_map(|c| c.get())
+                .filter_map(|c| c.0.get())
                 .map(|i| i.heap_bytes())
                 .sum()
         })
+    }
+
+    /// How many layer indexes are held, for metrics and tests.
+    pub fn indexes_held(&self) -> usize {
+        self.indexes
+            .lock()
+            .map_or(0, |m| m.values().filter(|c| c.0.get().is_some()).count())
+    }
+
+    /// Keeps the indexes within the budget once `key`'s index (of `bytes`) joins them:
+    /// the least recently used others go (renders holding them finish first). A dropped
+    /// index is built again from the store on its next tile.
+    fn make_room(&self, key: &str, bytes: usize) {
+        if self.index_budget == 0 {
+            return;
+        }
+        let Ok(mut map) = self.indexes.lock() else {
+            return;
+        };
+        let mut held: Vec<(u64, String, usize)> = map
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .filter_map(|(k, (c, tick))| Some((*tick, k.clone(), c.get()?.heap_bytes())))
+            .collect();
+        let mut total = bytes + held.iter().map(|h| h.2).sum::<usize>();
+        held.sort();
+        for (_, k, b) in held {
+            if total <= self.index_budget {
+                break;
+            }
+            tracing::info!(index = %k, mib = b as f64 / 1048576.0, "tile index dropped: over the memory budget");
+            map.remove(&k);
+            total -= b;
+        }
     }
 
     /// The indexes of several layers, in order.

@@ -112,10 +112,26 @@ pub(super) fn bind_value<'q>(
 
 #[async_trait]
 impl FeatureStore for GpkgStore {
-    async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
+    async fn scan_batches(
+        &self,
+        layer: &Layer,
+        size: usize,
+        to: tokio::sync::mpsc::Sender<Vec<StoredFeature>>,
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
         let sql = format!("{} ORDER BY fid", select_features(layer));
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| feature_from_row(layer, r)).collect()
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        let mut batch = Vec::with_capacity(size);
+        while let Some(r) = rows.try_next().await? {
+            batch.push(feature_from_row(layer, &r)?);
+            if batch.len() == size && to.send(std::mem::take(&mut batch)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if !batch.is_empty() {
+            let _ = to.send(batch).await;
+        }
+        Ok(())
     }
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
