@@ -27,6 +27,10 @@ pub struct Config {
     /// Bytes of tile indexes kept in memory (0: no limit). Beyond it, the least recently
     /// used layers' indexes are dropped, and built again from the store when asked for.
     pub tile_index_bytes: usize,
+    /// Where tile indexes are persisted, so a restart or an eviction pages them in instead
+    /// of scanning the store. `Config::load` (the command line) puts them in
+    /// `{cache_dir}/indexes` unless set; an empty path turns it off.
+    pub tile_index_dir: Option<std::path::PathBuf>,
     /// Serve the web assets from this folder (`web/` of a checkout, with `npm ci` run in
     /// it) instead of the copies embedded in the binary: for working on the pages.
     pub web_dir: Option<std::path::PathBuf>,
@@ -81,6 +85,7 @@ impl Default for Config {
             request_timeout_secs: 300,
             tile_cache_bytes: 256 << 20,
             tile_index_bytes: 4 << 30,
+            tile_index_dir: None,
             tile_disk_cache: None,
             tile_disk_cache_bytes: 1 << 30,
             cache_dir: "data/cache".into(),
@@ -117,6 +122,11 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        match &cfg.tile_index_dir {
+            None => cfg.tile_index_dir = Some(cfg.cache_dir.join("indexes")),
+            Some(p) if p.as_os_str().is_empty() => cfg.tile_index_dir = None,
+            Some(_) => {}
+        }
         Ok(cfg)
     }
 

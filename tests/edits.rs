@@ -3,7 +3,8 @@
 //! touch (before and after, at every zoom), and the tiles then equal a full rebuild's,
 //! decoded and compared feature by feature. On PostGIS, two servers on one store agree
 //! after edits made on either. Under a memory budget, indexes are dropped least recently
-//! used first and tiles stay the same.
+//! used first and tiles stay the same; a restart reads persisted indexes back and serves
+//! the same bytes.
 
 mod common;
 
@@ -501,7 +502,82 @@ async fn a_tiny_index_budget_evicts_and_still_serves_the_same_tiles(t: TestStore
     assert_eq!(roomy.state.tiles.indexes_held(), 2);
 }
 
+/// An index persisted on disk, then edits: a server started afterwards reads the index
+/// back instead of scanning the store, applies the edits from the change log, and serves
+/// the same bytes as the server that saw the edits happen. A damaged file is rebuilt.
+async fn a_restart_reads_the_persisted_index_and_serves_the_same_bytes(t: TestStore) {
+    let extent = setup(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || atlante::config::Config {
+        tile_index_dir: Some(dir.path().to_path_buf()),
+        tile_cache_bytes: 0,
+        ..Default::default()
+    };
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
+    let layers = ["015146_nil", "015146_fermate"];
+    let first = Server::with(&t.store, config()).await;
+    let g = grid(extent, &[]);
+    for l in layers {
+        first.tiles(l, &g).await;
+    }
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for d in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+                out.push(f.path());
+            }
+        }
+        out.sort();
+        out
+    };
+    for _ in 0..100 {
+        if files()
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "idx"))
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(files().len(), 2, "{:?}", files());
+    let (_, places) = edit(&first, &token).await;
+    let near = grid(extent, &places);
+    let second = Server::with(&t.store, config()).await;
+    for l in layers {
+        let want = first.tiles(l, &near).await;
+        let got = second.tiles(l, &near).await;
+        for (tc, bytes) in &want {
+            assert_eq!(
+                bytes, &got[tc],
+                "{l} {tc:?}: not the same bytes after a restart"
+            );
+        }
+    }
+    assert_eq!(
+        second.state.tiles.indexes_loaded(),
+        2,
+        "both indexes read back from disk"
+    );
+    // A damaged file is not read: the index is built from the store, the same tiles.
+    for f in files() {
+        let mut bytes = std::fs::read(&f).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+        std::fs::write(&f, bytes).unwrap();
+    }
+    let third = Server::with(&t.store, config()).await;
+    for l in layers {
+        let want = first.tiles(l, &near).await;
+        let got = third.tiles(l, &near).await;
+        same_tiles(&want, &got, l);
+    }
+    assert_eq!(third.state.tiles.indexes_loaded(), 0);
+}
+
 both_stores!(
     an_edit_changes_only_the_tiles_it_touches,
-    a_tiny_index_budget_evicts_and_still_serves_the_same_tiles
+    a_tiny_index_budget_evicts_and_still_serves_the_same_tiles,
+    a_restart_reads_the_persisted_index_and_serves_the_same_bytes
 );

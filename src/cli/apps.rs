@@ -85,7 +85,7 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
                 layers: gathered.layers,
                 base: server.trim_end_matches('/'),
             };
-            let engine = atlante::tiles::TileEngine::new(catalog, 0, 0, None);
+            let engine = atlante::tiles::TileEngine::new(catalog, Default::default());
             let pb = progress(1, "building", "bundle");
             let limits = atlante::tiles::batch::Limits {
                 max_tiles: max_tiles.unwrap_or(config.max_bundle_tiles),

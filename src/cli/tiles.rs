@@ -69,7 +69,7 @@ pub fn parse_zooms(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u8>> {
 
 pub async fn tiles(store: DynStore, config: &Config, action: TilesAction) -> anyhow::Result<()> {
     let catalog = Catalog::open(store).await?;
-    let engine = TileEngine::new(catalog.clone(), 0, 0, None);
+    let engine = TileEngine::new(catalog.clone(), Default::default());
     let pick = |ids: &str, include_private: bool| -> anyhow::Result<Vec<Layer>> {
         let mut ids: Vec<&str> = ids.split(',').map(str::trim).collect();
         ids.sort_unstable();

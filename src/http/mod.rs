@@ -68,9 +68,12 @@ impl AppState {
         };
         let tiles = TileEngine::new(
             catalog.clone(),
-            config.tile_cache_bytes,
-            config.tile_index_bytes,
-            disk,
+            crate::tiles::EngineOptions {
+                cache_bytes: config.tile_cache_bytes,
+                index_bytes: config.tile_index_bytes,
+                disk,
+                index_dir: config.tile_index_dir.clone(),
+            },
         );
         Ok(AppState {
             metrics: Arc::default(),

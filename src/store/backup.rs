@@ -64,8 +64,14 @@ pub async fn backup(location: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the store at `location` with the backup `from`.
+/// Replaces the store at `location` with the backup `from`, and gives its change log a new
+/// identity (sequence numbers after the restore may repeat ones seen before it).
 pub async fn restore(location: &str, from: &Path) -> Result<()> {
+    put_back(location, from).await?;
+    super::open(location).await?.renew_log_id().await
+}
+
+async fn put_back(location: &str, from: &Path) -> Result<()> {
     if !from.is_file() {
         return Err(StoreError::Location(format!(
             "{}: no such backup",

@@ -257,6 +257,25 @@ pub(crate) async fn read_layer_since(
         .collect()
 }
 
+/// The log's identity, for either backend's `ChangeStore`.
+pub(crate) async fn read_log_id(e: &impl Exec) -> Result<String> {
+    match e
+        .fetch_optional(Stmt::new("SELECT id FROM atlante_log_id"))
+        .await?
+    {
+        Some(r) => r.text("id"),
+        None => Ok(String::new()),
+    }
+}
+
+/// A new identity for the log, for either backend's `ChangeStore`.
+pub(crate) async fn renew_log_id(e: &impl Exec) -> Result<()> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    e.exec(Stmt::new(e.dialect().sql("UPDATE atlante_log_id SET id = $1")).arg(id))
+        .await?;
+    Ok(())
+}
+
 /// The highest sequence number logged (0 when none), for either backend's `ChangeStore`.
 pub(crate) async fn read_latest(e: &impl Exec) -> Result<i64> {
     match e.fetch_optional(latest(e.dialect())).await? {

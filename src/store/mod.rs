@@ -354,6 +354,11 @@ pub trait ChangeStore {
     ) -> Result<Vec<changes::Change>>;
     /// The highest sequence number logged so far (0 when none).
     async fn latest_change(&self) -> Result<i64>;
+    /// The log's identity: what was derived from it (a persisted tile index) is valid only
+    /// against the same log.
+    async fn log_id(&self) -> Result<String>;
+    /// Gives the log a new identity (after a restore: sequence numbers may be reused).
+    async fn renew_log_id(&self) -> Result<()>;
     /// Sequence numbers of changes committed by any process, as the store announces them
     /// (PostGIS LISTEN/NOTIFY). None when the store cannot announce; callers poll then.
     async fn notifications(&self) -> Option<mpsc::Receiver<i64>> {

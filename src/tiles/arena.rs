@@ -53,6 +53,23 @@ impl GeomRef {
     pub fn is_points(&self) -> bool {
         self.kind == Kind::Points
     }
+
+    /// As four words, for a persisted index.
+    pub fn to_words(self) -> [u32; 4] {
+        [self.kind as u32, self.pts, self.rings, self.nrings]
+    }
+
+    pub fn from_words(w: [u32; 4]) -> Option<GeomRef> {
+        let kind = [Kind::Points, Kind::Lines, Kind::Polygons]
+            .into_iter()
+            .find(|k| *k as u32 == w[0])?;
+        Some(GeomRef {
+            kind,
+            pts: w[1],
+            rings: w[2],
+            nrings: w[3],
+        })
+    }
 }
 
 impl Arena {
@@ -178,6 +195,29 @@ impl Arena {
         self.pts.shrink_to_fit();
         self.rings.shrink_to_fit();
     }
+
+    /// The points and ring sizes, for a persisted index.
+    pub fn parts(&self) -> (&[[u32; 2]], &[u32]) {
+        (&self.pts, &self.rings)
+    }
+
+    /// An arena from persisted parts, if every reference into it stays inside.
+    pub fn from_parts(pts: Vec<[u32; 2]>, rings: Vec<u32>) -> Arena {
+        Arena { pts, rings }
+    }
+
+    /// Whether a geometry lies inside this arena (for references read from disk).
+    pub fn holds(&self, g: GeomRef) -> bool {
+        let end = g.rings as usize + g.nrings as usize;
+        end <= self.rings.len()
+            && g.nrings > 0
+            && g.pts as usize
+                + self.rings[g.rings as usize..end]
+                    .iter()
+                    .map(|r| (r & !FIRST) as usize)
+                    .sum::<usize>()
+                <= self.pts.len()
+    }
 }
 
 /// Attribute values packed one feature after another: a tag byte, then the value.
@@ -189,8 +229,8 @@ pub struct Values {
 /// Where a feature's values are in [`Values`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValuesRef {
-    at: u32,
-    len: u32,
+    pub at: u32,
+    pub len: u32,
 }
 
 impl Values {
@@ -288,6 +328,19 @@ impl Values {
     /// Gives back what growing left unused.
     pub fn shrink(&mut self) {
         self.bytes.shrink_to_fit();
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Values {
+        Values { bytes }
+    }
+
+    /// Whether a reference lies inside (for references read from disk).
+    pub fn holds(&self, r: ValuesRef) -> bool {
+        r.at as usize + r.len as usize <= self.bytes.len()
     }
 }
 

@@ -19,7 +19,7 @@ use super::polygon::PolygonBuilder;
 use crate::model::{GeomType, Layer, Value};
 use crate::store::StoredFeature;
 
-type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+pub(super) type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 pub struct LayerIndex {
     pub layer: Layer,
@@ -31,25 +31,25 @@ pub struct LayerIndex {
     pub(super) catching_up: tokio::sync::Mutex<()>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     /// By slot. A deleted feature leaves an empty slot (fid [`EMPTY`], in no tree) that the
     /// next inserted feature takes.
-    slots: Vec<Slot>,
-    geoms: Arena,
-    values: Values,
-    tree: RTree<Entry>,
+    pub(super) slots: Vec<Slot>,
+    pub(super) geoms: Arena,
+    pub(super) values: Values,
+    pub(super) tree: RTree<Entry>,
     /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
-    levels: Vec<Level>,
-    free: Vec<u32>,
+    pub(super) levels: Vec<Level>,
+    pub(super) free: Vec<u32>,
 }
 
 /// A feature: its id, box (Web Mercator), geometry and values.
 #[derive(Clone, Copy)]
-struct Slot {
-    fid: i64,
-    bbox: [f64; 4],
-    geom: GeomRef,
-    values: ValuesRef,
+pub(super) struct Slot {
+    pub(super) fid: i64,
+    pub(super) bbox: [f64; 4],
+    pub(super) geom: GeomRef,
+    pub(super) values: ValuesRef,
 }
 
 /// A feature read from the store, before it has a slot.
@@ -62,22 +62,22 @@ struct Fresh {
 }
 
 /// The fid of an empty slot.
-const EMPTY: i64 = i64::MIN;
+pub(super) const EMPTY: i64 = i64::MIN;
 
 /// The features a band of low zooms can draw — points, and lines and polygons at least
 /// [`min_size`] across at the band's deepest zoom — with lines and polygons generalised for
 /// that zoom (Douglas–Peucker at half a tile unit). Low-zoom tiles cover many features too
 /// small to draw and many vertices closer than a pixel: a level never hands those out.
-struct Level {
-    max_zoom: u8,
+pub(super) struct Level {
+    pub(super) max_zoom: u8,
     /// None when the level holds every feature, in order: the full tree serves it, and
     /// `items[slot]` is the slot's (then a feature that is too small for the level is still
     /// listed: tiles leave it out by its size, as the level would have).
-    tree: Option<RTree<Entry>>,
+    pub(super) tree: Option<RTree<Entry>>,
     /// (feature slot, generalised geometry in `geoms`; None: the feature's own, as for
     /// points).
-    items: Vec<(u32, Option<GeomRef>)>,
-    geoms: Arena,
+    pub(super) items: Vec<(u32, Option<GeomRef>)>,
+    pub(super) geoms: Arena,
 }
 
 /// The deepest zoom of each level, in order: z0–8, z9–10, z11–12. Deeper tiles read the
@@ -238,7 +238,17 @@ impl LayerIndex {
         self.seq.fetch_max(seq, Ordering::AcqRel);
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    /// An index from its parts (read back from disk), showing the data as of `seq`.
+    pub(super) fn from_parts(layer: Layer, inner: Inner, seq: i64) -> LayerIndex {
+        LayerIndex {
+            layer,
+            inner: RwLock::new(inner),
+            seq: AtomicI64::new(seq),
+            catching_up: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -287,26 +297,31 @@ impl LayerIndex {
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
             .collect();
-        // Features go out in the index's (spatial) order, which is also their memory order.
-        ids.sort_unstable();
         let mut out = LayerBuilder::new(name, EXTENT);
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
         let min_size = min_size(tile.z);
-        // Point thinning at low zoom: one point per cell of `cell` tile units, the first by
-        // fid (so the choice does not depend on where edits left a feature in memory).
+        // Features go out in spatial order (Z-order of their boxes, then fid), which is also
+        // mostly their memory order: the same features give the same bytes whatever slots
+        // edits put them in, on every replica. Point thinning at low zoom keeps one point
+        // per cell of `cell` tile units, the first by fid.
         let cell = match tile.z {
             0..=8 => 16,
             9..=12 => 4,
             _ => 0,
         };
-        let fid_of = |id: u32| match level {
-            Some(l) => inner.slots[l.items[id as usize].0 as usize].fid,
-            None => inner.slots[id as usize].fid,
+        let slot_of = |id: u32| match level {
+            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
+            None => &inner.slots[id as usize],
         };
         if cell > 0 && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
-            ids.sort_unstable_by_key(|&id| fid_of(id));
+            ids.sort_unstable_by_key(|&id| slot_of(id).fid);
+        } else {
+            ids.sort_unstable_by_key(|&id| {
+                let s = slot_of(id);
+                (morton(&s.bbox), s.fid)
+            });
         }
         let mut taken = std::collections::HashSet::new();
         // Made on the first polygon: point and line layers need none.
@@ -492,7 +507,7 @@ impl Inner {
     }
 }
 
-fn rect(b: &[f64; 4]) -> Rectangle<[f64; 2]> {
+pub(super) fn rect(b: &[f64; 4]) -> Rectangle<[f64; 2]> {
     Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
 }
 

@@ -17,6 +17,7 @@ pub mod feature;
 pub mod index;
 pub mod math;
 pub mod mvt;
+pub mod persist;
 pub mod pmtiles;
 mod polygon;
 pub mod tilejson;
@@ -49,6 +50,11 @@ pub struct TileEngine {
     indexes: Mutex<HashMap<String, (IndexCell, u64)>>,
     /// Heap bytes the indexes may hold (0: no limit); see [`TileEngine::make_room`].
     index_budget: usize,
+    /// Where indexes are persisted ([`persist`]), under the change log's identity.
+    index_dir: Option<std::path::PathBuf>,
+    log_id: OnceCell<String>,
+    /// Indexes read back from disk since start.
+    loaded: std::sync::atomic::AtomicU64,
     ticks: std::sync::atomic::AtomicU64,
     pub cache: TileCache,
     /// Two renders per core at a time, first come first served: under load a tile waits
@@ -68,22 +74,33 @@ pub fn versioned(l: &Layer) -> String {
 /// The marker in a layer version's disk cache folder: the data sequence its tiles show.
 const DISK_SEQ: &str = "seq";
 
+/// What an engine may hold, and where.
+#[derive(Default)]
+pub struct EngineOptions {
+    /// Bytes of rendered tiles in memory (0: no cache).
+    pub cache_bytes: usize,
+    /// Bytes of indexes in memory (0: no limit).
+    pub index_bytes: usize,
+    /// The disk tile cache.
+    pub disk: Option<Arc<DiskCache>>,
+    /// Where indexes are persisted (None: they are not).
+    pub index_dir: Option<std::path::PathBuf>,
+}
+
 impl TileEngine {
     /// An engine over the catalog; indexes are built on first use (or by [`Self::warm`]),
     /// and dropped (with their tiles) when the catalog says a layer's data changed.
-    pub fn new(
-        catalog: Arc<Catalog>,
-        cache_bytes: usize,
-        index_budget: usize,
-        disk: Option<Arc<DiskCache>>,
-    ) -> Arc<TileEngine> {
+    pub fn new(catalog: Arc<Catalog>, opts: EngineOptions) -> Arc<TileEngine> {
         let engine = Arc::new(TileEngine {
             catalog: catalog.clone(),
-            disk,
+            disk: opts.disk,
             indexes: Mutex::new(HashMap::new()),
-            index_budget,
+            index_budget: opts.index_bytes,
+            index_dir: opts.index_dir,
+            log_id: OnceCell::new(),
+            loaded: Default::default(),
             ticks: Default::default(),
-            cache: TileCache::new(cache_bytes),
+            cache: TileCache::new(opts.cache_bytes),
             renders: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -104,6 +121,22 @@ impl TileEngine {
                 if let (Some(disk), Some(old)) = (engine.disk.clone(), e.before.as_deref()) {
                     let dir = std::path::PathBuf::from(versioned(old));
                     tokio::task::spawn_blocking(move || disk.remove_dir(&dir));
+                }
+                if let (Some(file), Ok(rt)) = (
+                    e.before.as_deref().and_then(|old| engine.index_file(old)),
+                    tokio::runtime::Handle::try_current(),
+                ) {
+                    rt.spawn_blocking(move || std::fs::remove_file(file));
+                }
+                // The new data's index, built (and persisted) now rather than on its
+                // first tile.
+                if let (Some(now), Ok(rt)) = (e.after.clone(), tokio::runtime::Handle::try_current()) {
+                    let engine = engine.clone();
+                    rt.spawn(async move {
+                        if let Err(e) = engine.index(&now).await {
+                            tracing::warn!(layer = %now.id, error = %e, "index build failed");
+                        }
+                    });
                 }
             } else if let (ChangeKind::Edited, Some(now)) = (e.change.kind, e.after.clone()) {
                 engine.edited(&now, &e.change.features, e.change.seq);
@@ -194,6 +227,14 @@ impl TileEngine {
         let idx = cell
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
+                if let Some(idx) = self.load(layer).await {
+                    self.loaded
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(layer = %layer.id, version = layer.version, features = idx.len(),
+                        ms = started.elapsed().as_millis() as u64, "tile index read from disk");
+                    self.make_room(&versioned(layer), idx.heap_bytes());
+                    return Ok(Arc::new(idx));
+                }
                 // Rows are made compact as they arrive, off the async runtime.
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredFeature>>(2);
                 let l = layer.clone();
@@ -211,12 +252,58 @@ impl TileEngine {
                     mib = bytes as f64 / 1048576.0,
                     ms = started.elapsed().as_millis() as u64, "tile index built");
                 self.make_room(&versioned(layer), bytes);
-                Ok::<_, StoreError>(Arc::new(idx))
+                let idx = Arc::new(idx);
+                self.save(&idx).await;
+                Ok::<_, StoreError>(idx)
             })
             .await?
             .clone();
         self.catch_up(&idx).await?;
         Ok(idx)
+    }
+
+    /// Where `layer`'s index is persisted, once the change log's identity is known.
+    fn index_file(&self, layer: &Layer) -> Option<std::path::PathBuf> {
+        let dir = self.index_dir.as_ref()?.join(self.log_id.get()?);
+        Some(dir.join(format!("{}.idx", versioned(layer))))
+    }
+
+    /// The persisted index of `layer`, if there is a good one.
+    async fn load(&self, layer: &Layer) -> Option<LayerIndex> {
+        self.index_dir.as_ref()?;
+        let id = self
+            .log_id
+            .get_or_try_init(|| self.catalog.store().log_id())
+            .await
+            .ok()?;
+        if id.is_empty() {
+            return None;
+        }
+        let file = self.index_file(layer)?;
+        let l = layer.clone();
+        tokio::task::spawn_blocking(move || persist::load(&file, &l))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Persists an index in the background (a failure is logged: the index is rebuilt
+    /// from the store next time).
+    async fn save(&self, idx: &Arc<LayerIndex>) {
+        let Some(file) = self.index_file(&idx.layer) else {
+            return;
+        };
+        let idx = idx.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match persist::save(&file, &idx) {
+                Ok(()) => tracing::info!(layer = %idx.layer.id, file = %file.display(),
+                    ms = started.elapsed().as_millis() as u64, "tile index written to disk"),
+                Err(e) => {
+                    tracing::warn!(layer = %idx.layer.id, error = %e, "tile index not written to disk")
+                }
+            }
+        });
     }
 
     /// Applies to an index the feature edits the change log holds above its sequence, up
@@ -278,6 +365,11 @@ impl TileEngine {
         })
     }
 
+    /// How many indexes were read back from disk since start, for metrics and tests.
+    pub fn indexes_loaded(&self) -> u64 {
+        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many layer indexes are held, for metrics and tests.
     pub fn indexes_held(&self) -> usize {
         self.indexes
@@ -321,8 +413,25 @@ impl TileEngine {
         Ok(out)
     }
 
-    /// Builds every layer's index now (at start, so the first tiles are fast).
+    /// Builds (or reads back) every layer's index now, so the first tiles are fast, after
+    /// removing persisted indexes that are no longer current.
     pub async fn warm(&self) {
+        if let (Some(dir), Ok(log)) = (
+            self.index_dir.clone(),
+            self.log_id
+                .get_or_try_init(|| self.catalog.store().log_id())
+                .await
+                .cloned(),
+        ) {
+            let current: std::collections::HashSet<String> = self
+                .catalog
+                .all()
+                .iter()
+                .map(|l| format!("{}.idx", versioned(l)))
+                .collect();
+            let _ =
+                tokio::task::spawn_blocking(move || sweep_index_files(&dir, &log, &current)).await;
+        }
         for l in self.catalog.all() {
             if let Err(e) = self.index(&l).await {
                 tracing::warn!(layer = %l.id, error = %e, "index build failed");
@@ -406,6 +515,28 @@ impl TileEngine {
             self.cache.forget(&key);
         }
         Ok(tile)
+    }
+}
+
+/// Removes persisted indexes of other change logs (a replaced store) and of layer versions
+/// that are no longer current.
+fn sweep_index_files(
+    dir: &std::path::Path,
+    log: &str,
+    current: &std::collections::HashSet<String>,
+) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name != log {
+            let _ = std::fs::remove_dir_all(e.path());
+            continue;
+        }
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if !current.contains(&*f.file_name().to_string_lossy()) {
+                tracing::info!(file = %f.path().display(), "persisted tile index no longer current: removed");
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
     }
 }
 

@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../migrations/sqlite/0007_base_seq.sql"),
     ),
+    (
+        8,
+        include_str!("../../../migrations/sqlite/0008_log_id.sql"),
+    ),
 ];
 
 pub struct GpkgStore {
@@ -210,6 +214,14 @@ impl ChangeStore for GpkgStore {
 
     async fn latest_change(&self) -> Result<i64> {
         changes::read_latest(self).await
+    }
+
+    async fn log_id(&self) -> Result<String> {
+        changes::read_log_id(self).await
+    }
+
+    async fn renew_log_id(&self) -> Result<()> {
+        changes::renew_log_id(self).await
     }
 }
 

@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/postgres/0006_base_seq.sql"),
     ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_log_id.sql"),
+    ),
 ];
 
 pub struct PgStore {
@@ -199,6 +203,14 @@ impl ChangeStore for PgStore {
 
     async fn latest_change(&self) -> Result<i64> {
         changes::read_latest(self).await
+    }
+
+    async fn log_id(&self) -> Result<String> {
+        changes::read_log_id(self).await
+    }
+
+    async fn renew_log_id(&self) -> Result<()> {
+        changes::renew_log_id(self).await
     }
 
     async fn notifications(&self) -> Option<mpsc::Receiver<i64>> {

@@ -1,0 +1,264 @@
+//! Tile indexes on a server's own disk, so that a restart or an eviction costs a page-in
+//! rather than a scan of the store. A file holds an index as it is in memory — slots, the
+//! geometry arenas, the packed values, the low-zoom levels — and the change-log sequence it
+//! shows; its name carries the change log's identity and the layer's data key
+//! (`{log}/{id}@{version}.{base_seq}.idx`), so a new version, a replaced store or a
+//! restored backup never reuse it. Edits made since the file was written are in the change
+//! log: the engine applies them after loading, which is also how an index and its pending
+//! edits survive `kill -9`. A file is written whole under a temporary name, then renamed;
+//! a CRC-32 over its body catches a torn or damaged file, which is then rebuilt.
+
+use std::io::Write;
+use std::path::Path;
+
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+
+use super::arena::{Arena, GeomRef, Values, ValuesRef};
+use super::index::{rect, Entry, Inner, LayerIndex, Level, Slot, EMPTY};
+use crate::model::Layer;
+
+const MAGIC: &[u8; 8] = b"ATLIDX01";
+
+/// Writes `idx` to `path` (atomically). Holds the index's read lock meanwhile.
+pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let file = std::fs::File::create(&tmp)?;
+    let mut w = Body {
+        out: std::io::BufWriter::with_capacity(1 << 20, file),
+        crc: flate2::Crc::new(),
+    };
+    w.out.write_all(MAGIC)?;
+    {
+        let inner = idx.read();
+        w.i64(idx.seq())?;
+        w.u64(inner.slots.len() as u64)?;
+        for s in &inner.slots {
+            w.i64(s.fid)?;
+            for v in s.bbox {
+                w.f64(v)?;
+            }
+            w.words(&s.geom.to_words())?;
+            w.words(&[s.values.at, s.values.len])?;
+        }
+        w.u64(inner.free.len() as u64)?;
+        w.words(&inner.free)?;
+        w.arena(&inner.geoms)?;
+        w.u64(inner.values.bytes().len() as u64)?;
+        w.bytes(inner.values.bytes())?;
+        w.u64(inner.levels.len() as u64)?;
+        for l in &inner.levels {
+            w.bytes(&[l.max_zoom, u8::from(l.tree.is_some())])?;
+            // Only the items a tree holds (edits leave dead ones behind), in their order.
+            let items: Vec<(u32, Option<GeomRef>)> = match &l.tree {
+                None => l.items.clone(),
+                Some(t) => {
+                    let mut held: Vec<u32> = t.iter().map(|e| e.data).collect();
+                    held.sort_unstable();
+                    held.iter().map(|&i| l.items[i as usize]).collect()
+                }
+            };
+            w.u64(items.len() as u64)?;
+            for (slot, g) in items {
+                w.words(&[slot])?;
+                match g {
+                    Some(g) => {
+                        w.bytes(&[1])?;
+                        w.words(&g.to_words())?;
+                    }
+                    None => w.bytes(&[0])?,
+                }
+            }
+            w.arena(&l.geoms)?;
+        }
+    }
+    let crc = w.crc.sum();
+    w.out.write_all(&crc.to_le_bytes())?;
+    let file = w.out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads an index of `layer` back; None if the file is missing, damaged or not one.
+pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
+    let bytes = std::fs::read(path).ok()?;
+    let body = bytes.strip_prefix(MAGIC)?;
+    let (body, crc) = body.split_at(body.len().checked_sub(4)?);
+    let mut sum = flate2::Crc::new();
+    sum.update(body);
+    if sum.sum().to_le_bytes() != crc {
+        tracing::warn!(file = %path.display(), "persisted tile index damaged: rebuilt");
+        return None;
+    }
+    let mut r = Reader(body);
+    let seq = r.i64()?;
+    let n = r.len(64)?;
+    let mut slots = Vec::with_capacity(n);
+    for _ in 0..n {
+        let fid = r.i64()?;
+        let bbox = [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
+        let geom = GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?])?;
+        let values = ValuesRef {
+            at: r.u32()?,
+            len: r.u32()?,
+        };
+        slots.push(Slot {
+            fid,
+            bbox,
+            geom,
+            values,
+        });
+    }
+    let n = r.len(4)?;
+    let free: Vec<u32> = (0..n).map(|_| r.u32()).collect::<Option<_>>()?;
+    let geoms = r.arena()?;
+    let n = r.len(1)?;
+    let values = Values::from_bytes(r.take(n)?.to_vec());
+    let live = |s: &Slot| s.fid != EMPTY;
+    if slots
+        .iter()
+        .any(|s| live(s) && !(geoms.holds(s.geom) && values.holds(s.values)))
+        || free.iter().any(|&f| f as usize >= slots.len())
+    {
+        return None;
+    }
+    let mut levels = Vec::new();
+    for _ in 0..r.len(1)? {
+        let [max_zoom, has_tree] = [r.u8()?, r.u8()?];
+        let n = r.len(5)?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            let slot = r.u32()?;
+            let g = match r.u8()? {
+                1 => Some(GeomRef::from_words([
+                    r.u32()?,
+                    r.u32()?,
+                    r.u32()?,
+                    r.u32()?,
+                ])?),
+                _ => None,
+            };
+            items.push((slot, g));
+        }
+        let geoms = r.arena()?;
+        if items
+            .iter()
+            .any(|(s, g)| *s as usize >= slots.len() || g.is_some_and(|g| !geoms.holds(g)))
+        {
+            return None;
+        }
+        let tree = (has_tree == 1).then(|| {
+            RTree::bulk_load(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (s, _))| GeomWithData::new(rect(&slots[*s as usize].bbox), k as u32))
+                    .collect(),
+            )
+        });
+        levels.push(Level {
+            max_zoom,
+            tree,
+            items,
+            geoms,
+        });
+    }
+    if !r.0.is_empty() {
+        return None;
+    }
+    let entries: Vec<Entry> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| live(s))
+        .map(|(i, s)| GeomWithData::new(rect(&s.bbox), i as u32))
+        .collect();
+    let inner = Inner {
+        tree: RTree::bulk_load(entries),
+        slots,
+        geoms,
+        values,
+        levels,
+        free,
+    };
+    Some(LayerIndex::from_parts(layer.clone(), inner, seq))
+}
+
+/// A writer that keeps the CRC of what it writes.
+struct Body<W: Write> {
+    out: W,
+    crc: flate2::Crc,
+}
+
+impl<W: Write> Body<W> {
+    fn bytes(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.crc.update(b);
+        self.out.write_all(b)
+    }
+    fn u64(&mut self, v: u64) -> std::io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn i64(&mut self, v: i64) -> std::io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn f64(&mut self, v: f64) -> std::io::Result<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+    fn words(&mut self, w: &[u32]) -> std::io::Result<()> {
+        for v in w {
+            self.bytes(&v.to_le_bytes())?;
+        }
+        Ok(())
+    }
+    fn arena(&mut self, a: &Arena) -> std::io::Result<()> {
+        let (pts, rings) = a.parts();
+        self.u64(pts.len() as u64)?;
+        for p in pts {
+            self.words(p)?;
+        }
+        self.u64(rings.len() as u64)?;
+        self.words(rings)
+    }
+}
+
+/// A cursor over a file's body; every read checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A count of items of at least `min` bytes each, checked against what is left.
+    fn len(&mut self, min: usize) -> Option<usize> {
+        let n = usize::try_from(u64::from_le_bytes(self.take(8)?.try_into().ok()?)).ok()?;
+        (n.checked_mul(min)? <= self.0.len()).then_some(n)
+    }
+    fn arena(&mut self) -> Option<Arena> {
+        let n = self.len(8)?;
+        let pts: Vec<[u32; 2]> = (0..n)
+            .map(|_| Some([self.u32()?, self.u32()?]))
+            .collect::<Option<_>>()?;
+        let n = self.len(4)?;
+        let rings: Vec<u32> = (0..n).map(|_| self.u32()).collect::<Option<_>>()?;
+        Some(Arena::from_parts(pts, rings))
+    }
+}
