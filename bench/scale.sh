@@ -9,8 +9,9 @@
 #   ingest  `atlante ingest` next to `ogr2ogr` into the same kind of store (GeoPackage with
 #           its R-tree; PostGIS with COPY and a GiST index), features/s
 #   first   time from `atlante serve` to the first z14 tile in the densest place (Milan),
-#           after a start and after a restart; resident memory per million features once
-#           indexed: (RSS once indexed − RSS of the same server before the layer) ÷ millions
+#           after a first start (index built from the store) and after a restart (index
+#           read back from disk); resident memory per million features once indexed:
+#           (RSS once indexed − RSS of the same server before the layer) ÷ millions
 #   edits   200 Part 4 PATCHes of random buildings while 16 connections read tiles of the
 #           layer (wrk): edit-to-tile p50/p99 on the server that took the edit, and on
 #           PostGIS on a second server on the same store
@@ -41,6 +42,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+export ATLANTE_CACHE_DIR="$work/cache"   # persisted tile indexes and bundles of the servers run here
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
@@ -130,7 +132,7 @@ PY
         t0=$(now); serve "$loc" "$port" "$work/serve.log"
         wait_ok "http://127.0.0.1:$port/tiles/$layer/$tz/$tx/$ty.mvt"; t1=$(now)
         sleep 3
-        echo "$store $kind first tile after $run: $(secs "$t0" "$t1") s; RSS $(rss_mb "$pid") MB (before the layer $base_rss MB): $(python3 -c "print(f'{($(rss_mb "$pid") - $base_rss) / ($size / 1e6):.0f}')") MB per million; $(grep -o 'features=[0-9]* mib=[0-9.]*' "$work/serve.log" | tail -1)"
+        echo "$store $kind first tile after $run: $(secs "$t0" "$t1") s; RSS $(rss_mb "$pid") MB (before the layer $base_rss MB): $(python3 -c "print(f'{($(rss_mb "$pid") - $base_rss) / ($size / 1e6):.0f}')") MB per million; $(sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -o 'tile index [a-z ]*layer=[a-z_]* .*' | tail -1)"
         stop "$pid"
       done
     fi
