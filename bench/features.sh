@@ -5,7 +5,10 @@
 # work folder).
 #   1. items?bbox=…&limit=100 at 2,000 random places (boxes of about 1 km) in the metro area;
 #   2. a CQL2 attribute + spatial filter: pop21 > 200 AND S_INTERSECTS(geom, POLYGON(…))
-#      (a WKT polygon, not BBOX(…): tipg 1.6 sends BBOX literals to PostGIS without an SRID).
+#      (a WKT polygon, not BBOX(…): tipg 1.6 sends BBOX literals to PostGIS without an SRID);
+#   3. "views": items?bbox=…&limit=100 where people look — boxes the size of a 1280×800 map
+#      at zoom 14–17 (about 4 km down to 0.5 km wide) at places drawn around the layer's
+#      dense centres, so most match well over 100 features and numberMatched counts them all.
 #   usage: bench/features.sh [seconds per run]     (default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +30,21 @@ boxes = []
 for _ in range(2000):
     x, y = rnd.uniform(w, e - 0.02), rnd.uniform(s, n - 0.02)
     boxes.append((x, y, x + 0.013, y + 0.009))
+# Views: one of the 30 copies of Milan (bench/common.sh), a place spread around its centre,
+# a zoom between 14 and 17.
+views = []
+for _ in range(2000):
+    i, j = rnd.randrange(6), rnd.randrange(5)
+    cx, cy = 9.19 + (i - 2.5) * 0.25, 45.464 + (j - 2) * 0.16
+    x, y = rnd.gauss(cx, 0.03), rnd.gauss(cy, 0.02)
+    z = rnd.choice([14, 15, 16, 17])
+    w_deg = 4.0 / 2 ** (z - 14) / 78.0   # km → degrees of longitude at 45.5°N
+    h_deg = w_deg * 800 / 1280 * 0.70    # degrees of latitude are longer
+    views.append((x - w_deg / 2, y - h_deg / 2, x + w_deg / 2, y + h_deg / 2))
 for server, coll in (("atlante", table), ("tipg", "public." + table)):
+    with open(f"{work}/view.{server}", "w") as f:
+        for b in views:
+            f.write(f"/collections/{coll}/items?bbox={b[0]:.5f},{b[1]:.5f},{b[2]:.5f},{b[3]:.5f}&limit=100\n")
     with open(f"{work}/bbox.{server}", "w") as f:
         for b in boxes:
             f.write(f"/collections/{coll}/items?bbox={b[0]:.5f},{b[1]:.5f},{b[2]:.5f},{b[3]:.5f}&limit=100\n")
@@ -51,16 +68,25 @@ start() { # server
 }
 stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 
-# The same answers first: both servers must match the same features for a sample request.
+# The same answers first: both servers must match the same features for the same requests
+# (numberMatched of the first 20, min / median / max, and features returned by the first).
 check() { # list server
-  head -1 "$work/$1.$2" | sed "s|^|$base|" | xargs curl -sf | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("numberMatched"), len(d["features"]))'
+  head -20 "$work/$1.$2" | sed "s|^|$base|" | python3 -c '
+import json, statistics, sys, urllib.request
+m = []
+for i, u in enumerate(sys.stdin.read().split()):
+    d = json.load(urllib.request.urlopen(u))
+    m.append(d.get("numberMatched"))
+    if i == 0:
+        first = len(d["features"])
+print(f"numberMatched {min(m)} / {statistics.median(m)} / {max(m)}, first returned {first}")'
 }
 
 echo "== $(nproc) cores, $conns connections, ${secs}s per run; tipg $tipg_version; requests/s, p50/p99 ms, bytes per response"
 for server in atlante tipg; do
   start $server
-  for list in bbox cql2; do
-    echo "$server $list first request (numberMatched, returned): $(check $list $server)"
+  for list in bbox cql2 view; do
+    echo "$server $list: $(check $list $server)"
     # warm-up, then the measured run
     TILE_LIST="$work/$list.$server" GZIP=0 wrk -t2 -c$conns -d5s --timeout 60s -s bench/tiles.lua "$base" >/dev/null
     TILE_LIST="$work/$list.$server" GZIP=0 wrk -t2 -c$conns -d"${secs}s" --timeout 60s -s bench/tiles.lua "$base" | tail -1 | sed "s/^/$server $list /"
