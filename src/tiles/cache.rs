@@ -156,9 +156,9 @@ impl TileCache {
     }
 
     /// Forgets the tiles that show the layer version `layer` (as in keys) at places its
-    /// `boxes` (Web Mercator) touch, at every zoom, alone or with other layers. Zooms where
-    /// the boxes cover many tiles are swept through the keys instead.
-    pub fn forget_area(&self, layer: &str, boxes: &[[f64; 4]]) {
+    /// `boxes` (Web Mercator) touch, each from the zoom given with it on, alone or with other
+    /// layers. Zooms where the boxes cover many tiles are swept through the keys instead.
+    pub fn forget_area(&self, layer: &str, boxes: &[([f64; 4], u8)]) {
         use super::math::{tiles_touching, MAX_ZOOM};
         let Ok(mut inner) = self.inner.lock() else {
             return;
@@ -173,8 +173,15 @@ impl TileCache {
             return;
         }
         let mut sweep_from = None;
+        let ranges_at = |z: u8| -> Vec<[u32; 4]> {
+            boxes
+                .iter()
+                .filter(|(_, from)| *from <= z)
+                .map(|(b, _)| tiles_touching(b, z))
+                .collect()
+        };
         for z in 0..=MAX_ZOOM {
-            let ranges: Vec<[u32; 4]> = boxes.iter().map(|b| tiles_touching(b, z)).collect();
+            let ranges = ranges_at(z);
             let count: u64 = ranges
                 .iter()
                 .map(|r| u64::from(r[2] - r[0] + 1) * u64::from(r[3] - r[1] + 1))
@@ -194,9 +201,7 @@ impl TileCache {
             }
         }
         if let Some(z0) = sweep_from {
-            let ranges: Vec<Vec<[u32; 4]>> = (0..=MAX_ZOOM)
-                .map(|z| boxes.iter().map(|b| tiles_touching(b, z)).collect())
-                .collect();
+            let ranges: Vec<Vec<[u32; 4]>> = (0..=MAX_ZOOM).map(ranges_at).collect();
             let gone: Vec<String> = inner
                 .map
                 .keys()
@@ -305,14 +310,22 @@ mod tests {
                 Arc::new(Tile::new(vec![1])),
             );
         }
-        c.forget_area("a@1.1", &[[mx, my, mx, my]]);
+        c.forget_area("a@1.1", &[([mx, my, mx, my], 0)]);
         for key in &here {
             assert_eq!(c.get(key).is_some(), key.starts_with("b@"), "{key}");
         }
         assert_eq!(c.stats().0, 23 + 23, "b's tiles and the far ones stay");
         // A box covering a whole country sweeps instead of listing tiles.
         // (two columns east of Milan is outside it up to z5).
-        c.forget_area("a@1.1", &[[-1e6, 4e6, 2e6, 7e6]]);
+        c.forget_area("a@1.1", &[([-1e6, 4e6, 2e6, 7e6], 0)]);
         assert_eq!(c.stats().0, 23 + 6);
+        // A box drawn only from z12 on leaves the tiles above.
+        let t = tile_for_lonlat(9.1919, 45.4642, 11);
+        c.put(
+            format!("a@1.1/11/{}/{}", t.x, t.y),
+            Arc::new(Tile::new(vec![1])),
+        );
+        c.forget_area("a@1.1", &[([mx, my, mx, my], 12)]);
+        assert!(c.get(&format!("a@1.1/11/{}/{}", t.x, t.y)).is_some());
     }
 }

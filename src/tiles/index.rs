@@ -102,6 +102,19 @@ fn morton(b: &[f64; 4]) -> u32 {
     crate::geom::zorder(b, &[-h, -h, h, h])
 }
 
+/// The first zoom at which a feature with this box (Web Mercator) is drawn: lines and
+/// polygons from where they reach [`min_size`] (as tiles test them), points always. Beyond
+/// [`super::math::MAX_ZOOM`] when never.
+pub fn first_zoom(bbox: &[f64; 4], points: bool) -> u8 {
+    if points {
+        return 0;
+    }
+    let size = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
+    (0..=super::math::MAX_ZOOM)
+        .find(|&z| size * units_per_metre(z) >= min_size(z))
+        .unwrap_or(super::math::MAX_ZOOM + 1)
+}
+
 /// Tile units per Web Mercator metre at zoom `z`.
 fn units_per_metre(z: u8) -> f64 {
     EXTENT as f64 * f64::from(1u32 << z) / (2.0 * super::math::HALF)

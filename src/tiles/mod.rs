@@ -29,7 +29,7 @@ use tokio::sync::OnceCell;
 
 use crate::catalog::Catalog;
 use crate::diskcache::DiskCache;
-use crate::model::Layer;
+use crate::model::{GeomType, Layer};
 use crate::store::changes::{ChangeKind, FeatureChange};
 use crate::store::{StoreError, StoredFeature};
 use cache::{Tile, TileCache};
@@ -149,11 +149,17 @@ impl TileEngine {
     /// disk too, and catches the index up in the background if it is built.
     fn edited(self: &Arc<Self>, layer: &Arc<Layer>, features: &[FeatureChange], seq: i64) {
         let key = versioned(layer);
-        let boxes: Vec<[f64; 4]> = features
+        // Each box with the first zoom that draws it: a building's edit leaves the heavy
+        // low-zoom tiles, which never showed it, in the cache.
+        let points = matches!(layer.geom_type, GeomType::Point | GeomType::MultiPoint);
+        let boxes: Vec<([f64; 4], u8)> = features
             .iter()
             .flat_map(|f| [f.before, f.after])
             .flatten()
-            .map(|b| index::lonlat_bbox_to_merc(&b))
+            .map(|b| {
+                let m = index::lonlat_bbox_to_merc(&b);
+                (m, index::first_zoom(&m, points))
+            })
             .collect();
         tracing::debug!(layer = %layer.id, features = features.len(), "features edited: their tiles are dropped");
         self.cache.forget_area(&key, &boxes);
@@ -543,10 +549,14 @@ fn sweep_index_files(
 /// Forgets disk-cached tiles of one layer version where boxes (Web Mercator) touch them:
 /// each tile at zooms where they cover few, whole zoom folders beyond; then records the
 /// data sequence the folder now shows.
-fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &[[f64; 4]], data_seq: i64) {
+fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &[([f64; 4], u8)], data_seq: i64) {
     let dir = std::path::PathBuf::from(key);
     for z in 0..=math::MAX_ZOOM {
-        let ranges: Vec<[u32; 4]> = boxes.iter().map(|b| math::tiles_touching(b, z)).collect();
+        let ranges: Vec<[u32; 4]> = boxes
+            .iter()
+            .filter(|(_, from)| *from <= z)
+            .map(|(b, _)| math::tiles_touching(b, z))
+            .collect();
         let count: u64 = ranges
             .iter()
             .map(|r| u64::from(r[2] - r[0] + 1) * u64::from(r[3] - r[1] + 1))

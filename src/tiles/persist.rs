@@ -82,18 +82,34 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Reads an index of `layer` back; None if the file is missing, damaged or not one.
+/// Reads an index of `layer` back; None if the file is missing, damaged or not one. Read
+/// as a stream (the file is never in memory whole), its CRC checked at the end.
 pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
-    let bytes = std::fs::read(path).ok()?;
-    let body = bytes.strip_prefix(MAGIC)?;
-    let (body, crc) = body.split_at(body.len().checked_sub(4)?);
-    let mut sum = flate2::Crc::new();
-    sum.update(body);
-    if sum.sum().to_le_bytes() != crc {
+    let file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut r = Reader {
+        input: std::io::BufReader::with_capacity(1 << 20, file),
+        crc: flate2::Crc::new(),
+        left: size.checked_sub((MAGIC.len() + 4) as u64)?,
+    };
+    let mut magic = [0u8; 8];
+    std::io::Read::read_exact(&mut r.input, &mut magic).ok()?;
+    if &magic != MAGIC {
+        return None;
+    }
+    let index = read_body(&mut r, layer);
+    let mut crc = [0u8; 4];
+    let whole = std::io::Read::read_exact(&mut r.input, &mut crc).is_ok()
+        && r.left == 0
+        && r.crc.sum().to_le_bytes() == crc;
+    if index.is_none() || !whole {
         tracing::warn!(file = %path.display(), "persisted tile index damaged: rebuilt");
         return None;
     }
-    let mut r = Reader(body);
+    index
+}
+
+fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     let seq = r.i64()?;
     let n = r.len(64)?;
     let mut slots = Vec::with_capacity(n);
@@ -116,7 +132,7 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
     let free: Vec<u32> = (0..n).map(|_| r.u32()).collect::<Option<_>>()?;
     let geoms = r.arena()?;
     let n = r.len(1)?;
-    let values = Values::from_bytes(r.take(n)?.to_vec());
+    let values = Values::from_bytes(r.bytes(n)?);
     let live = |s: &Slot| s.fid != EMPTY;
     if slots
         .iter()
@@ -165,9 +181,6 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
             items,
             geoms,
         });
-    }
-    if !r.0.is_empty() {
-        return None;
     }
     let entries: Vec<Entry> = slots
         .iter()
@@ -223,34 +236,46 @@ impl<W: Write> Body<W> {
     }
 }
 
-/// A cursor over a file's body; every read checked.
-struct Reader<'a>(&'a [u8]);
+/// A reader of a file's body that keeps its CRC; every read checked against what is left.
+struct Reader {
+    input: std::io::BufReader<std::fs::File>,
+    crc: flate2::Crc,
+    left: u64,
+}
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
+impl Reader {
+    fn fill(&mut self, buf: &mut [u8]) -> Option<()> {
+        self.left = self.left.checked_sub(buf.len() as u64)?;
+        std::io::Read::read_exact(&mut self.input, buf).ok()?;
+        self.crc.update(buf);
+        Some(())
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let mut b = [0u8; N];
+        self.fill(&mut b)?;
+        Some(b)
+    }
+    fn bytes(&mut self, n: usize) -> Option<Vec<u8>> {
+        let mut b = vec![0u8; n];
+        self.fill(&mut b)?;
+        Some(b)
     }
     fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+        Some(self.array::<1>()?[0])
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(self.array()?))
     }
     fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        Some(i64::from_le_bytes(self.array()?))
     }
     fn f64(&mut self) -> Option<f64> {
-        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        Some(f64::from_le_bytes(self.array()?))
     }
     /// A count of items of at least `min` bytes each, checked against what is left.
     fn len(&mut self, min: usize) -> Option<usize> {
-        let n = usize::try_from(u64::from_le_bytes(self.take(8)?.try_into().ok()?)).ok()?;
-        (n.checked_mul(min)? <= self.0.len()).then_some(n)
+        let n = u64::from_le_bytes(self.array()?);
+        (n.checked_mul(min as u64)? <= self.left).then_some(usize::try_from(n).ok()?)
     }
     fn arena(&mut self) -> Option<Arena> {
         let n = self.len(8)?;
