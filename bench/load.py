@@ -8,7 +8,11 @@ answer is recorded by route class: status, latency, and whether a 503 carried Re
 Prints one JSON report at the end (and a progress line every 10 s to stderr).
 
     python3 bench/load.py --base http://127.0.0.1:8080 --seconds 600 --clients 200 \\
-        --edit ORG:TOKEN:LAYER[,...] --upload ORG:TOKEN:SLUG:FILE[,...]
+        --edit ORG:TOKEN:LAYER[,...] --upload ORG:TOKEN:SLUG:FILE[,...] \\
+        [--edit-stream TOKEN:LAYER:FEATURES:FIELD:SECONDS]
+
+--edit-stream adds one editor, outside the clients, that PATCHes a random feature of LAYER
+every SECONDS (its answers are the "stream" class).
 """
 import argparse
 import asyncio
@@ -110,6 +114,18 @@ async def client(session, stats, args, deadline, rng):
                       data=data, headers={"Authorization": f"Bearer {token}"})
 
 
+async def editor(session, stats, args, deadline):
+    token, layer, n, field, every = args.edit_stream.split(":")
+    rng = random.Random(99)
+    while time.time() < deadline:
+        t0 = time.time()
+        fid = rng.randint(1, int(n))
+        body = {"properties": {field: rng.randint(0, 10**6)}}
+        await one(session, stats, "stream", "PATCH", f"{args.base}/collections/{layer}/items/{fid}",
+                  json=body, headers={"Authorization": f"Bearer {token}"})
+        await asyncio.sleep(max(0.0, float(every) - (time.time() - t0)))
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
@@ -120,6 +136,7 @@ async def main():
     ap.add_argument("--edit", default="", help="ORG:TOKEN:LAYER:FEATURES,...")
     ap.add_argument("--edit-field", default="nil")
     ap.add_argument("--upload", default="", help="ORG:TOKEN:SLUG:FILE,...")
+    ap.add_argument("--edit-stream", default="", help="TOKEN:LAYER:FEATURES:FIELD:SECONDS")
     args = ap.parse_args()
     args.tile_layers = args.tile_layers.split(",")
     args.edit = [(o, t, l, int(n)) for o, t, l, n in (e.split(":") for e in args.edit.split(",") if e)]
@@ -136,6 +153,8 @@ async def main():
                 n = sum(len(c["lat"]) for c in stats.by_class.values())
                 print(f"{time.time() - start:6.0f} s  {n} requests", file=sys.stderr, flush=True)
         tasks = [asyncio.create_task(client(session, stats, args, deadline, random.Random(i))) for i in range(args.clients)]
+        if args.edit_stream:
+            tasks.append(asyncio.create_task(editor(session, stats, args, deadline)))
         p = asyncio.create_task(progress())
         await asyncio.gather(*tasks)
         p.cancel()
