@@ -55,6 +55,7 @@ pub struct TileEngine {
     log_id: OnceCell<String>,
     /// Indexes read back from disk since start.
     loaded: std::sync::atomic::AtomicU64,
+    recent: Mutex<Recent>,
     ticks: std::sync::atomic::AtomicU64,
     pub cache: TileCache,
     /// Two renders per core at a time, first come first served: under load a tile waits
@@ -99,6 +100,7 @@ impl TileEngine {
             index_dir: opts.index_dir,
             log_id: OnceCell::new(),
             loaded: Default::default(),
+            recent: Mutex::default(),
             ticks: Default::default(),
             cache: TileCache::new(opts.cache_bytes),
             renders: tokio::sync::Semaphore::new(
@@ -152,7 +154,7 @@ impl TileEngine {
         // Each box with the first zoom that draws it: a building's edit leaves the heavy
         // low-zoom tiles, which never showed it, in the cache.
         let points = matches!(layer.geom_type, GeomType::Point | GeomType::MultiPoint);
-        let boxes: Vec<([f64; 4], u8)> = features
+        let boxes: Boxes = features
             .iter()
             .flat_map(|f| [f.before, f.after])
             .flatten()
@@ -162,6 +164,16 @@ impl TileEngine {
             })
             .collect();
         tracing::debug!(layer = %layer.id, features = features.len(), "features edited: their tiles are dropped");
+        if let Ok(mut recent) = self.recent.lock() {
+            recent
+                .edits
+                .push_back((layer.id.clone(), seq, boxes.clone()));
+            while recent.edits.len() > RECENT_EDITS {
+                if let Some((_, s, _)) = recent.edits.pop_front() {
+                    recent.dropped = recent.dropped.max(s);
+                }
+            }
+        }
         self.cache.forget_area(&key, &boxes);
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
@@ -474,17 +486,11 @@ impl TileEngine {
                 return Ok(tile);
             }
         }
-        // The data each layer shows now; a tile rendered while an edit lands is served but
-        // not kept (the edit's own forgetting may have run before it was put).
-        let shown = |this: &Self| -> Vec<i64> {
-            layers
-                .iter()
-                .map(|l| this.catalog.get(&l.id).map_or(-1, |c| c.data_seq))
-                .collect()
-        };
-        let before = shown(self);
         let indexes = self.indexes_of(layers).await?;
-        let caught_up = indexes.iter().zip(&before).all(|(i, s)| i.seq() >= *s);
+        // The data each index shows as the render starts: edits logged after it (or not yet
+        // applied to it) may be missing from the tile, which is then kept only if none of
+        // them touches it (see [`TileEngine::stale`]).
+        let shown: Vec<i64> = indexes.iter().map(|i| i.seq()).collect();
         let _core = self
             .renders
             .acquire()
@@ -499,9 +505,11 @@ impl TileEngine {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
-        if !caught_up || shown(self) != before {
+        if self.stale(layers, &shown, t) {
             return Ok(tile);
         }
+        // Put, then checked again: an edit landing meanwhile either finds the tile to
+        // forget, or is seen here.
         self.cache.put(key.clone(), tile.clone());
         if let Some((d, rel)) = disk {
             let raw = tile.raw.clone();
@@ -511,18 +519,68 @@ impl TileEngine {
             if let Ok(Err(e)) = written {
                 tracing::debug!(error = %e, "disk cache write failed");
             }
-            // Put, then checked: an edit landing meanwhile either finds the file to forget,
-            // or is seen here.
-            if shown(self) != before {
+            if self.stale(layers, &shown, t) {
                 tokio::task::spawn_blocking(move || d.remove_file(&rel));
             }
         }
-        if shown(self) != before {
+        if self.stale(layers, &shown, t) {
             self.cache.forget(&key);
         }
         Ok(tile)
     }
+
+    /// Whether a tile rendered from indexes showing the data sequences `shown` may miss an
+    /// edit: one logged since (up to the catalog's sequence now) that touches it — or one
+    /// not yet known here (its listener has not run, or the record of recent edits no
+    /// longer reaches back that far), to be safe.
+    fn stale(&self, layers: &[Layer], shown: &[i64], t: TileCoord) -> bool {
+        let Ok(recent) = self.recent.lock() else {
+            return true;
+        };
+        layers.iter().zip(shown).any(|(l, &from)| {
+            let Some(to) = self.catalog.get(&l.id).map(|c| c.data_seq) else {
+                return true;
+            };
+            if to <= from {
+                return false;
+            }
+            if recent.dropped >= from {
+                return true;
+            }
+            let mut newest_known = false;
+            for (id, seq, boxes) in &recent.edits {
+                if id != &l.id || *seq <= from || *seq > to {
+                    continue;
+                }
+                newest_known |= *seq == to;
+                let hits = boxes.iter().any(|(b, first)| {
+                    let r = math::tiles_touching(b, t.z);
+                    *first <= t.z && r[0] <= t.x && t.x <= r[2] && r[1] <= t.y && t.y <= r[3]
+                });
+                if hits {
+                    return true;
+                }
+            }
+            !newest_known
+        })
+    }
 }
+
+/// Boxes in Web Mercator, each with the first zoom that draws it.
+type Boxes = Vec<([f64; 4], u8)>;
+
+/// The feature edits heard lately, newest last, so that a tile rendered while they landed
+/// can be kept when none of them touches it.
+#[derive(Default)]
+struct Recent {
+    /// (layer id, change sequence, the edited features' boxes before and after).
+    edits: std::collections::VecDeque<(String, i64, Boxes)>,
+    /// The highest sequence among those no longer held.
+    dropped: i64,
+}
+
+/// How many edits [`Recent`] holds.
+const RECENT_EDITS: usize = 4096;
 
 /// Removes persisted indexes of other change logs (a replaced store) and of layer versions
 /// that are no longer current.
@@ -549,7 +607,7 @@ fn sweep_index_files(
 /// Forgets disk-cached tiles of one layer version where boxes (Web Mercator) touch them:
 /// each tile at zooms where they cover few, whole zoom folders beyond; then records the
 /// data sequence the folder now shows.
-fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &[([f64; 4], u8)], data_seq: i64) {
+fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &Boxes, data_seq: i64) {
     let dir = std::path::PathBuf::from(key);
     for z in 0..=math::MAX_ZOOM {
         let ranges: Vec<[u32; 4]> = boxes
