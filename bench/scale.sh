@@ -14,7 +14,9 @@
 #           (RSS once indexed − RSS of the same server before the layer) ÷ millions
 #   edits   200 Part 4 PATCHes of random buildings while 16 connections read tiles of the
 #           layer (wrk): edit-to-tile p50/p99 on the server that took the edit, and on
-#           PostGIS on a second server on the same store
+#           PostGIS on a second server on the same store. The readers cycle 1,063 tiles
+#           (z10-16 over Milan); TILE_CACHE_BYTES sets the servers' tile cache (default
+#           256 MiB, which cannot hold them: every read renders)
 #
 # Generated data is kept in $SCALE_DATA (default /tmp/atlante-scale) between runs.
 set -euo pipefail
@@ -43,6 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export ATLANTE_CACHE_DIR="$work/cache"   # persisted tile indexes and bundles of the servers run here
+if [ -n "${TILE_CACHE_BYTES:-}" ]; then export ATLANTE_TILE_CACHE_BYTES=$TILE_CACHE_BYTES; fi
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
