@@ -459,4 +459,54 @@ async fn output_crs_and_bbox_crs(t: TestStore) {
     }
 }
 
-both_stores!(output_crs_and_bbox_crs);
+/// Coordinates go out at a fixed precision: 7 decimals in degrees, 3 in metres — here for
+/// the comuni reprojected from Gauss-Boaga, whose doubles carry 15 and more digits.
+async fn coordinates_are_written_at_a_documented_precision(t: TestStore) {
+    common::add_layer(
+        &t.store,
+        "cmm",
+        "comuni",
+        &common::fixture("comuni_cmm_epsg3003_utf8.zip"),
+    )
+    .await;
+    let app = common::app(&t.store).await;
+    for (query, decimals) in [
+        ("", 7),
+        ("&crs=http://www.opengis.net/def/crs/EPSG/0/4326", 7),
+        ("&crs=http://www.opengis.net/def/crs/EPSG/0/3003", 3),
+    ] {
+        let body = get_json(
+            &app,
+            &format!("/collections/cmm_comuni/items?limit=5{query}"),
+        )
+        .await;
+        let text = body["features"].to_string();
+        let mut longest = 0;
+        let mut seen = 0;
+        for f in body["features"].as_array().unwrap() {
+            let coords = f["geometry"]["coordinates"].to_string();
+            for n in
+                coords.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+            {
+                if let Some((_, frac)) = n.split_once('.') {
+                    longest = longest.max(frac.len());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(
+            seen > 100,
+            "{query}: {seen} coordinates in {}",
+            &text[..200.min(text.len())]
+        );
+        assert!(
+            longest <= decimals,
+            "{query}: a coordinate with {longest} decimals"
+        );
+    }
+}
+
+both_stores!(
+    output_crs_and_bbox_crs,
+    coordinates_are_written_at_a_documented_precision
+);

@@ -296,22 +296,36 @@ fn datetime(layer: &Layer, v: &str) -> Result<crate::cql2::Cond, ParamError> {
     crate::cql2::check::check(&e, layer, None).map_err(|e| bad(format!("datetime: {e}")))
 }
 
-/// Maps CRS84 coordinates into the output CRS of a request.
-pub struct Output(Option<Transformer>);
+/// Maps CRS84 coordinates into the output CRS of a request, written at a fixed precision:
+/// 7 decimals in degrees (about 1 cm), 3 in metres (1 mm) — finer than any municipal
+/// survey, without the 17 digits a reprojected double carries.
+pub struct Output {
+    to: Option<Transformer>,
+    scale: f64,
+}
 
 impl Output {
     pub fn new(crs: Option<u32>) -> Result<Output, ParamError> {
-        match crs {
-            None => Ok(Output(None)),
-            Some(c) => Transformer::new(c)
-                .map(|t| Output(Some(t)))
-                .ok_or_else(|| bad(format!("no transformation to EPSG:{c}"))),
-        }
+        let scale = match crs {
+            None | Some(4326) => 1e7,
+            Some(_) => 1e3,
+        };
+        let to = match crs {
+            None => None,
+            Some(c) => Some(
+                Transformer::new(c).ok_or_else(|| bad(format!("no transformation to EPSG:{c}")))?,
+            ),
+        };
+        Ok(Output { to, scale })
     }
     fn geometry(&mut self, wkb: &[u8]) -> Json {
-        let g = match &mut self.0 {
-            None => crate::geom::wkb_to_geojson(wkb),
-            Some(t) => crate::geom::wkb_to_geojson_with(wkb, &mut |x, y| t.forward(x, y)),
+        let scale = self.scale;
+        let round = |v: f64| (v * scale).round() / scale;
+        let g = match &mut self.to {
+            None => crate::geom::wkb_to_geojson_with(wkb, &mut |x, y| Some((round(x), round(y)))),
+            Some(t) => crate::geom::wkb_to_geojson_with(wkb, &mut |x, y| {
+                t.forward(x, y).map(|(a, b)| (round(a), round(b)))
+            }),
         };
         g.unwrap_or(Json::Null)
     }
