@@ -154,10 +154,14 @@ async def main():
                 print(f"{time.time() - start:6.0f} s  {n} requests", file=sys.stderr, flush=True)
         tasks = [asyncio.create_task(client(session, stats, args, deadline, random.Random(i))) for i in range(args.clients)]
         if args.edit_stream:
-            tasks.append(asyncio.create_task(editor(session, stats, args, deadline)))
+            # Its own connection: the clients' pool is always full.
+            own = aiohttp.ClientSession(timeout=timeout)
+            tasks.append(asyncio.create_task(editor(own, stats, args, deadline)))
         p = asyncio.create_task(progress())
         await asyncio.gather(*tasks)
         p.cancel()
+        if args.edit_stream:
+            await own.close()
     print(json.dumps(stats.report(time.time() - start), indent=1))
 
 
