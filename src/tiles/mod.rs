@@ -13,6 +13,7 @@ pub mod arena;
 pub mod batch;
 pub mod cache;
 pub mod clip;
+mod edits;
 pub mod feature;
 pub mod index;
 pub mod math;
@@ -29,8 +30,8 @@ use tokio::sync::OnceCell;
 
 use crate::catalog::Catalog;
 use crate::diskcache::DiskCache;
-use crate::model::{GeomType, Layer};
-use crate::store::changes::{ChangeKind, FeatureChange};
+use crate::model::Layer;
+use crate::store::changes::ChangeKind;
 use crate::store::{StoreError, StoredFeature};
 use cache::{Tile, TileCache};
 use index::LayerIndex;
@@ -55,7 +56,7 @@ pub struct TileEngine {
     log_id: OnceCell<String>,
     /// Indexes read back from disk since start.
     loaded: std::sync::atomic::AtomicU64,
-    recent: Mutex<Recent>,
+    recent: Mutex<edits::Recent>,
     ticks: std::sync::atomic::AtomicU64,
     pub cache: TileCache,
     /// Two renders per core at a time, first come first served: under load a tile waits
@@ -71,9 +72,6 @@ pub struct TileEngine {
 pub fn versioned(l: &Layer) -> String {
     format!("{}@{}.{}", l.id, l.version, l.base_seq)
 }
-
-/// The marker in a layer version's disk cache folder: the data sequence its tiles show.
-const DISK_SEQ: &str = "seq";
 
 /// What an engine may hold, and where.
 #[derive(Default)]
@@ -147,87 +145,6 @@ impl TileEngine {
         engine
     }
 
-    /// After feature edits: forgets the tiles the features touched (before and after), on
-    /// disk too, and catches the index up in the background if it is built.
-    fn edited(self: &Arc<Self>, layer: &Arc<Layer>, features: &[FeatureChange], seq: i64) {
-        let key = versioned(layer);
-        // Each box with the first zoom that draws it: a building's edit leaves the heavy
-        // low-zoom tiles, which never showed it, in the cache.
-        let points = matches!(layer.geom_type, GeomType::Point | GeomType::MultiPoint);
-        let boxes: Boxes = features
-            .iter()
-            .flat_map(|f| [f.before, f.after])
-            .flatten()
-            .map(|b| {
-                let m = index::lonlat_bbox_to_merc(&b);
-                (m, index::first_zoom(&m, points))
-            })
-            .collect();
-        tracing::debug!(layer = %layer.id, features = features.len(), "features edited: their tiles are dropped");
-        if let Ok(mut recent) = self.recent.lock() {
-            recent
-                .edits
-                .push_back((layer.id.clone(), seq, boxes.clone()));
-            while recent.edits.len() > RECENT_EDITS {
-                if let Some((_, s, _)) = recent.edits.pop_front() {
-                    recent.dropped = recent.dropped.max(s);
-                }
-            }
-        }
-        self.cache.forget_area(&key, &boxes);
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if let Some(disk) = self.disk.clone() {
-            let (key, data_seq) = (key.clone(), layer.data_seq.max(seq));
-            rt.spawn_blocking(move || forget_on_disk(&disk, &key, &boxes, data_seq));
-        }
-        let built = self
-            .indexes
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).and_then(|c| c.0.get().cloned()));
-        if let Some(idx) = built {
-            let engine = self.clone();
-            rt.spawn(async move {
-                if let Err(e) = engine.catch_up(&idx).await {
-                    tracing::warn!(layer = %idx.layer.id, error = %e, "index catch-up failed; the next tile retries");
-                }
-            });
-        }
-    }
-
-    /// Drops disk-cached layer versions that are no longer current, or whose tiles may
-    /// predate edits (made while this process was down, or between a commit and the
-    /// marker's update: the marker is written after the tiles are forgotten).
-    fn sweep_disk(&self) {
-        let Some(disk) = &self.disk else {
-            return;
-        };
-        let current: HashMap<String, i64> = self
-            .catalog
-            .all()
-            .iter()
-            .map(|l| (versioned(l), l.data_seq.max(l.base_seq)))
-            .collect();
-        for dir in disk.subdirs(std::path::Path::new("")) {
-            let name = dir.to_string_lossy().to_string();
-            let shown = disk
-                .get(&dir.join(DISK_SEQ))
-                .and_then(|b| String::from_utf8(b).ok()?.trim().parse::<i64>().ok());
-            let fresh = match (current.get(&name), shown) {
-                (Some(data_seq), Some(shown)) => shown >= *data_seq,
-                // No marker: written before any edit, so only good while the layer has none.
-                (Some(data_seq), None) => name.rsplit('.').next() == Some(&data_seq.to_string()),
-                (None, _) => false,
-            };
-            if !fresh {
-                tracing::info!(dir = %name, "disk tile cache: stale layer version dropped");
-                disk.remove_dir(&dir);
-            }
-        }
-    }
-
     /// The index of a layer's current version, built once, with the feature edits logged
     /// since applied.
     pub async fn index(&self, layer: &Layer) -> Result<Arc<LayerIndex>, StoreError> {
@@ -278,99 +195,6 @@ impl TileEngine {
             .clone();
         self.catch_up(&idx).await?;
         Ok(idx)
-    }
-
-    /// Where `layer`'s index is persisted, once the change log's identity is known.
-    fn index_file(&self, layer: &Layer) -> Option<std::path::PathBuf> {
-        let dir = self.index_dir.as_ref()?.join(self.log_id.get()?);
-        Some(dir.join(format!("{}.idx", versioned(layer))))
-    }
-
-    /// The persisted index of `layer`, if there is a good one.
-    async fn load(&self, layer: &Layer) -> Option<LayerIndex> {
-        self.index_dir.as_ref()?;
-        let id = self
-            .log_id
-            .get_or_try_init(|| self.catalog.store().log_id())
-            .await
-            .ok()?;
-        if id.is_empty() {
-            return None;
-        }
-        let file = self.index_file(layer)?;
-        let l = layer.clone();
-        tokio::task::spawn_blocking(move || persist::load(&file, &l))
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// Persists an index in the background (a failure is logged: the index is rebuilt
-    /// from the store next time).
-    async fn save(&self, idx: &Arc<LayerIndex>) {
-        let Some(file) = self.index_file(&idx.layer) else {
-            return;
-        };
-        let idx = idx.clone();
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            match persist::save(&file, &idx) {
-                Ok(()) => tracing::info!(layer = %idx.layer.id, file = %file.display(),
-                    ms = started.elapsed().as_millis() as u64, "tile index written to disk"),
-                Err(e) => {
-                    tracing::warn!(layer = %idx.layer.id, error = %e, "tile index not written to disk")
-                }
-            }
-        });
-    }
-
-    /// Applies to an index the feature edits the change log holds above its sequence, up
-    /// to the layer's data sequence in the catalog: the store says which features changed,
-    /// and their current rows are read (so edits seen twice or out of order converge).
-    pub async fn catch_up(&self, idx: &Arc<LayerIndex>) -> Result<(), StoreError> {
-        let target = match self.catalog.get(&idx.layer.id) {
-            Some(now) if versioned(&now) == versioned(&idx.layer) => now.data_seq,
-            _ => return Ok(()),
-        };
-        if idx.seq() >= target {
-            return Ok(());
-        }
-        let _one = idx.catching_up.lock().await;
-        let store = self.catalog.store();
-        while idx.seq() < target {
-            let changes = store
-                .layer_changes_since(&idx.layer.id, idx.seq(), 500)
-                .await?;
-            let Some(last) = changes.last().map(|c| c.seq) else {
-                break;
-            };
-            let mut changed: Vec<(i64, Option<[f64; 4]>)> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for f in changes
-                .iter()
-                .filter(|c| c.kind == ChangeKind::Edited)
-                .flat_map(|c| &c.features)
-            {
-                if seen.insert(f.fid) {
-                    changed.push((f.fid, f.before));
-                }
-            }
-            let mut current = Vec::with_capacity(changed.len());
-            for (fid, _) in &changed {
-                if let Some(f) = store.item(&idx.layer, *fid).await? {
-                    current.push(f);
-                }
-            }
-            let started = std::time::Instant::now();
-            let i = idx.clone();
-            let n = changed.len();
-            tokio::task::spawn_blocking(move || i.apply(&changed, current, last))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("index update failed: {e}")))?;
-            tracing::debug!(layer = %idx.layer.id, features = n, seq = last,
-                us = started.elapsed().as_micros() as u64, "index caught up");
-        }
-        Ok(())
     }
 
     /// Heap bytes of the indexes built, for metrics.
@@ -447,8 +271,10 @@ impl TileEngine {
                 .iter()
                 .map(|l| format!("{}.idx", versioned(l)))
                 .collect();
-            let _ =
-                tokio::task::spawn_blocking(move || sweep_index_files(&dir, &log, &current)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                persist::sweep_index_files(&dir, &log, &current)
+            })
+            .await;
         }
         for l in self.catalog.all() {
             if let Err(e) = self.index(&l).await {
@@ -528,112 +354,6 @@ impl TileEngine {
         }
         Ok(tile)
     }
-
-    /// Whether a tile rendered from indexes showing the data sequences `shown` may miss an
-    /// edit: one logged since (up to the catalog's sequence now) that touches it — or one
-    /// not yet known here (its listener has not run, or the record of recent edits no
-    /// longer reaches back that far), to be safe.
-    fn stale(&self, layers: &[Layer], shown: &[i64], t: TileCoord) -> bool {
-        let Ok(recent) = self.recent.lock() else {
-            return true;
-        };
-        layers.iter().zip(shown).any(|(l, &from)| {
-            let Some(to) = self.catalog.get(&l.id).map(|c| c.data_seq) else {
-                return true;
-            };
-            if to <= from {
-                return false;
-            }
-            if recent.dropped >= from {
-                return true;
-            }
-            let mut newest_known = false;
-            for (id, seq, boxes) in &recent.edits {
-                if id != &l.id || *seq <= from || *seq > to {
-                    continue;
-                }
-                newest_known |= *seq == to;
-                let hits = boxes.iter().any(|(b, first)| {
-                    let r = math::tiles_touching(b, t.z);
-                    *first <= t.z && r[0] <= t.x && t.x <= r[2] && r[1] <= t.y && t.y <= r[3]
-                });
-                if hits {
-                    return true;
-                }
-            }
-            !newest_known
-        })
-    }
-}
-
-/// Boxes in Web Mercator, each with the first zoom that draws it.
-type Boxes = Vec<([f64; 4], u8)>;
-
-/// The feature edits heard lately, newest last, so that a tile rendered while they landed
-/// can be kept when none of them touches it.
-#[derive(Default)]
-struct Recent {
-    /// (layer id, change sequence, the edited features' boxes before and after).
-    edits: std::collections::VecDeque<(String, i64, Boxes)>,
-    /// The highest sequence among those no longer held.
-    dropped: i64,
-}
-
-/// How many edits [`Recent`] holds.
-const RECENT_EDITS: usize = 4096;
-
-/// Removes persisted indexes of other change logs (a replaced store) and of layer versions
-/// that are no longer current.
-fn sweep_index_files(
-    dir: &std::path::Path,
-    log: &str,
-    current: &std::collections::HashSet<String>,
-) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if name != log {
-            let _ = std::fs::remove_dir_all(e.path());
-            continue;
-        }
-        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-            if !current.contains(&*f.file_name().to_string_lossy()) {
-                tracing::info!(file = %f.path().display(), "persisted tile index no longer current: removed");
-                let _ = std::fs::remove_file(f.path());
-            }
-        }
-    }
-}
-
-/// Forgets disk-cached tiles of one layer version where boxes (Web Mercator) touch them:
-/// each tile at zooms where they cover few, whole zoom folders beyond; then records the
-/// data sequence the folder now shows.
-fn forget_on_disk(disk: &DiskCache, key: &str, boxes: &Boxes, data_seq: i64) {
-    let dir = std::path::PathBuf::from(key);
-    for z in 0..=math::MAX_ZOOM {
-        let ranges: Vec<[u32; 4]> = boxes
-            .iter()
-            .filter(|(_, from)| *from <= z)
-            .map(|(b, _)| math::tiles_touching(b, z))
-            .collect();
-        let count: u64 = ranges
-            .iter()
-            .map(|r| u64::from(r[2] - r[0] + 1) * u64::from(r[3] - r[1] + 1))
-            .sum();
-        if count > 256 {
-            disk.remove_dir(&dir.join(z.to_string()));
-            continue;
-        }
-        for r in ranges {
-            for x in r[0]..=r[2] {
-                for y in r[1]..=r[3] {
-                    disk.remove_file(&disk_path_of(&dir, TileCoord { z, x, y }));
-                }
-            }
-        }
-    }
-    if let Err(e) = disk.put(&dir.join(DISK_SEQ), data_seq.to_string().as_bytes()) {
-        tracing::debug!(error = %e, "disk cache marker not written");
-    }
 }
 
 /// Where the disk cache keeps a single-layer tile, relative to its folder. Ids and versions
@@ -642,7 +362,7 @@ pub fn disk_path(l: &Layer, t: TileCoord) -> std::path::PathBuf {
     disk_path_of(std::path::Path::new(&versioned(l)), t)
 }
 
-fn disk_path_of(dir: &std::path::Path, t: TileCoord) -> std::path::PathBuf {
+pub(super) fn disk_path_of(dir: &std::path::Path, t: TileCoord) -> std::path::PathBuf {
     dir.join(t.z.to_string())
         .join(t.x.to_string())
         .join(format!("{}.mvt", t.y))

@@ -10,12 +10,14 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
 
 use super::arena::{Arena, GeomRef, Values, ValuesRef};
 use super::index::{rect, Entry, Inner, LayerIndex, Level, Slot, EMPTY};
+use super::versioned;
 use crate::model::Layer;
 
 const MAGIC: &[u8; 8] = b"ATLIDX01";
@@ -285,5 +287,73 @@ impl Reader {
         let n = self.len(4)?;
         let rings: Vec<u32> = (0..n).map(|_| self.u32()).collect::<Option<_>>()?;
         Some(Arena::from_parts(pts, rings))
+    }
+}
+
+impl super::TileEngine {
+    /// Where `layer`'s index is persisted, once the change log's identity is known.
+    pub(super) fn index_file(&self, layer: &Layer) -> Option<std::path::PathBuf> {
+        let dir = self.index_dir.as_ref()?.join(self.log_id.get()?);
+        Some(dir.join(format!("{}.idx", versioned(layer))))
+    }
+
+    /// The persisted index of `layer`, if there is a good one.
+    pub(super) async fn load(&self, layer: &Layer) -> Option<LayerIndex> {
+        self.index_dir.as_ref()?;
+        let id = self
+            .log_id
+            .get_or_try_init(|| self.catalog.store().log_id())
+            .await
+            .ok()?;
+        if id.is_empty() {
+            return None;
+        }
+        let file = self.index_file(layer)?;
+        let l = layer.clone();
+        tokio::task::spawn_blocking(move || load(&file, &l))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Persists an index in the background (a failure is logged: the index is rebuilt
+    /// from the store next time).
+    pub(super) async fn save(&self, idx: &Arc<LayerIndex>) {
+        let Some(file) = self.index_file(&idx.layer) else {
+            return;
+        };
+        let idx = idx.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match save(&file, &idx) {
+                Ok(()) => tracing::info!(layer = %idx.layer.id, file = %file.display(),
+                    ms = started.elapsed().as_millis() as u64, "tile index written to disk"),
+                Err(e) => {
+                    tracing::warn!(layer = %idx.layer.id, error = %e, "tile index not written to disk")
+                }
+            }
+        });
+    }
+}
+
+/// Removes persisted indexes of other change logs (a replaced store) and of layer versions
+/// that are no longer current.
+pub(super) fn sweep_index_files(
+    dir: &std::path::Path,
+    log: &str,
+    current: &std::collections::HashSet<String>,
+) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name != log {
+            let _ = std::fs::remove_dir_all(e.path());
+            continue;
+        }
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if !current.contains(&*f.file_name().to_string_lossy()) {
+                tracing::info!(file = %f.path().display(), "persisted tile index no longer current: removed");
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
     }
 }
