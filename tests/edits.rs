@@ -14,7 +14,7 @@ use std::sync::Arc;
 use atlante::tiles::math::{lonlat_to_mercator, tile_for_lonlat, tiles_touching, TileCoord};
 use atlante::tiles::TileEngine;
 use axum::body::Body;
-use common::{demo, TestStore};
+use common::TestStore;
 use serde_json::{json, Value};
 
 /// One decoded feature: geometry type, command stream, and (key, raw value) tags.
@@ -328,16 +328,7 @@ fn touches(layer: &str, boxes: &[[f64; 4]], t: TileCoord) -> bool {
 }
 
 async fn setup(t: &TestStore) -> [f64; 4] {
-    let (nil, _) =
-        common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
-    common::add_layer(
-        &t.store,
-        "015146",
-        "fermate",
-        &demo("milano/atm_fermate_metro.geojson"),
-    )
-    .await;
-    nil.extent.unwrap()
+    common::nil_and_stops(&t.store).await.0.extent.unwrap()
 }
 
 fn same_tiles(a: &HashMap<TileCoord, Vec<u8>>, b: &HashMap<TileCoord, Vec<u8>>, what: &str) {

@@ -24,14 +24,7 @@ async fn get_json(app: &axum::Router, uri: &str) -> Value {
 }
 
 async fn setup(t: &TestStore) -> axum::Router {
-    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
-    common::add_layer(
-        &t.store,
-        "015146",
-        "fermate",
-        &demo("milano/atm_fermate_metro.geojson"),
-    )
-    .await;
+    common::nil_and_stops(&t.store).await;
     common::app(&t.store).await
 }
 

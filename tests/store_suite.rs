@@ -487,14 +487,7 @@ both_stores!(
 async fn gpkg_store_is_a_valid_geopackage_for_gdal() {
     let t = common::gpkg().await;
     common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
-    common::add_layer(&t.store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
-    common::add_layer(
-        &t.store,
-        "015146",
-        "fermate",
-        &demo("milano/atm_fermate_metro.geojson"),
-    )
-    .await;
+    common::nil_and_stops(&t.store).await;
     let out = std::process::Command::new("ogrinfo")
         .args(["-ro", "-so", "-al", &t.location])
         .output()

@@ -453,6 +453,28 @@ pub async fn purge_expired(store: &(impl Store + ?Sized), days: u64) -> Result<V
     Ok(purged)
 }
 
+/// Sends a stream of rows, made features by `feature`, in batches of `size` (both backends'
+/// `scan_batches`). Stops early, without error, when the receiver goes.
+pub(crate) async fn send_in_batches<R>(
+    mut rows: impl futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    size: usize,
+    to: mpsc::Sender<Vec<StoredFeature>>,
+    feature: impl Fn(&R) -> Result<StoredFeature>,
+) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let mut batch = Vec::with_capacity(size);
+    while let Some(r) = rows.try_next().await? {
+        batch.push(feature(&r)?);
+        if batch.len() == size && to.send(std::mem::take(&mut batch)).await.is_err() {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() {
+        let _ = to.send(batch).await;
+    }
+    Ok(())
+}
+
 /// Parses a catalog JSON column.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))

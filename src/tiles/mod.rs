@@ -331,26 +331,20 @@ impl TileEngine {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("tile rendering failed: {e}")))?;
-        if self.stale(layers, &shown, t) {
-            return Ok(tile);
-        }
-        // Put, then checked again: an edit landing meanwhile either finds the tile to
-        // forget, or is seen here.
+        // Put, then checked: an edit landing meanwhile either finds the tile to forget, or
+        // is seen here.
         self.cache.put(key.clone(), tile.clone());
-        if let Some((d, rel)) = disk {
+        if let Some((d, rel)) = disk.clone() {
             let raw = tile.raw.clone();
-            let d2 = d.clone();
-            let rel2 = rel.clone();
-            let written = tokio::task::spawn_blocking(move || d2.put(&rel2, &raw)).await;
-            if let Ok(Err(e)) = written {
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.put(&rel, &raw)).await {
                 tracing::debug!(error = %e, "disk cache write failed");
-            }
-            if self.stale(layers, &shown, t) {
-                tokio::task::spawn_blocking(move || d.remove_file(&rel));
             }
         }
         if self.stale(layers, &shown, t) {
             self.cache.forget(&key);
+            if let Some((d, rel)) = disk {
+                tokio::task::spawn_blocking(move || d.remove_file(&rel));
+            }
         }
         Ok(tile)
     }

@@ -279,6 +279,20 @@ pub async fn add_layer(
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
+/// Publishes the 88 NIL districts of Milan as `015146_nil` and the 110 metro stops as
+/// `015146_fermate` (both public): the usual polygons and points of the tests.
+pub async fn nil_and_stops(store: &DynStore) -> (Layer, Layer) {
+    let (nil, _) = add_layer(store, "015146", "nil", &demo("milano/nil_2020.geojson")).await;
+    let (stops, _) = add_layer(
+        store,
+        "015146",
+        "fermate",
+        &demo("milano/atm_fermate_metro.geojson"),
+    )
+    .await;
+    (nil, stops)
+}
+
 /// The real router over `store` with the default configuration.
 pub async fn app(store: &DynStore) -> axum::Router {
     app_with(store, atlante::config::Config::default()).await

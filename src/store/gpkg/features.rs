@@ -118,20 +118,9 @@ impl FeatureStore for GpkgStore {
         size: usize,
         to: tokio::sync::mpsc::Sender<Vec<StoredFeature>>,
     ) -> Result<()> {
-        use futures_util::TryStreamExt;
         let sql = format!("{} ORDER BY fid", select_features(layer));
-        let mut rows = sqlx::query(&sql).fetch(&self.pool);
-        let mut batch = Vec::with_capacity(size);
-        while let Some(r) = rows.try_next().await? {
-            batch.push(feature_from_row(layer, &r)?);
-            if batch.len() == size && to.send(std::mem::take(&mut batch)).await.is_err() {
-                return Ok(());
-            }
-        }
-        if !batch.is_empty() {
-            let _ = to.send(batch).await;
-        }
-        Ok(())
+        let rows = sqlx::query(&sql).fetch(&self.pool);
+        crate::store::send_in_batches(rows, size, to, |r| feature_from_row(layer, r)).await
     }
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
