@@ -7,19 +7,15 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{RTree, AABB};
-
 use super::arena::{Arena, GeomRef, Values, ValuesRef};
 use super::clip::{clip_line, quantize, simplify, simplify_merc, IPt, TileSpace};
 use super::feature::{from_wkb, merc_bbox, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
+use super::packed::PackedTree;
 use super::polygon::PolygonBuilder;
 use crate::model::{GeomType, Layer, Value};
 use crate::store::StoredFeature;
-
-pub(super) type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 pub struct LayerIndex {
     pub layer: Layer,
@@ -37,7 +33,8 @@ pub(super) struct Inner {
     pub(super) slots: Vec<Slot>,
     pub(super) geoms: Arena,
     pub(super) values: Values,
-    pub(super) tree: RTree<Entry>,
+    /// The slots' boxes.
+    pub(super) tree: PackedTree,
     /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
     pub(super) levels: Vec<Level>,
     pub(super) free: Vec<u32>,
@@ -72,8 +69,9 @@ pub(super) struct Level {
     pub(super) max_zoom: u8,
     /// None when the level holds every feature, in order: the full tree serves it, and
     /// `items[slot]` is the slot's (then a feature that is too small for the level is still
-    /// listed: tiles leave it out by its size, as the level would have).
-    pub(super) tree: Option<RTree<Entry>>,
+    /// listed: tiles leave it out by its size, as the level would have). Else the boxes of
+    /// `items`, by position.
+    pub(super) tree: Option<PackedTree>,
     /// (feature slot, generalised geometry in `geoms`; None: the feature's own, as for
     /// points).
     pub(super) items: Vec<(u32, Option<GeomRef>)>,
@@ -159,7 +157,7 @@ impl LayerIndex {
             slots: Vec::with_capacity(order.len()),
             geoms: Arena::default(),
             values: Values::default(),
-            tree: RTree::new(),
+            tree: PackedTree::default(),
             levels: Vec::new(),
             free: Vec::new(),
         };
@@ -175,13 +173,7 @@ impl LayerIndex {
         drop((scanned, geoms, values));
         inner.geoms.shrink();
         inner.values.shrink();
-        let entries: Vec<Entry> = inner
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, f)| GeomWithData::new(rect(&f.bbox), i as u32))
-            .collect();
-        inner.tree = RTree::bulk_load(entries);
+        inner.tree = PackedTree::new(inner.slots.iter().map(|s| s.bbox));
         for ((z, mut items), from) in LEVELS.iter().zip(level_items).zip(level_geoms) {
             for item in &mut items {
                 item.0 = slot_of[item.0 as usize];
@@ -194,17 +186,8 @@ impl LayerIndex {
             geoms.shrink();
             items.shrink_to_fit();
             let every = items.len() == inner.slots.len();
-            let tree = (!every).then(|| {
-                RTree::bulk_load(
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (slot, _))| {
-                            GeomWithData::new(rect(&inner.slots[*slot as usize].bbox), k as u32)
-                        })
-                        .collect(),
-                )
-            });
+            let tree = (!every)
+                .then(|| PackedTree::new(items.iter().map(|(s, _)| inner.slots[*s as usize].bbox)));
             inner.levels.push(Level {
                 max_zoom: *z,
                 tree,
@@ -273,21 +256,20 @@ impl LayerIndex {
     /// Approximate heap bytes held: slots, geometries, values and the R-trees.
     pub fn heap_bytes(&self) -> usize {
         let inner = self.read();
-        let tree = |t: &RTree<Entry>| t.size() * (std::mem::size_of::<Entry>() + 16);
         let levels: usize = inner
             .levels
             .iter()
             .map(|l| {
                 l.items.capacity() * std::mem::size_of::<(u32, Option<GeomRef>)>()
                     + l.geoms.heap_bytes()
-                    + l.tree.as_ref().map_or(0, tree)
+                    + l.tree.as_ref().map_or(0, PackedTree::heap_bytes)
             })
             .sum();
         levels
             + inner.slots.capacity() * std::mem::size_of::<Slot>()
             + inner.geoms.heap_bytes()
             + inner.values.heap_bytes()
-            + tree(&inner.tree)
+            + inner.tree.heap_bytes()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -299,17 +281,25 @@ impl LayerIndex {
         let bounds = tile.bounds();
         let ts = TileSpace::new(bounds, EXTENT);
         let buf = BUFFER / ts.scale;
-        let env = AABB::from_corners(
-            [bounds[0] - buf, bounds[1] - buf],
-            [bounds[2] + buf, bounds[3] + buf],
-        );
+        let env = [
+            bounds[0] - buf,
+            bounds[1] - buf,
+            bounds[2] + buf,
+            bounds[3] + buf,
+        ];
         let inner = self.read();
         let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
         let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
-        let mut ids: Vec<u32> = tree
-            .locate_in_envelope_intersecting(&env)
-            .map(|e| e.data)
-            .collect();
+        let slot_of = |id: u32| match level {
+            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
+            None => &inner.slots[id as usize],
+        };
+        let mut ids: Vec<u32> = Vec::new();
+        tree.query(&env, |id| {
+            if meets(&slot_of(id).bbox, &env) {
+                ids.push(id)
+            }
+        });
         let mut out = LayerBuilder::new(name, EXTENT);
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
@@ -323,10 +313,6 @@ impl LayerIndex {
             0..=8 => 16,
             9..=12 => 4,
             _ => 0,
-        };
-        let slot_of = |id: u32| match level {
-            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
-            None => &inner.slots[id as usize],
         };
         if cell > 0 && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
             ids.sort_unstable_by_key(|&id| slot_of(id).fid);
@@ -395,10 +381,10 @@ impl LayerIndex {
                 }
                 MercGeom::Polygons(polys) => {
                     // Inside the buffered tile (by its box): no clipping.
-                    let inside = f.bbox[0] >= env.lower()[0]
-                        && f.bbox[1] >= env.lower()[1]
-                        && f.bbox[2] <= env.upper()[0]
-                        && f.bbox[3] <= env.upper()[1];
+                    let inside = f.bbox[0] >= env[0]
+                        && f.bbox[1] >= env[1]
+                        && f.bbox[2] <= env[2]
+                        && f.bbox[3] <= env[3];
                     let clip = (!inside).then_some([lo, hi]);
                     let polygons = builder.get_or_insert_with(PolygonBuilder::default);
                     polygons.clear();
@@ -445,11 +431,14 @@ impl Inner {
         let by_tree = hint.and_then(|b| {
             // A metre of slack: the box was computed from the same coordinates, but once
             // in each CRS.
-            let env = AABB::from_corners([b[0] - 1.0, b[1] - 1.0], [b[2] + 1.0, b[3] + 1.0]);
-            self.tree
-                .locate_in_envelope_intersecting(&env)
-                .map(|e| e.data)
-                .find(|&i| self.slots[i as usize].fid == fid)
+            let env = [b[0] - 1.0, b[1] - 1.0, b[2] + 1.0, b[3] + 1.0];
+            let mut found = None;
+            self.tree.query(&env, |i| {
+                if self.slots[i as usize].fid == fid {
+                    found = Some(i)
+                }
+            });
+            found
         });
         let Some(slot) = by_tree.or_else(|| {
             self.slots
@@ -460,19 +449,20 @@ impl Inner {
             return;
         };
         let bbox = self.slots[slot as usize].bbox;
-        self.tree.remove(&GeomWithData::new(rect(&bbox), slot));
+        self.tree.remove(slot);
         for level in &mut self.levels {
             let Some(tree) = level.tree.as_mut() else {
                 continue;
             };
-            let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
-            let held = tree
-                .locate_in_envelope_intersecting(&env)
-                .find(|e| level.items[e.data as usize].0 == slot)
-                .copied();
-            if let Some(e) = held {
-                tree.remove(&e);
-                level.items[e.data as usize].1 = None;
+            let mut held = None;
+            tree.query(&bbox, |k| {
+                if level.items[k as usize].0 == slot {
+                    held = Some(k)
+                }
+            });
+            if let Some(k) = held {
+                tree.remove(k);
+                level.items[k as usize].1 = None;
             }
         }
         self.slots[slot as usize].fid = EMPTY;
@@ -498,7 +488,7 @@ impl Inner {
             }
         };
         let bbox = f.bbox;
-        self.tree.insert(GeomWithData::new(rect(&bbox), slot));
+        self.tree.insert(slot, &bbox);
         for (level, item) in self.levels.iter_mut().zip(f.levels) {
             match level.tree.as_mut() {
                 None => {
@@ -511,7 +501,7 @@ impl Inner {
                 Some(tree) => {
                     if let Some(g) = item {
                         let g = g.map(|g| level.geoms.push(&g));
-                        tree.insert(GeomWithData::new(rect(&bbox), level.items.len() as u32));
+                        tree.insert(level.items.len() as u32, &bbox);
                         level.items.push((slot, g));
                     }
                 }
@@ -520,8 +510,9 @@ impl Inner {
     }
 }
 
-pub(super) fn rect(b: &[f64; 4]) -> Rectangle<[f64; 2]> {
-    Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
+/// Whether two boxes meet (edges included).
+fn meets(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] <= b[2] && a[2] >= b[0] && a[1] <= b[3] && a[3] >= b[1]
 }
 
 /// A stored feature read for the index, with what each level makes of it; None (logged)

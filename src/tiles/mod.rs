@@ -18,6 +18,7 @@ pub mod feature;
 pub mod index;
 pub mod math;
 pub mod mvt;
+mod packed;
 pub mod persist;
 pub mod pmtiles;
 mod polygon;

@@ -12,15 +12,15 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use rstar::primitives::GeomWithData;
-use rstar::RTree;
-
 use super::arena::{Arena, GeomRef, Values, ValuesRef};
-use super::index::{rect, Entry, Inner, LayerIndex, Level, Slot, EMPTY};
+use super::index::{Inner, LayerIndex, Level, Slot, EMPTY};
+use super::packed::PackedTree;
 use super::versioned;
 use crate::model::Layer;
 
 const MAGIC: &[u8; 8] = b"ATLIDX01";
+/// Bytes read or written at a time.
+const BLOCK: usize = 1 << 20;
 
 /// Writes `idx` to `path` (atomically). Holds the index's read lock meanwhile.
 pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
@@ -30,8 +30,9 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let file = std::fs::File::create(&tmp)?;
     let mut w = Body {
-        out: std::io::BufWriter::with_capacity(1 << 20, file),
+        out: file,
         crc: flate2::Crc::new(),
+        block: Vec::with_capacity(BLOCK + 64),
     };
     w.out.write_all(MAGIC)?;
     {
@@ -57,11 +58,7 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
             // Only the items a tree holds (edits leave dead ones behind), in their order.
             let items: Vec<(u32, Option<GeomRef>)> = match &l.tree {
                 None => l.items.clone(),
-                Some(t) => {
-                    let mut held: Vec<u32> = t.iter().map(|e| e.data).collect();
-                    held.sort_unstable();
-                    held.iter().map(|&i| l.items[i as usize]).collect()
-                }
+                Some(t) => t.ids().iter().map(|&i| l.items[i as usize]).collect(),
             };
             w.u64(items.len() as u64)?;
             for (slot, g) in items {
@@ -77,9 +74,10 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
             w.arena(&l.geoms)?;
         }
     }
+    w.flush()?;
     let crc = w.crc.sum();
-    w.out.write_all(&crc.to_le_bytes())?;
-    let file = w.out.into_inner().map_err(|e| e.into_error())?;
+    let mut file = w.out;
+    file.write_all(&crc.to_le_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -90,9 +88,11 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
     let file = std::fs::File::open(path).ok()?;
     let size = file.metadata().ok()?.len();
     let mut r = Reader {
-        input: std::io::BufReader::with_capacity(1 << 20, file),
+        input: file,
         crc: flate2::Crc::new(),
         left: size.checked_sub((MAGIC.len() + 4) as u64)?,
+        buf: Vec::new(),
+        at: 0,
     };
     let mut magic = [0u8; 8];
     std::io::Read::read_exact(&mut r.input, &mut magic).ok()?;
@@ -102,7 +102,7 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
     let index = read_body(&mut r, layer);
     let mut crc = [0u8; 4];
     let whole = std::io::Read::read_exact(&mut r.input, &mut crc).is_ok()
-        && r.left == 0
+        && r.remaining() == 0
         && r.crc.sum().to_le_bytes() == crc;
     if index.is_none() || !whole {
         tracing::warn!(file = %path.display(), "persisted tile index damaged: rebuilt");
@@ -168,15 +168,8 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
         {
             return None;
         }
-        let tree = (has_tree == 1).then(|| {
-            RTree::bulk_load(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (s, _))| GeomWithData::new(rect(&slots[*s as usize].bbox), k as u32))
-                    .collect(),
-            )
-        });
+        let tree = (has_tree == 1)
+            .then(|| PackedTree::new(items.iter().map(|(s, _)| slots[*s as usize].bbox)));
         levels.push(Level {
             max_zoom,
             tree,
@@ -184,14 +177,14 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             geoms,
         });
     }
-    let entries: Vec<Entry> = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| live(s))
-        .map(|(i, s)| GeomWithData::new(rect(&s.bbox), i as u32))
-        .collect();
+    let mut tree = PackedTree::new(slots.iter().map(|s| s.bbox));
+    for (i, s) in slots.iter().enumerate() {
+        if !live(s) {
+            tree.remove(i as u32);
+        }
+    }
     let inner = Inner {
-        tree: RTree::bulk_load(entries),
+        tree,
         slots,
         geoms,
         values,
@@ -201,16 +194,26 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     Some(LayerIndex::from_parts(layer.clone(), inner, seq))
 }
 
-/// A writer that keeps the CRC of what it writes.
+/// A writer that keeps the CRC of what it writes, a block at a time.
 struct Body<W: Write> {
     out: W,
     crc: flate2::Crc,
+    block: Vec<u8>,
 }
 
 impl<W: Write> Body<W> {
     fn bytes(&mut self, b: &[u8]) -> std::io::Result<()> {
-        self.crc.update(b);
-        self.out.write_all(b)
+        self.block.extend_from_slice(b);
+        if self.block.len() >= BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.crc.update(&self.block);
+        self.out.write_all(&self.block)?;
+        self.block.clear();
+        Ok(())
     }
     fn u64(&mut self, v: u64) -> std::io::Result<()> {
         self.bytes(&v.to_le_bytes())
@@ -238,18 +241,41 @@ impl<W: Write> Body<W> {
     }
 }
 
-/// A reader of a file's body that keeps its CRC; every read checked against what is left.
+/// A reader of a file's body, a block at a time, that keeps its CRC; every read checked
+/// against what is left.
 struct Reader {
-    input: std::io::BufReader<std::fs::File>,
+    input: std::fs::File,
     crc: flate2::Crc,
+    /// Bytes of the body not read from the file yet.
     left: u64,
+    buf: Vec<u8>,
+    at: usize,
 }
 
 impl Reader {
-    fn fill(&mut self, buf: &mut [u8]) -> Option<()> {
-        self.left = self.left.checked_sub(buf.len() as u64)?;
-        std::io::Read::read_exact(&mut self.input, buf).ok()?;
-        self.crc.update(buf);
+    fn remaining(&self) -> u64 {
+        self.left + (self.buf.len() - self.at) as u64
+    }
+    fn fill(&mut self, out: &mut [u8]) -> Option<()> {
+        let mut done = 0;
+        while done < out.len() {
+            if self.at == self.buf.len() {
+                // Never past the body: the CRC follows it.
+                let n = usize::try_from(self.left.min(BLOCK as u64)).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                self.buf.resize(n, 0);
+                std::io::Read::read_exact(&mut self.input, &mut self.buf).ok()?;
+                self.crc.update(&self.buf);
+                self.left -= n as u64;
+                self.at = 0;
+            }
+            let n = (out.len() - done).min(self.buf.len() - self.at);
+            out[done..done + n].copy_from_slice(&self.buf[self.at..self.at + n]);
+            self.at += n;
+            done += n;
+        }
         Some(())
     }
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -277,7 +303,7 @@ impl Reader {
     /// A count of items of at least `min` bytes each, checked against what is left.
     fn len(&mut self, min: usize) -> Option<usize> {
         let n = u64::from_le_bytes(self.array()?);
-        (n.checked_mul(min as u64)? <= self.left).then_some(usize::try_from(n).ok()?)
+        (n.checked_mul(min as u64)? <= self.remaining()).then_some(usize::try_from(n).ok()?)
     }
     fn arena(&mut self) -> Option<Arena> {
         let n = self.len(8)?;
