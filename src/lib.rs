@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod opendata;
 pub mod seed;
 pub mod store;
 pub mod styles;

@@ -20,6 +20,28 @@ pub struct Org {
     /// GeoJSON geometry of the boundary (generalized ISTAT boundary), EPSG:4326.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boundary: Option<serde_json::Value>,
+    /// Its code in the IPA (Indice delle Pubbliche Amministrazioni) when it is not the
+    /// usual one (see [`Org::ipa`]).
+    #[serde(default)]
+    pub ipa_override: Option<String>,
+    /// A contact e-mail for its open data.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl Org {
+    /// Its IPA code: the override if set; for a comune `c_` and its Belfiore (cadastral)
+    /// code in lower case (Milano: `c_f205`); `cmmi` for the Città Metropolitana di Milano.
+    pub fn ipa(&self) -> String {
+        if let Some(code) = self.ipa_override.as_deref().filter(|c| !c.is_empty()) {
+            return code.to_string();
+        }
+        match (&*self.kind, &self.catasto_code) {
+            ("comune", Some(c)) => format!("c_{}", c.to_lowercase()),
+            ("metro", _) => "cmmi".into(),
+            _ => self.id.clone(),
+        }
+    }
 }
 
 pub const METRO_ORG: &str = "cmm";
@@ -111,6 +133,35 @@ pub struct Layer {
     pub fields: Vec<Field>,
     pub source: SourceInfo,
     pub updated_at: String,
+    /// When its data last changed: a publish, rollback or feature edit (RFC 3339).
+    #[serde(default)]
+    pub data_updated_at: String,
+    /// What open-data catalogues need beyond the fields above (see [`OpenMeta`]).
+    #[serde(default)]
+    pub meta: OpenMeta,
+}
+
+/// A layer's description for open-data catalogues (DCAT-AP_IT, RNDT), kept with the
+/// layer, not with a version: a rollback leaves it as it is. Codes are those of
+/// [`crate::opendata::vocab`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenMeta {
+    pub title_en: String,
+    pub description_en: String,
+    pub keywords: Vec<String>,
+    /// EU data themes (`TRAN`, `REGI`, …).
+    pub eu_themes: Vec<String>,
+    /// EU frequency (`ANNUAL`, `IRREG`, …).
+    pub frequency: String,
+    pub contact_email: String,
+    /// Temporal coverage, ISO dates (`YYYY-MM-DD`), either may be empty.
+    pub temporal_start: String,
+    pub temporal_end: String,
+    /// How the data was made (RNDT/INSPIRE lineage).
+    pub lineage: String,
+    /// Scale denominator of the source (e.g. 2000 for 1:2000); 0 when unknown.
+    pub scale: u32,
 }
 
 impl Layer {
@@ -137,6 +188,8 @@ impl Layer {
             fields,
             source: SourceInfo::default(),
             updated_at: String::new(),
+            data_updated_at: String::new(),
+            meta: OpenMeta::default(),
         }
     }
 

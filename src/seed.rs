@@ -39,6 +39,8 @@ pub fn organisations() -> Result<Vec<Org>, String> {
             zona_code: zone.map(|z| z.2.clone()),
             bbox,
             boundary: Some(f["geometry"].clone()),
+            ipa_override: None,
+            email: None,
         });
     }
     orgs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -54,6 +56,8 @@ pub fn organisations() -> Result<Vec<Org>, String> {
             zona_code: None,
             bbox: metro_bbox,
             boundary: None,
+            ipa_override: None,
+            email: None,
         },
     );
     Ok(orgs)

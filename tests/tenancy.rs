@@ -145,6 +145,8 @@ fn rows() -> Vec<Row> {
         ("/tileMatrixSets/{id}", "/tileMatrixSets/WebMercatorQuad"),
         ("/api/orgs/{org}/apps", "/api/orgs/015146/apps"),
         ("/console", "/console"),
+        ("/catalog", "/catalog"),
+        ("/catalog/{file}", "/catalog/dcat.ttl"),
         ("/static/{*file}", "/static/viewer/viewer.js"),
     ] {
         add(&mut rows, "GET", route, uri, Send::None, Prepare::None, all);

@@ -40,6 +40,82 @@ pub struct IngestArgs {
     /// existing one keeps its visibility.
     #[arg(long)]
     visibility: Option<String>,
+    #[command(flatten)]
+    meta: MetaArgs,
+}
+
+/// A layer's description (`ingest` and `layer set`); only what is given changes.
+#[derive(Args, Default)]
+pub struct MetaArgs {
+    #[arg(long)]
+    description: Option<String>,
+    /// Free-text theme the viewer groups layers by (e.g. `mobilità`).
+    #[arg(long)]
+    theme: Option<String>,
+    /// Licence: CC-BY-4.0 (new layers' default), CC0-1.0, IODL-2.0, CC-BY-SA-4.0,
+    /// ODbL-1.0, ODC-By-1.0 or CC-BY-3.0-IT.
+    #[arg(long)]
+    licence: Option<String>,
+    /// Credit shown on maps, as plain text.
+    #[arg(long)]
+    attribution: Option<String>,
+    /// An http(s) link for the attribution (e.g. the licence's page).
+    #[arg(long)]
+    attribution_url: Option<String>,
+    #[arg(long)]
+    title_en: Option<String>,
+    #[arg(long)]
+    description_en: Option<String>,
+    /// Keywords, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    keywords: Option<Vec<String>>,
+    /// EU data themes, comma-separated: AGRI, ECON, EDUC, ENER, ENVI, GOVE, HEAL, INTR,
+    /// JUST, REGI, SOCI, TECH, TRAN.
+    #[arg(long, value_delimiter = ',')]
+    eu_themes: Option<Vec<String>>,
+    /// Update frequency: CONT, DAILY, WEEKLY, MONTHLY, QUARTERLY, ANNUAL_2, ANNUAL,
+    /// BIENNIAL, IRREG, NEVER or UNKNOWN.
+    #[arg(long)]
+    frequency: Option<String>,
+    /// Contact e-mail for the dataset.
+    #[arg(long)]
+    contact_email: Option<String>,
+    /// Start of the temporal coverage, YYYY-MM-DD.
+    #[arg(long)]
+    temporal_start: Option<String>,
+    /// End of the temporal coverage, YYYY-MM-DD.
+    #[arg(long)]
+    temporal_end: Option<String>,
+    /// How the data was made (lineage).
+    #[arg(long)]
+    lineage: Option<String>,
+    /// Scale denominator of the source (2000 for 1:2000).
+    #[arg(long)]
+    scale: Option<u32>,
+}
+
+impl MetaArgs {
+    fn update(self, title: Option<String>, visibility: Option<String>) -> LayerMetaUpdate {
+        LayerMetaUpdate {
+            title,
+            visibility,
+            description: self.description,
+            theme: self.theme,
+            licence: self.licence,
+            attribution: self.attribution,
+            attribution_url: self.attribution_url,
+            title_en: self.title_en,
+            description_en: self.description_en,
+            keywords: self.keywords,
+            eu_themes: self.eu_themes,
+            frequency: self.frequency,
+            contact_email: self.contact_email,
+            temporal_start: self.temporal_start,
+            temporal_end: self.temporal_end,
+            lineage: self.lineage,
+            scale: self.scale,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -56,18 +132,8 @@ pub enum LayerAction {
         visibility: Option<String>,
         #[arg(long)]
         title: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        #[arg(long)]
-        theme: Option<String>,
-        #[arg(long)]
-        licence: Option<String>,
-        /// Credit shown on maps, as plain text.
-        #[arg(long)]
-        attribution: Option<String>,
-        /// An http(s) link for the attribution (e.g. the licence's page).
-        #[arg(long)]
-        attribution_url: Option<String>,
+        #[command(flatten)]
+        meta: MetaArgs,
     },
     /// Publish the previous kept version again. Refused when it would discard feature edits
     /// made since the version was published, unless --discard-edits.
@@ -105,7 +171,15 @@ pub async fn ingest(store: &DynStore, config: &Config, a: IngestArgs) -> anyhow:
         visibility: a.visibility,
         max_bytes: config.max_upload_bytes.saturating_mul(50),
     };
-    run_ingest(store, &a.file, &opts).await
+    // The description is checked before the file is read, and set once it is in.
+    let update = a.meta.update(None, None);
+    atlante::store::validate_meta(&update)?;
+    run_ingest(store, &a.file, &opts).await?;
+    if update != LayerMetaUpdate::default() {
+        let id = atlante::model::layer_table(&opts.org, &opts.slug);
+        store.update_layer_meta(&id, &update).await?;
+    }
+    Ok(())
 }
 
 pub async fn run_ingest(store: &DynStore, file: &Path, opts: &IngestOptions) -> anyhow::Result<()> {
@@ -227,25 +301,13 @@ pub async fn layer(store: &DynStore, action: LayerAction) -> anyhow::Result<()> 
             id,
             visibility,
             title,
-            description,
-            theme,
-            licence,
-            attribution,
-            attribution_url,
+            meta,
         } => {
             let before = store
                 .layer(&id)
                 .await?
                 .with_context(|| format!("no layer {id}"))?;
-            let u = LayerMetaUpdate {
-                title,
-                description,
-                theme,
-                licence,
-                attribution,
-                attribution_url,
-                visibility: visibility.clone(),
-            };
+            let u = meta.update(title, visibility.clone());
             let l = store.update_layer_meta(&id, &u).await?;
             audit_cli(
                 store,

@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 pub mod error;
 mod features;
+mod opendata;
 pub mod routes;
 mod serve;
 mod tiles;

@@ -6,7 +6,7 @@
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 
-use super::{admin, apps, catalog, features, tiles, upload, AppState};
+use super::{admin, apps, catalog, features, opendata, tiles, upload, AppState};
 
 /// What kind of work a route does: it sets its limits and groups its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -340,6 +340,18 @@ pub const ROUTES: &[Route] = &[
         Apps,
         "A file of a published app, or its bundle.zip",
     ),
+    r(
+        "GET",
+        "/catalog",
+        Catalog,
+        "The DCAT-AP_IT catalogue of the public layers (Turtle, RDF/XML or JSON-LD by Accept)",
+    ),
+    r(
+        "GET",
+        "/catalog/{file}",
+        Catalog,
+        "The DCAT-AP_IT catalogue as `dcat.ttl`, `dcat.rdf` or `dcat.jsonld`",
+    ),
     r("GET", "/console", Catalog, "The console for comuni"),
     r("GET", "/favicon.ico", Catalog, "No icon"),
     r(
@@ -409,6 +421,8 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/apps/{org}/{slug}") => get(apps::app_redirect),
         ("GET", "/apps/{org}/{slug}/") => get(apps::serve_app),
         ("GET", "/apps/{org}/{slug}/{*file}") => get(apps::serve_app),
+        ("GET", "/catalog") => get(opendata::catalog),
+        ("GET", "/catalog/{file}") => get(opendata::catalog_file),
         ("GET", "/console") => get(catalog::console_page),
         ("GET", "/favicon.ico") => get(|| async { axum::http::StatusCode::NO_CONTENT }),
         ("GET", "/static/{*file}") => get(catalog::static_file),

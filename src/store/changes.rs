@@ -186,10 +186,15 @@ pub(crate) fn log(
              base_seq = (SELECT max(seq) FROM atlante_changes)"
         }
     };
+    let data_time = if kind == ChangeKind::Meta {
+        String::new()
+    } else {
+        format!(", data_updated_at = {}", d.now())
+    };
     out.push(
         Stmt::new(d.sql(&format!(
             "UPDATE atlante_layers SET change_seq = (SELECT max(seq) FROM atlante_changes)\
-             {data_set}, updated_at = {} WHERE id = $1",
+             {data_set}{data_time}, updated_at = {} WHERE id = $1",
             d.now()
         )))
         .arg(layer_id),

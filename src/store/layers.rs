@@ -6,18 +6,21 @@ use async_trait::async_trait;
 use super::changes::{self, ChangeKind};
 use super::sql::{Exec, RowExt, Stmt};
 use super::{from_json, ChangeStore, LayerMetaUpdate, LayerStore, Result, StoreError};
-use crate::model::{GeomType, Layer, SourceInfo};
+use crate::model::{GeomType, Layer, OpenMeta, SourceInfo};
+use crate::opendata::vocab;
 
 fn select(e: &impl Exec) -> String {
     let d = e.dialect();
     format!(
         "SELECT l.id, l.org_id, l.slug, l.title, l.description, l.theme, l.licence, \
          l.attribution, l.attribution_url, l.visibility, l.current_version, l.change_seq, \
-         l.data_seq, l.base_seq, {} AS updated_at, v.geom_type, v.feature_count, {} AS extent, \
-         {} AS fields, {} AS source \
+         l.data_seq, l.base_seq, {} AS updated_at, {} AS data_updated_at, {} AS metadata, \
+         v.geom_type, v.feature_count, {} AS extent, {} AS fields, {} AS source \
          FROM atlante_layers l JOIN atlante_layer_versions v \
          ON v.layer_id = l.id AND v.version = l.current_version",
         d.ts("l.updated_at"),
+        d.ts("coalesce(l.data_updated_at, l.updated_at)"),
+        d.json_col("l.metadata"),
         d.json_col("v.extent"),
         d.json_col("v.fields"),
         d.json_col("v.source")
@@ -50,6 +53,8 @@ fn from_row(r: &impl RowExt) -> Result<Layer> {
         fields: from_json("fields", &r.text("fields")?)?,
         source: from_json::<SourceInfo>("source", &r.text("source")?)?,
         updated_at: r.text("updated_at")?,
+        data_updated_at: r.text("data_updated_at")?,
+        meta: from_json("metadata", &r.text("metadata")?)?,
     })
 }
 
@@ -83,20 +88,27 @@ impl<T: Exec + ChangeStore> LayerStore for T {
             .await?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let d = self.dialect();
-        let mut stmts = vec![Stmt::new(d.sql(
+        let meta = serde_json::to_string(&merged(&layer.meta, u)).unwrap_or_default();
+        let licence = u
+            .licence
+            .as_deref()
+            .map(|l| vocab::licence(l).map_or("", |t| t.code).to_string());
+        let mut stmts = vec![Stmt::new(d.sql(&format!(
             "UPDATE atlante_layers SET title = coalesce($1, title), \
              description = coalesce($2, description), theme = coalesce($3, theme), \
              licence = coalesce($4, licence), attribution = coalesce($5, attribution), \
              attribution_url = coalesce($6, attribution_url), \
-             visibility = coalesce($7, visibility) WHERE id = $8",
-        ))
+             visibility = coalesce($7, visibility), metadata = {} WHERE id = $9",
+            d.json_arg(8)
+        )))
         .arg(u.title.clone())
         .arg(u.description.clone())
         .arg(u.theme.clone())
-        .arg(u.licence.clone())
+        .arg(licence)
         .arg(u.attribution.clone())
         .arg(u.attribution_url.clone())
         .arg(u.visibility.clone())
+        .arg(meta)
         .arg(id)];
         stmts.extend(changes::log(d, id, ChangeKind::Meta, layer.version, &[]));
         self.exec_all(stmts).await?;
@@ -151,8 +163,132 @@ impl<T: Exec + ChangeStore> LayerStore for T {
     }
 }
 
-/// Checks a metadata update: visibility, lengths, no control characters, links.
-pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
+/// The open-data description after an update.
+fn merged(meta: &OpenMeta, u: &LayerMetaUpdate) -> OpenMeta {
+    let set = |v: &Option<String>, old: &String| v.clone().unwrap_or_else(|| old.clone());
+    let codes = |v: &Option<Vec<String>>,
+                 old: &Vec<String>,
+                 find: fn(&str) -> Option<&'static vocab::Term>| {
+        v.as_ref().map_or_else(
+            || old.clone(),
+            |list| {
+                let mut out: Vec<String> = list
+                    .iter()
+                    .filter_map(|c| find(c.trim()).map(|t| t.code.to_string()))
+                    .collect();
+                out.dedup();
+                out
+            },
+        )
+    };
+    OpenMeta {
+        title_en: set(&u.title_en, &meta.title_en),
+        description_en: set(&u.description_en, &meta.description_en),
+        keywords: u.keywords.as_ref().map_or_else(
+            || meta.keywords.clone(),
+            |k| {
+                k.iter()
+                    .map(|w| w.trim().to_string())
+                    .filter(|w| !w.is_empty())
+                    .collect()
+            },
+        ),
+        eu_themes: codes(&u.eu_themes, &meta.eu_themes, vocab::theme_term),
+        frequency: u.frequency.as_deref().map_or_else(
+            || meta.frequency.clone(),
+            |f| vocab::frequency(f).map_or("", |t| t.code).to_string(),
+        ),
+        contact_email: set(&u.contact_email, &meta.contact_email),
+        temporal_start: set(&u.temporal_start, &meta.temporal_start),
+        temporal_end: set(&u.temporal_end, &meta.temporal_end),
+        lineage: set(&u.lineage, &meta.lineage),
+        scale: u.scale.unwrap_or(meta.scale),
+    }
+}
+
+/// Checks an e-mail address (the shape, not that it is delivered).
+pub(crate) fn validate_email(e: &str) -> Result<()> {
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty()
+                && host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
+                && e.chars()
+                    .all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\"".contains(c) || c == '@')
+                && e.matches('@').count() == 1
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "'{e}' is not an e-mail address"
+        )))
+    }
+}
+
+/// Checks the open-data fields of an update against their vocabularies and forms.
+fn validate_open(u: &LayerMetaUpdate) -> Result<()> {
+    let bad = |m: String| Err(StoreError::Invalid(m));
+    if let Some(l) = u.licence.as_deref().filter(|l| !l.is_empty()) {
+        if vocab::licence(l).is_none() {
+            return bad(format!(
+                "unknown licence '{l}': use one of {}",
+                vocab::codes(vocab::LICENCES)
+            ));
+        }
+    }
+    for t in u.eu_themes.iter().flatten() {
+        if vocab::theme_term(t.trim()).is_none() {
+            return bad(format!(
+                "unknown EU data theme '{t}': use one of {}",
+                vocab::codes(vocab::THEMES)
+            ));
+        }
+    }
+    if let Some(f) = u.frequency.as_deref().filter(|f| !f.is_empty()) {
+        if vocab::frequency(f).is_none() {
+            return bad(format!(
+                "unknown frequency '{f}': use one of {}",
+                vocab::codes(vocab::FREQUENCIES)
+            ));
+        }
+    }
+    if let Some(e) = u.contact_email.as_deref().filter(|e| !e.is_empty()) {
+        validate_email(e)?;
+    }
+    let date = |name: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>> {
+        match v.as_deref().filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| StoreError::Invalid(format!("{name} must be a date, YYYY-MM-DD"))),
+        }
+    };
+    let start = date("temporal_start", &u.temporal_start)?;
+    let end = date("temporal_end", &u.temporal_end)?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return bad("temporal_start must not be after temporal_end".into());
+        }
+    }
+    let keywords = u.keywords.as_deref().unwrap_or_default();
+    if keywords.len() > 30
+        || keywords
+            .iter()
+            .any(|k| k.chars().count() > 100 || k.chars().any(char::is_control))
+    {
+        return bad("keywords: at most 30, each at most 100 characters".into());
+    }
+    if u.scale.is_some_and(|s| s > 100_000_000) {
+        return bad("scale is a denominator (2000 for 1:2000), at most 100000000".into());
+    }
+    Ok(())
+}
+
+/// Checks a metadata update: visibility, lengths, no control characters, links, terms.
+pub fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
+    validate_open(update)?;
     if let Some(v) = &update.visibility {
         validate_visibility(v)?;
     }
@@ -169,16 +305,19 @@ pub(crate) fn validate_meta(update: &LayerMetaUpdate) -> Result<()> {
         ("licence", &update.licence, 200),
         ("attribution", &update.attribution, 300),
         ("attribution_url", &update.attribution_url, 500),
+        ("title_en", &update.title_en, 200),
+        ("description_en", &update.description_en, 4000),
+        ("lineage", &update.lineage, 4000),
     ] {
         if value.as_ref().is_some_and(|v| v.chars().count() > max) {
             return Err(StoreError::Invalid(format!(
                 "{name} must be at most {max} characters"
             )));
         }
-        if value
-            .as_ref()
-            .is_some_and(|v| v.chars().any(char::is_control) && name != "description")
-        {
+        if value.as_ref().is_some_and(|v| {
+            v.chars().any(char::is_control)
+                && !["description", "description_en", "lineage"].contains(&name)
+        }) {
             return Err(StoreError::Invalid(format!(
                 "{name} must not hold control characters"
             )));

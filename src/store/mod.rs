@@ -181,7 +181,7 @@ pub struct Document {
 }
 
 /// Layer metadata a publisher can edit without a new version.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerMetaUpdate {
     pub title: Option<String>,
@@ -191,6 +191,17 @@ pub struct LayerMetaUpdate {
     pub attribution: Option<String>,
     pub attribution_url: Option<String>,
     pub visibility: Option<String>,
+    // Open-data description (see `model::OpenMeta`).
+    pub title_en: Option<String>,
+    pub description_en: Option<String>,
+    pub keywords: Option<Vec<String>>,
+    pub eu_themes: Option<Vec<String>>,
+    pub frequency: Option<String>,
+    pub contact_email: Option<String>,
+    pub temporal_start: Option<String>,
+    pub temporal_end: Option<String>,
+    pub lineage: Option<String>,
+    pub scale: Option<u32>,
 }
 
 /// One stored feature: its id, 2D WKB in EPSG:4326 and values in schema order.
@@ -228,6 +239,14 @@ pub trait OrgStore {
     async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()>;
     async fn orgs(&self) -> Result<Vec<Org>>;
     async fn org(&self, id: &str) -> Result<Option<Org>>;
+    /// Sets an organisation's IPA code override and contact e-mail: None leaves one as it
+    /// is, an empty string clears it.
+    async fn set_org_contact(
+        &self,
+        id: &str,
+        ipa_code: Option<String>,
+        email: Option<String>,
+    ) -> Result<()>;
 }
 
 /// The layer catalog: layers with their published version's facts, and their metadata.
@@ -484,5 +503,5 @@ pub(crate) fn fields_json(fields: &[Field]) -> String {
     serde_json::to_string(fields).unwrap_or_else(|_| "[]".into())
 }
 
-pub use layers::valid_link;
+pub use layers::{valid_link, validate_meta};
 pub(crate) use sql::{item_condition, order_by};

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 
 use super::sql::{Exec, RowExt, Stmt};
-use super::{from_json, OrgStore, Result};
+use super::{from_json, OrgStore, Result, StoreError};
 use crate::model::Org;
 
 fn select(e: &impl Exec) -> String {
     let d = e.dialect();
     format!(
         "SELECT id, name, kind, istat_code, catasto_code, zona_omogenea, zona_code, \
-         {} AS bbox, {} AS boundary FROM atlante_orgs",
+         ipa_code, email, {} AS bbox, {} AS boundary FROM atlante_orgs",
         d.json_col("bbox"),
         d.json_col("boundary")
     )
@@ -25,6 +25,8 @@ fn from_row(r: &impl RowExt) -> Result<Org> {
         catasto_code: r.opt_text("catasto_code")?,
         zona_omogenea: r.opt_text("zona_omogenea")?,
         zona_code: r.opt_text("zona_code")?,
+        ipa_override: r.opt_text("ipa_code")?,
+        email: r.opt_text("email")?,
         bbox: r
             .opt_text("bbox")?
             .map(|b| from_json("bbox", &b))
@@ -75,6 +77,38 @@ impl<T: Exec> OrgStore for T {
     async fn orgs(&self) -> Result<Vec<Org>> {
         let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self)));
         self.fetch_all(s).await?.iter().map(from_row).collect()
+    }
+
+    async fn set_org_contact(
+        &self,
+        id: &str,
+        ipa_code: Option<String>,
+        email: Option<String>,
+    ) -> Result<()> {
+        if let Some(c) = ipa_code.as_deref().filter(|c| !c.is_empty()) {
+            let ok = (2..=20).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(StoreError::Invalid(
+                    "an IPA code is 2 to 20 lower-case letters, digits or _".into(),
+                ));
+            }
+        }
+        if let Some(e) = email.as_deref().filter(|e| !e.is_empty()) {
+            super::layers::validate_email(e)?;
+        }
+        if self.org(id).await?.is_none() {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let s = Stmt::new(self.dialect().sql(
+            "UPDATE atlante_orgs SET ipa_code = coalesce($1, ipa_code), \
+             email = coalesce($2, email) WHERE id = $3",
+        ))
+        .arg(ipa_code)
+        .arg(email)
+        .arg(id);
+        self.exec_all(vec![s]).await
     }
 
     async fn org(&self, id: &str) -> Result<Option<Org>> {

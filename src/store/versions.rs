@@ -209,15 +209,16 @@ async fn swap<B: VersionBackend + ?Sized>(
         None => {
             tx.run(
                 Stmt::new(d.sql(
-                    "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, visibility) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO atlante_layers (id, org_id, slug, title, current_version, \
+                     visibility, licence) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 ))
                 .arg(id)
                 .arg(&req.org)
                 .arg(&req.slug)
                 .arg(&req.title)
                 .arg(version)
-                .arg(req.visibility.as_deref().unwrap_or("private")),
+                .arg(req.visibility.as_deref().unwrap_or("private"))
+                .arg(crate::opendata::vocab::DEFAULT_LICENCE),
             )
             .await?;
         }

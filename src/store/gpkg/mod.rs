@@ -48,6 +48,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/sqlite/0008_log_id.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/sqlite/0009_open_data.sql"),
+    ),
 ];
 
 pub struct GpkgStore {

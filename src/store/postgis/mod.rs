@@ -44,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../../migrations/postgres/0007_log_id.sql"),
     ),
+    (
+        8,
+        include_str!("../../../migrations/postgres/0008_open_data.sql"),
+    ),
 ];
 
 pub struct PgStore {

@@ -1,0 +1,254 @@
+//! Open data (issue 14), on both stores: a layer's catalogue description is checked
+//! against the controlled vocabularies and edited without a new version; the DCAT-AP_IT
+//! catalogue, in Turtle, RDF/XML and JSON-LD, conforms to SHACL shapes written from the
+//! DCAT-AP_IT and DCAT-AP 3 texts (`tests/opendata/dcat_ap_it.shapes.ttl`), every shape
+//! failing when its property is removed or mistyped (pyshacl and rdflib, from
+//! `target/pyenv`: `scripts/test.sh` installs them); private layers never appear, and a
+//! layer made private or deleted leaves the catalogue at once.
+
+mod common;
+
+use axum::body::Body;
+use common::TestStore;
+use serde_json::{json, Value};
+
+async fn patch(app: &axum::Router, token: &str, id: &str, body: Value) -> common::Reply {
+    common::request(
+        app,
+        "PATCH",
+        &format!("/api/layers/{id}"),
+        Some(token),
+        Body::from(body.to_string()),
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+/// Runs the SHACL validation and the three-syntax comparison; its JSON report.
+fn validate(dir: &std::path::Path, ttl: &str, rdf: &str, jsonld: &str) -> Value {
+    for (name, body) in [("c.ttl", ttl), ("c.rdf", rdf), ("c.jsonld", jsonld)] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let python = common::repo().join("target/pyenv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh (it installs rdflib and pyshacl there)",
+        python.display()
+    );
+    let out = std::process::Command::new(python)
+        .arg(common::repo().join("tests/opendata/validate.py"))
+        .arg(common::repo().join("tests/opendata/dcat_ap_it.shapes.ttl"))
+        .args(["c.ttl", "c.rdf", "c.jsonld"].map(|n| dir.join(n)))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "validate.py: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "validate.py: {report:#}");
+    report
+}
+
+async fn catalogue(app: &axum::Router) -> (String, String, String) {
+    let mut out = Vec::new();
+    for (file, media) in [
+        ("dcat.ttl", "text/turtle"),
+        ("dcat.rdf", "application/rdf+xml"),
+        ("dcat.jsonld", "application/ld+json"),
+    ] {
+        let r = common::get(app, &format!("/catalog/{file}")).await;
+        assert_eq!(r.status, 200, "{file}: {}", r.text());
+        assert!(
+            r.content_type().starts_with(media),
+            "{file}: {}",
+            r.content_type()
+        );
+        // The same by content negotiation on /catalog.
+        let n = common::get_with(
+            app,
+            "/catalog",
+            &[("accept", &format!("{media};q=0.9, */*;q=0.1"))],
+        )
+        .await;
+        assert!(n.content_type().starts_with(media));
+        assert_eq!(n.body.len(), r.body.len(), "{media} by Accept");
+        out.push(r.text());
+    }
+    let [ttl, rdf, jsonld]: [String; 3] = out.try_into().unwrap();
+    (ttl, rdf, jsonld)
+}
+
+async fn dcat_catalogue(t: TestStore) {
+    let store = &t.store;
+    let (nil, stops) = common::nil_and_stops(store).await;
+    let (canary, _) = common::ingest_file(
+        store,
+        &common::demo("milano/aree_pedonali_ztl.geojson"),
+        "015146",
+        "canary",
+        |o| o.visibility = None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(nil.licence, "CC-BY-4.0", "a new layer's default licence");
+    store
+        .set_org_contact("015146", None, Some("sit@comune.milano.it".into()))
+        .await
+        .unwrap();
+    let app = common::app(store).await;
+    let token = common::token(store.as_ref(), "015146", "editor").await;
+
+    // Terms outside the vocabularies, and malformed values, are refused; nothing changes.
+    for (body, says) in [
+        (
+            json!({"licence": "GPL-3.0"}),
+            "unknown licence 'GPL-3.0': use one of CC-BY-4.0",
+        ),
+        (
+            json!({"eu_themes": ["REGI", "ROADS"]}),
+            "unknown EU data theme 'ROADS'",
+        ),
+        (json!({"frequency": "hourly"}), "unknown frequency 'hourly'"),
+        (
+            json!({"contact_email": "sit at comune"}),
+            "is not an e-mail address",
+        ),
+        (
+            json!({"temporal_start": "2024-13-01"}),
+            "temporal_start must be a date",
+        ),
+        (
+            json!({"temporal_start": "2025-01-01", "temporal_end": "2024-01-01"}),
+            "must not be after",
+        ),
+        (json!({"scale": -5}), "bad layer settings"),
+        (json!({"keywords": ["a\u{7}b"]}), "keywords"),
+    ] {
+        let r = patch(&app, &token, &nil.id, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(says), "{body}: {}", r.text());
+    }
+    let same = store.layer(&nil.id).await.unwrap().unwrap();
+    assert_eq!(
+        (same.meta.clone(), same.licence.clone()),
+        (nil.meta.clone(), nil.licence.clone())
+    );
+
+    // A whole description: not a new version, the data's modification date unmoved.
+    let r = patch(
+        &app,
+        &token,
+        &nil.id,
+        json!({
+            "description": "I Nuclei di Identità Locale (NIL) del PGT di Milano",
+            "licence": "iodl-2.0",
+            "title_en": "Local identity districts (NIL)",
+            "description_en": "Milan's 88 local identity districts",
+            "keywords": ["quartieri", "PGT", "NIL"],
+            "eu_themes": ["regi", "SOCI"],
+            "frequency": "ANNUAL",
+            "contact_email": "pgt@comune.milano.it",
+            "temporal_start": "2020-01-01",
+            "temporal_end": "2030-12-31",
+            "lineage": "Digitised by the Comune di Milano for the PGT 2030.",
+            "scale": 2000
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = store.layer(&nil.id).await.unwrap().unwrap();
+    assert_eq!(after.version, nil.version);
+    assert_eq!(after.data_updated_at, nil.data_updated_at);
+    assert_eq!(after.licence, "IODL-2.0");
+    assert_eq!(after.meta.eu_themes, ["REGI", "SOCI"]);
+    assert_eq!(after.meta.frequency, "ANNUAL");
+    assert_eq!(after.meta.scale, 2000);
+    assert_eq!(
+        r.json()["meta"]["keywords"],
+        json!(["quartieri", "PGT", "NIL"])
+    );
+
+    // The catalogue: valid, the same graph in three syntaxes, every shape biting.
+    let dir = tempfile::tempdir().unwrap();
+    let (ttl, rdf, jsonld) = catalogue(&app).await;
+    let report = validate(dir.path(), &ttl, &rdf, &jsonld);
+    println!(
+        "{}: DCAT-AP_IT catalogue {report}",
+        t.location.split(':').next().unwrap_or("")
+    );
+    for needle in [
+        "\"c_f205:015146_nil\"",
+        "licences/A29_IODL20>",
+        "data-theme/SOCI>",
+        "frequency/ANNUAL>",
+        "\"quartieri\"@it",
+        "<mailto:pgt@comune.milano.it>",
+        "\"cmmi\"",
+        "\"2020-01-01\"^^xsd:date",
+    ] {
+        assert!(ttl.contains(needle), "{needle} missing from the catalogue");
+    }
+    for body in [&ttl, &rdf, &jsonld] {
+        assert!(
+            !body.contains(&canary.id),
+            "a private layer in the catalogue"
+        );
+        assert!(body.contains(&stops.id));
+    }
+
+    // Withdrawal: made private, then deleted, a layer leaves the catalogue at once.
+    let r = patch(&app, &token, &nil.id, json!({"visibility": "private"})).await;
+    assert_eq!(r.status, 200);
+    let (ttl, rdf, jsonld) = catalogue(&app).await;
+    for body in [&ttl, &rdf, &jsonld] {
+        assert!(
+            !body.contains(&nil.id),
+            "a layer made private is still catalogued"
+        );
+    }
+    let r = common::request(
+        &app,
+        "DELETE",
+        &format!("/api/layers/{}", stops.id),
+        Some(&token),
+        Body::empty(),
+        &[],
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let (ttl, _, _) = catalogue(&app).await;
+    assert!(
+        !ttl.contains(&stops.id),
+        "a deleted layer is still catalogued"
+    );
+    assert!(!ttl.contains("dcat:dataset"), "no public layer left: {ttl}");
+}
+
+async fn organisations_carry_their_ipa_code(t: TestStore) {
+    let store = &t.store;
+    let milano = store.org("015146").await.unwrap().unwrap();
+    assert_eq!(milano.ipa(), "c_f205");
+    assert_eq!(store.org("cmm").await.unwrap().unwrap().ipa(), "cmmi");
+    store
+        .set_org_contact("015146", Some("c_f205_sit".into()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.org("015146").await.unwrap().unwrap().ipa(),
+        "c_f205_sit"
+    );
+    let bad = store
+        .set_org_contact("015146", Some("C F205".into()), None)
+        .await;
+    assert!(bad.is_err());
+    store
+        .set_org_contact("015146", Some(String::new()), None)
+        .await
+        .unwrap();
+    assert_eq!(store.org("015146").await.unwrap().unwrap().ipa(), "c_f205");
+}
+
+both_stores!(dcat_catalogue, organisations_carry_their_ipa_code);
