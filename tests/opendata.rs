@@ -170,6 +170,21 @@ async fn dcat_catalogue(t: TestStore) {
         r.json()["meta"]["keywords"],
         json!(["quartieri", "PGT", "NIL"])
     );
+    // The record is complete but for the attribution.
+    assert_eq!(r.json()["metadata_missing"], json!(["attribution"]));
+    let fresh = common::get(&app, &format!("/api/layers/{}", stops.id)).await;
+    assert_eq!(
+        fresh.json()["metadata_missing"],
+        json!([
+            "description",
+            "eu_themes",
+            "frequency",
+            "keywords",
+            "contact_email",
+            "lineage",
+            "attribution"
+        ])
+    );
 
     // The catalogue: valid, the same graph in three syntaxes, every shape biting.
     let dir = tempfile::tempdir().unwrap();

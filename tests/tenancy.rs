@@ -146,6 +146,7 @@ fn rows() -> Vec<Row> {
         ("/api/orgs/{org}/apps", "/api/orgs/015146/apps"),
         ("/console", "/console"),
         ("/catalog", "/catalog"),
+        ("/api/vocabularies", "/api/vocabularies"),
         ("/catalog/{file}", "/catalog/dcat.ttl"),
         ("/static/{*file}", "/static/viewer/viewer.js"),
     ] {

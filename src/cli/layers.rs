@@ -119,6 +119,7 @@ impl MetaArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum LayerAction {
     /// List layers with version, visibility, geometry type and feature count.
     List,

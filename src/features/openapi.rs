@@ -108,6 +108,13 @@ fn body(media: &str, schema: Json) -> Json {
     json!({"required": true, "content": {media: {"schema": schema}}})
 }
 
+/// A string from a vocabulary (its codes; empty clears).
+fn codes(terms: &[crate::opendata::vocab::Term]) -> Json {
+    let mut list: Vec<&str> = vec![""];
+    list.extend(terms.iter().map(|t| t.code));
+    json!({"type": "string", "enum": list})
+}
+
 /// The request body of a write, by route.
 fn request_body(method: &str, path: &str) -> Option<Json> {
     let text = |max: u32| json!({"type": "string", "maxLength": max});
@@ -118,9 +125,19 @@ fn request_body(method: &str, path: &str) -> Option<Json> {
                 "type": "object", "additionalProperties": false,
                 "properties": {
                     "title": text(200), "description": text(4000), "theme": text(100),
-                    "licence": text(200), "attribution": text(300),
+                    "licence": codes(crate::opendata::vocab::LICENCES),
+                    "attribution": text(300),
                     "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
-                    "visibility": {"type": "string", "enum": ["public", "private"]}
+                    "visibility": {"type": "string", "enum": ["public", "private"]},
+                    "title_en": text(200), "description_en": text(4000),
+                    "keywords": {"type": "array", "maxItems": 30, "items": text(100)},
+                    "eu_themes": {"type": "array", "items": codes(crate::opendata::vocab::THEMES)},
+                    "frequency": codes(crate::opendata::vocab::FREQUENCIES),
+                    "contact_email": {"type": "string", "format": "email", "maxLength": 254},
+                    "temporal_start": {"type": "string", "format": "date"},
+                    "temporal_end": {"type": "string", "format": "date"},
+                    "lineage": text(4000),
+                    "scale": {"type": "integer", "minimum": 0, "maximum": 100_000_000}
                 }
             }),
         ),

@@ -26,6 +26,8 @@ pub fn layer_json(l: &Layer, base: &str) -> Json_ {
     v["attribution_html"] = json!(crate::html::attribution_html(l));
     // The colour the server draws the layer with by default, for lists and swatches.
     v["color"] = json!(crate::styles::default_color(&l.id));
+    // What the open-data record still lacks (the console lists it).
+    v["metadata_missing"] = json!(crate::opendata::missing(l));
     v["links"] = json!([
         {"rel": "self", "type": "application/json", "href": format!("{base}/api/layers/{}", l.id)},
         {"rel": "collection", "type": "application/json", "href": format!("{base}/collections/{}", l.id)},

@@ -94,3 +94,21 @@ async fn render(
     )
         .into_response())
 }
+
+/// `GET /api/vocabularies`: the terms a layer's description may use (codes and labels),
+/// for the console's lists.
+pub async fn vocabularies() -> axum::Json<serde_json::Value> {
+    use crate::opendata::vocab;
+    let list = |terms: &[vocab::Term]| {
+        terms
+            .iter()
+            .map(|t| serde_json::json!({"code": t.code, "uri": vocab::uri_of(t), "it": t.it, "en": t.en}))
+            .collect::<Vec<_>>()
+    };
+    axum::Json(serde_json::json!({
+        "licences": list(vocab::LICENCES),
+        "themes": list(vocab::THEMES),
+        "frequencies": list(vocab::FREQUENCIES),
+        "default_licence": vocab::DEFAULT_LICENCE,
+    }))
+}

@@ -138,6 +138,12 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/me", Catalog, "Who a token is"),
     r(
         "GET",
+        "/api/vocabularies",
+        Catalog,
+        "The licences, EU themes and frequencies a layer's description may use",
+    ),
+    r(
+        "GET",
         "/api/orgs/{org}/tokens",
         Admin,
         "An organisation's tokens (its admins)",
@@ -384,6 +390,7 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/viewer-config") => get(catalog::viewer_config),
         ("GET", "/api/layers/{id}/style/proposal") => get(apps::style_proposal),
         ("GET", "/api/me") => get(catalog::me),
+        ("GET", "/api/vocabularies") => get(opendata::vocabularies),
         ("GET", "/api/orgs/{org}/tokens") => get(admin::list),
         ("POST", "/api/orgs/{org}/tokens") => post(admin::create),
         ("DELETE", "/api/orgs/{org}/tokens/{token}") => delete(admin::revoke),

@@ -5,3 +5,25 @@
 pub mod dcat;
 pub mod rdf;
 pub mod vocab;
+
+use crate::model::Layer;
+
+/// What a layer's description lacks for a complete catalogue record (the catalogue fills
+/// the gaps with the title, "Regions and cities" and an unknown frequency meanwhile).
+pub fn missing(l: &Layer) -> Vec<&'static str> {
+    let m = &l.meta;
+    [
+        ("description", l.description.trim().is_empty()),
+        ("licence", vocab::licence(&l.licence).is_none()),
+        ("eu_themes", m.eu_themes.is_empty()),
+        ("frequency", vocab::frequency(&m.frequency).is_none()),
+        ("keywords", m.keywords.is_empty()),
+        ("contact_email", m.contact_email.is_empty()),
+        ("lineage", m.lineage.trim().is_empty()),
+        ("attribution", l.attribution.trim().is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, gap)| *gap)
+    .map(|(name, _)| name)
+    .collect()
+}

@@ -150,6 +150,7 @@
     $("l-title").value = l.title;
     $("l-description").value = l.description;
     $("l-visibility").value = l.visibility;
+    await showMeta(l);
     const f = $("s-field");
     f.replaceChildren(el("option", { text: "—", value: "" }));
     for (const fd of l.fields) f.append(el("option", { text: fd.label, value: fd.name }));
@@ -160,9 +161,41 @@
     await refreshStylePreview(true);
   }
   for (const id of ["s-kind", "s-field", "s-color", "s-breaks"]) $(id).addEventListener("change", () => refreshStylePreview(false));
+  // The open-data description: terms from the server's vocabularies, what is missing.
+  let vocab = null;
+  async function showMeta(l) {
+    if (!vocab) {
+      vocab = await api("GET", "/api/vocabularies");
+      const fill = (id, terms, blank) => {
+        const sel = $(id);
+        sel.replaceChildren(...(blank ? [el("option", { text: "—", value: "" })] : []), ...terms.map((t) => el("option", { text: t.it, value: t.code })));
+      };
+      fill("m-licence", vocab.licences, true);
+      fill("m-frequency", vocab.frequencies, true);
+      fill("m-themes", vocab.themes, false);
+    }
+    $("m-licence").value = l.licence || "";
+    $("m-frequency").value = l.meta.frequency || "";
+    for (const o of $("m-themes").options) o.selected = l.meta.eu_themes.includes(o.value);
+    $("m-keywords").value = l.meta.keywords.join(", ");
+    $("m-email").value = l.meta.contact_email;
+    $("m-lineage").value = l.meta.lineage;
+    $("m-missing").textContent = l.metadata_missing.length ? "Per una scheda completa mancano: " + l.metadata_missing.join(", ") : "Scheda completa";
+  }
+  function metaUpdate() {
+    return {
+      licence: $("m-licence").value,
+      frequency: $("m-frequency").value,
+      eu_themes: [...$("m-themes").selectedOptions].map((o) => o.value),
+      keywords: $("m-keywords").value.split(",").map((k) => k.trim()).filter((k) => k),
+      contact_email: $("m-email").value.trim(),
+      lineage: $("m-lineage").value,
+    };
+  }
   $("l-save").onclick = async () => {
     try {
-      await api("PATCH", "/api/layers/" + encodeURIComponent(current.id), { title: $("l-title").value, description: $("l-description").value, visibility: $("l-visibility").value });
+      const saved = await api("PATCH", "/api/layers/" + encodeURIComponent(current.id), { title: $("l-title").value, description: $("l-description").value, visibility: $("l-visibility").value, ...metaUpdate() });
+      await showMeta(saved);
       await api("PUT", "/api/layers/" + encodeURIComponent(current.id) + "/style", await currentStyle());
       $("l-status").textContent = "Salvato";
       await refresh();
