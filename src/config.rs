@@ -49,6 +49,8 @@ pub struct Config {
     pub cache_dir: std::path::PathBuf,
     /// Bytes the bundle cache may hold.
     pub bundle_cache_bytes: u64,
+    /// Bytes the cache of whole-layer downloads may hold (`{cache_dir}/downloads`).
+    pub download_cache_bytes: u64,
     /// Most tiles in one static bundle (counted before building; beyond: 413).
     pub max_bundle_tiles: u64,
     /// Most bytes of tiles in one static bundle.
@@ -90,6 +92,7 @@ impl Default for Config {
             tile_disk_cache_bytes: 1 << 30,
             cache_dir: "data/cache".into(),
             bundle_cache_bytes: 1 << 30,
+            download_cache_bytes: 4 << 30,
             max_bundle_tiles: 200_000,
             max_bundle_bytes: 256 << 20,
             max_heavy_jobs: 2,
@@ -197,6 +200,7 @@ impl Config {
             "ATLANTE_REQUEST_TIMEOUT_SECS" => request_timeout_secs,
             "ATLANTE_TILE_DISK_CACHE_BYTES" => tile_disk_cache_bytes,
             "ATLANTE_BUNDLE_CACHE_BYTES" => bundle_cache_bytes,
+            "ATLANTE_DOWNLOAD_CACHE_BYTES" => download_cache_bytes,
             "ATLANTE_MAX_BUNDLE_TILES" => max_bundle_tiles,
             "ATLANTE_MAX_BUNDLE_BYTES" => max_bundle_bytes,
             "ATLANTE_MAX_HEAVY_JOBS" => max_heavy_jobs,

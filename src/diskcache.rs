@@ -105,16 +105,62 @@ impl DiskCache {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, data)?;
         std::fs::rename(&tmp, &path)?;
+        self.record(rel, data.len() as u64);
+        Ok(())
+    }
+
+    /// Moves a finished file in (a copy when it is on another file system), then evicts
+    /// the least recently used beyond the budget. A file larger than the budget is left
+    /// where it is.
+    pub fn put_file(&self, rel: &Path, src: &Path) -> std::io::Result<()> {
+        if !safe(rel) {
+            return Err(std::io::Error::other("not a relative cache path"));
+        }
+        let len = std::fs::metadata(src)?.len();
+        if len > self.max_bytes {
+            return Ok(());
+        }
+        let path = self.root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::rename(src, &tmp).is_err() {
+            std::fs::copy(src, &tmp)?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        self.record(rel, len);
+        Ok(())
+    }
+
+    /// Opens a held file for reading and marks it used (a reader that holds it open keeps
+    /// reading it even if it is evicted meanwhile).
+    pub fn open_file(&self, rel: &Path) -> Option<(std::fs::File, u64)> {
+        if !safe(rel) {
+            return None;
+        }
+        let file = std::fs::File::open(self.root.join(rel)).ok()?;
+        let len = file.metadata().ok()?.len();
         if let Ok(mut i) = self.index.lock() {
             i.tick += 1;
             let tick = i.tick;
-            if let Some((old, _)) = i.files.insert(rel.to_path_buf(), (data.len() as u64, tick)) {
+            if let Some(e) = i.files.get_mut(rel) {
+                e.1 = tick;
+            }
+        }
+        Some((file, len))
+    }
+
+    fn record(&self, rel: &Path, len: u64) {
+        if let Ok(mut i) = self.index.lock() {
+            i.tick += 1;
+            let tick = i.tick;
+            if let Some((old, _)) = i.files.insert(rel.to_path_buf(), (len, tick)) {
                 i.bytes -= old;
             }
-            i.bytes += data.len() as u64;
+            i.bytes += len;
         }
         self.evict();
-        Ok(())
     }
 
     /// Removes one file, if held.

@@ -98,7 +98,12 @@ async fn dcat_catalogue(t: TestStore) {
         .set_org_contact("015146", None, Some("sit@comune.milano.it".into()))
         .await
         .unwrap();
-    let app = common::app(store).await;
+    let cache = tempfile::tempdir().unwrap();
+    let config = atlante::config::Config {
+        cache_dir: cache.path().to_path_buf(),
+        ..Default::default()
+    };
+    let app = common::app_with(store, config).await;
     let token = common::token(store.as_ref(), "015146", "editor").await;
 
     // Terms outside the vocabularies, and malformed values, are refused; nothing changes.
@@ -186,7 +191,10 @@ async fn dcat_catalogue(t: TestStore) {
         ])
     );
 
-    // The catalogue: valid, the same graph in three syntaxes, every shape biting.
+    // The catalogue: valid, the same graph in three syntaxes, every shape biting (a
+    // download made first, so that its size is there too).
+    let r = common::get(&app, &format!("/collections/{}/items?f=gpkg", nil.id)).await;
+    assert_eq!(r.status, 200);
     let dir = tempfile::tempdir().unwrap();
     let (ttl, rdf, jsonld) = catalogue(&app).await;
     let report = validate(dir.path(), &ttl, &rdf, &jsonld);

@@ -250,6 +250,8 @@ fn rows() -> Vec<Row> {
         ("/api/layers/{id}", "/api/layers/{L}"),
         ("/collections/{id}", "/collections/{L}"),
         ("/collections/{id}/items", "/collections/{L}/items?limit=5"),
+        ("/collections/{id}/items", "/collections/{L}/items?f=csv"),
+        ("/collections/{id}/items", "/collections/{L}/items?f=gpkg"),
         ("/collections/{id}/items/{fid}", "/collections/{L}/items/1"),
         (
             "/collections/{id}/queryables",

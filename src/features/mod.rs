@@ -406,7 +406,7 @@ pub fn queryables_json(layer: &Layer, base: &str) -> Json {
 pub fn collection_json(layer: &Layer, base: &str) -> Json {
     let b = layer.extent.unwrap_or([-180.0, -90.0, 180.0, 90.0]);
     let href = format!("{base}/collections/{}", layer.id);
-    json!({
+    let mut doc = json!({
         "id": layer.id,
         "title": layer.title,
         "description": layer.description,
@@ -423,7 +423,20 @@ pub fn collection_json(layer: &Layer, base: &str) -> Json {
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json", "href": format!("{href}/queryables")},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json", "href": format!("{href}/tiles")},
         ]
-    })
+    });
+    let links = doc["links"].as_array_mut().expect("links");
+    let licence = crate::opendata::vocab::licence(&layer.licence);
+    if let Some(l) = licence {
+        links.push(json!({"rel": "license", "type": "text/html", "href": l.uri, "title": l.en}));
+    }
+    // Downloads of the whole layer, one per format.
+    for f in crate::opendata::download::Format::ALL {
+        links.push(json!({
+            "rel": "enclosure", "type": f.media_type(), "title": format!("{} – {}", layer.title, f.title()),
+            "href": format!("{href}/items?f={}", f.code()),
+        }));
+    }
+    doc
 }
 
 /// Rebuilds the query string of an items request with another offset (and the limit it

@@ -80,6 +80,22 @@ impl From<crate::apps::BundleError> for ApiError {
     }
 }
 
+impl From<crate::opendata::download::ServeError> for ApiError {
+    fn from(e: crate::opendata::download::ServeError) -> Self {
+        use crate::opendata::download::{DownloadError, ServeError};
+        match e {
+            ServeError::Busy => ApiError::busy(e.to_string(), 30),
+            ServeError::Store(s) => s.into(),
+            ServeError::Download(DownloadError::Invalid(m)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, m)
+            }
+            ServeError::Download(other) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match e {

@@ -15,9 +15,25 @@ use crate::features::{
     self, collection_json, crs_uri, feature_json, items_json, parse_crs, parse_items, Output,
 };
 use crate::model::Layer;
+use crate::opendata::download::Format;
 use crate::store::{Edit, StoredFeature};
 
 const GEOJSON: &str = "application/geo+json";
+
+/// A collection's download links with the sizes of the files already made.
+fn sized(state: &AppState, layer: &crate::model::Layer, mut doc: Json_) -> Json_ {
+    for link in doc["links"].as_array_mut().into_iter().flatten() {
+        if link["rel"] != "enclosure" {
+            continue;
+        }
+        let href = link["href"].as_str().unwrap_or_default();
+        let format = href.rsplit_once("f=").and_then(|(_, f)| Format::parse(f));
+        if let Some(size) = format.and_then(|f| state.downloads.cached_size(layer, f)) {
+            link["length"] = size.into();
+        }
+    }
+    doc
+}
 
 fn f_param(params: &[(String, String)]) -> Option<&str> {
     params
@@ -77,7 +93,7 @@ pub async fn collections(
         ));
     }
     Ok(Json(json!({
-        "collections": layers.iter().map(|l| collection_json(l, &base)).collect::<Vec<_>>(),
+        "collections": layers.iter().map(|l| sized(&state, l, collection_json(l, &base))).collect::<Vec<_>>(),
         "links": [
             {"rel": "self", "type": "application/json", "href": format!("{base}/collections")},
             {"rel": "alternate", "type": "text/html", "href": format!("{base}/collections?f=html")}
@@ -115,7 +131,8 @@ pub async fn collection(
         );
         return Ok(html_page(&layer.title, &body));
     }
-    Ok(Json(collection_json(&layer, &base_url(&state, &headers))).into_response())
+    let doc = collection_json(&layer, &base_url(&state, &headers));
+    Ok(Json(sized(&state, &layer, doc)).into_response())
 }
 
 pub async fn queryables(
@@ -145,6 +162,10 @@ pub async fn items(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = state.visible_as(&who, &id, "collection")?;
+    if let Some(format) = f_param(&params).and_then(Format::parse) {
+        let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        return super::opendata::download(&state, &layer, req, format).await;
+    }
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (found, matched) = state.store.items(&layer, &req.query).await?;

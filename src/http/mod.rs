@@ -48,6 +48,7 @@ pub struct AppState {
     /// Whether the store answered its last background check (see [`AppState::spawn_health_check`]).
     pub store_up: Arc<std::sync::atomic::AtomicBool>,
     pub bundles: Arc<crate::apps::Bundler>,
+    pub downloads: Arc<crate::opendata::download::Downloader>,
     pub catalog: Arc<Catalog>,
     pub tiles: Arc<TileEngine>,
     pub auth: Arc<Auth>,
@@ -85,6 +86,7 @@ impl AppState {
             )),
             store_up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             bundles: Arc::new(crate::apps::Bundler::new(&config)),
+            downloads: Arc::new(crate::opendata::download::Downloader::new(&config)),
             auth: Arc::new(Auth::new(store.clone())),
             store,
             catalog,

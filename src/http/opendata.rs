@@ -79,7 +79,8 @@ async fn render(
 ) -> Result<Response, ApiError> {
     let layers = state.catalog.visible_all(None);
     let orgs = state.store.orgs().await?;
-    let graph = dcat::catalogue(&base_url(state, headers), &layers, &orgs);
+    let sizes = |l: &crate::model::Layer, f| state.downloads.cached_size(l, f);
+    let graph = dcat::catalogue(&base_url(state, headers), &layers, &orgs, &sizes);
     let body = match syntax {
         Syntax::Turtle => graph.to_turtle(),
         Syntax::RdfXml => graph.to_rdfxml(),
@@ -111,4 +112,67 @@ pub async fn vocabularies() -> axum::Json<serde_json::Value> {
         "frequencies": list(vocab::FREQUENCIES),
         "default_licence": vocab::DEFAULT_LICENCE,
     }))
+}
+
+/// `items?f=gpkg|shp|csv|geojson|kml|fgb`: the whole selection (`bbox`, `filter`,
+/// `datetime`, `crs`; not a page: `limit` and `offset` do not cut it) as a file. A
+/// whole layer in EPSG:4326 is made once per layer state and kept.
+pub async fn download(
+    state: &AppState,
+    layer: &crate::model::Layer,
+    req: crate::features::Items,
+    format: crate::opendata::download::Format,
+) -> Result<Response, ApiError> {
+    let mut q = req.query;
+    let whole = q.bbox.is_none() && q.filter.is_none() && q.sort.is_empty();
+    let epsg = req.crs.unwrap_or(4326);
+    let whole = whole && epsg == 4326;
+    q.limit = i64::MAX;
+    q.offset = 0;
+    let (file, len) = state
+        .downloads
+        .file(&state.store, layer, q, format, epsg, whole)
+        .await?;
+    let name = format!("{}.{}", layer.id, format.extension());
+    let body = axum::body::Body::from_stream(file_stream(file));
+    let mut res = (
+        [
+            (header::CONTENT_TYPE, format.media_type().to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&format!("<{}>", crate::features::crs_uri(Some(epsg))))
+    {
+        res.headers_mut().insert("content-crs", v);
+    }
+    Ok(res)
+}
+
+/// A file's bytes as a body stream, 256 KiB at a time, read off the async threads.
+fn file_stream(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; 256 << 10];
+            let n = std::io::Read::read(&mut file, &mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, buf))) if buf.is_empty() => None,
+            Ok(Ok((file, buf))) => Some((Ok(bytes::Bytes::from(buf)), Some(file))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e)), None)),
+        }
+    })
 }

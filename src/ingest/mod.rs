@@ -4,7 +4,7 @@
 
 mod archive;
 mod encoding;
-mod gdal_env;
+pub(crate) mod gdal_env;
 mod locate;
 mod names;
 mod open;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use super::download::Format;
 use super::rdf::{iri, lang, lit, term, typed, Graph, Node};
 use super::vocab::{self, Term};
 use crate::model::{Layer, Org, METRO_ORG};
@@ -39,7 +40,15 @@ fn day(ts: &str) -> String {
     ts.get(..10).unwrap_or(ts).to_string()
 }
 
-pub fn catalogue(base: &str, layers: &[std::sync::Arc<Layer>], orgs: &[Org]) -> Graph {
+/// The sizes of whole-layer files already made, for `dcat:byteSize`.
+pub type Sizes<'a> = &'a dyn Fn(&Layer, Format) -> Option<u64>;
+
+pub fn catalogue(
+    base: &str,
+    layers: &[std::sync::Arc<Layer>],
+    orgs: &[Org],
+    sizes: Sizes,
+) -> Graph {
     let urls = Urls { base };
     let mut g = Graph::default();
     let cat = iri(urls.catalog());
@@ -105,6 +114,7 @@ pub fn catalogue(base: &str, layers: &[std::sync::Arc<Layer>], orgs: &[Org]) -> 
         let ds = iri(urls.dataset(&l.id));
         g.add(&cat, "dcat:dataset", ds.clone());
         dataset(&mut g, &urls, &ds, l, org, k);
+        downloads(&mut g, &urls, &ds, l, sizes);
         agents.insert(l.org.clone());
         licences.insert(licence_of(l).code);
         frequencies.insert(frequency_of(l).code);
@@ -132,18 +142,65 @@ pub fn catalogue(base: &str, layers: &[std::sync::Arc<Layer>], orgs: &[Org]) -> 
             concept(&mut g, t, "skos:Concept", vocab::THEME_SCHEME);
         }
     }
-    for (code, media) in vocab::FILE_TYPES {
-        let f = iri(format!("{}/{code}", vocab::FILE_TYPE_SCHEME));
-        g.add(&f, "rdf:type", term("dct:MediaTypeOrExtent"));
-        g.add(&f, "rdf:type", term("skos:Concept"));
-        g.add(&f, "skos:prefLabel", lit(*code));
-        g.add(&f, "skos:inScheme", iri(vocab::FILE_TYPE_SCHEME));
-        let m = iri(format!(
-            "https://www.iana.org/assignments/media-types/{media}"
-        ));
-        g.add(&m, "rdf:type", term("dct:MediaType"));
+    for f in Format::ALL {
+        let Some(code) = f.eu_file_type() else {
+            continue;
+        };
+        let n = iri(file_type(code));
+        g.add(&n, "rdf:type", term("dct:MediaTypeOrExtent"));
+        g.add(&n, "rdf:type", term("skos:Concept"));
+        g.add(&n, "skos:prefLabel", lit(code));
+        g.add(&n, "skos:inScheme", iri(vocab::FILE_TYPE_SCHEME));
+        g.add(&iri(media_type(f)), "rdf:type", term("dct:MediaType"));
     }
     g
+}
+
+fn file_type(code: &str) -> String {
+    format!("{}/{code}", vocab::FILE_TYPE_SCHEME)
+}
+
+/// A format's IANA media type as an IRI (without parameters).
+fn media_type(f: Format) -> String {
+    let m = f.media_type().split(';').next().unwrap_or_default();
+    format!("https://www.iana.org/assignments/media-types/{m}")
+}
+
+/// A distribution per download format (those the EU file-type vocabulary names).
+fn downloads(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, sizes: Sizes) {
+    let licence = iri(vocab::uri_of(licence_of(l)));
+    for f in Format::ALL {
+        let Some(code) = f.eu_file_type() else {
+            continue;
+        };
+        let dist = iri(format!("{}#{}", urls.dataset(&l.id), f.code()));
+        let file = iri(format!(
+            "{}/collections/{}/items?f={}",
+            urls.base,
+            l.id,
+            f.code()
+        ));
+        g.add(ds, "dcat:distribution", dist.clone());
+        g.add(&dist, "rdf:type", term("dcatapit:Distribution"));
+        g.add(&dist, "rdf:type", term("dcat:Distribution"));
+        g.add(&dist, "dcat:accessURL", file.clone());
+        g.add(&dist, "dcat:downloadURL", file);
+        g.add(&dist, "dct:format", iri(file_type(code)));
+        g.add(&dist, "dcat:mediaType", iri(media_type(f)));
+        g.add(&dist, "dct:license", licence.clone());
+        g.add(
+            &dist,
+            "dct:title",
+            lang(format!("{} – {}", l.title, f.title()), "it"),
+        );
+        if let Some(n) = sizes(l, f) {
+            g.add(
+                &dist,
+                "dcat:byteSize",
+                typed(n.to_string(), "xsd:nonNegativeInteger"),
+            );
+        }
+    }
 }
 
 const LANGUAGE_ITA: &str = "http://publications.europa.eu/resource/authority/language/ITA";

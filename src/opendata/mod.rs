@@ -3,6 +3,7 @@
 //! DCAT-AP_IT catalogue of the public layers.
 
 pub mod dcat;
+pub mod download;
 pub mod rdf;
 pub mod vocab;
 

@@ -143,9 +143,6 @@ const fn freq(code: &'static str, it: &'static str, en: &'static str) -> Term {
 /// What a catalogue says of a layer with no frequency yet.
 pub const DEFAULT_FREQUENCY: &str = "UNKNOWN";
 
-/// The EU file types of the distributions Atlante offers: (code, media type).
-pub const FILE_TYPES: &[(&str, &str)] = &[("GEOJSON", "application/geo+json")];
-
 /// A term's full URI (themes and frequencies are held as namespace and code).
 pub fn uri_of(term: &Term) -> String {
     if term.uri.ends_with('/') {

@@ -225,6 +225,19 @@ pub struct ItemQuery {
     pub offset: i64,
 }
 
+impl ItemQuery {
+    /// Every feature, by fid.
+    pub fn everything() -> ItemQuery {
+        ItemQuery {
+            bbox: None,
+            sort: Vec::new(),
+            filter: None,
+            limit: i64::MAX,
+            offset: 0,
+        }
+    }
+}
+
 /// One change to a layer's published features (OGC API - Features Part 4).
 #[derive(Debug, Clone)]
 pub enum Edit {
@@ -285,15 +298,27 @@ pub trait VersionStore {
 /// The features of a layer's published version, read and edited in place.
 #[async_trait]
 pub trait FeatureStore {
-    /// Every feature of the published version, ordered by fid, sent in batches of `size`
-    /// as they are read (a million features never sit in memory twice). Stops early,
-    /// without error, when the receiver goes.
+    /// Every feature of the published version that `q` selects (its box and filter, in
+    /// its order; not its page: `limit` and `offset` are ignored), sent in batches of
+    /// `size` as they are read (a million features never sit in memory twice). Stops
+    /// early, without error, when the receiver goes.
+    async fn select_batches(
+        &self,
+        layer: &Layer,
+        q: &ItemQuery,
+        size: usize,
+        to: mpsc::Sender<Vec<StoredFeature>>,
+    ) -> Result<()>;
+    /// Every feature of the published version, ordered by fid, in batches.
     async fn scan_batches(
         &self,
         layer: &Layer,
         size: usize,
         to: mpsc::Sender<Vec<StoredFeature>>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.select_batches(layer, &ItemQuery::everything(), size, to)
+            .await
+    }
     /// Every feature of the published version, ordered by fid.
     async fn scan(&self, layer: &Layer) -> Result<Vec<StoredFeature>> {
         let (tx, mut rx) = mpsc::channel(4);

@@ -110,27 +110,20 @@ pub(super) fn bind_value<'q>(
     }
 }
 
-#[async_trait]
-impl FeatureStore for GpkgStore {
-    async fn scan_batches(
+impl GpkgStore {
+    /// The WHERE clause of an items request, as a function that writes it into a query.
+    /// The R-tree narrows to boxes that overlap; the exact test is in the condition.
+    async fn where_clause<'a>(
         &self,
-        layer: &Layer,
-        size: usize,
-        to: tokio::sync::mpsc::Sender<Vec<StoredFeature>>,
-    ) -> Result<()> {
-        let sql = format!("{} ORDER BY fid", select_features(layer));
-        let rows = sqlx::query(&sql).fetch(&self.pool);
-        crate::store::send_in_batches(rows, size, to, |r| feature_from_row(layer, r)).await
-    }
-
-    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
+        layer: &'a Layer,
+        q: &ItemQuery,
+    ) -> Result<impl Fn(&mut QueryBuilder<'_, Sqlite>) + Send + Sync + 'a> {
         use crate::store::filter as sql;
         let cond = item_condition(q);
-        // The R-tree narrows to boxes that overlap; the exact test is in the condition.
         let envelope = q.bbox.or_else(|| cond.as_ref().and_then(sql::envelope));
         let index = rtree(&layer.id);
         let use_index = envelope.is_some() && has_table(&self.pool, &index).await?;
-        let push_where = |qb: &mut QueryBuilder<'_, Sqlite>| {
+        Ok(move |qb: &mut QueryBuilder<'_, Sqlite>| {
             let mut sep = " WHERE ";
             if let (true, Some(b)) = (use_index, envelope) {
                 qb.push(format!(
@@ -156,7 +149,29 @@ impl FeatureStore for GpkgStore {
                     }
                 }
             }
-        };
+        })
+    }
+}
+
+#[async_trait]
+impl FeatureStore for GpkgStore {
+    async fn select_batches(
+        &self,
+        layer: &Layer,
+        q: &ItemQuery,
+        size: usize,
+        to: tokio::sync::mpsc::Sender<Vec<StoredFeature>>,
+    ) -> Result<()> {
+        let push_where = self.where_clause(layer, q).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(select_features(layer));
+        push_where(&mut qb);
+        qb.push(order_by(layer, &q.sort, ""));
+        let rows = qb.build().fetch(&self.pool);
+        crate::store::send_in_batches(rows, size, to, |r| feature_from_row(layer, r)).await
+    }
+
+    async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
+        let push_where = self.where_clause(layer, q).await?;
         let mut count =
             QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {}", quote_ident(&layer.id)));
         push_where(&mut count);

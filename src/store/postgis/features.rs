@@ -106,14 +106,17 @@ fn read_expr(f: &Field) -> String {
 
 #[async_trait]
 impl FeatureStore for PgStore {
-    async fn scan_batches(
+    async fn select_batches(
         &self,
         layer: &Layer,
+        q: &ItemQuery,
         size: usize,
         to: tokio::sync::mpsc::Sender<Vec<StoredFeature>>,
     ) -> Result<()> {
-        let sql = format!("{} ORDER BY fid", select_features(layer));
-        let rows = sqlx::query(&sql).fetch(&self.pool);
+        let mut qb = QueryBuilder::<Postgres>::new(select_features(layer));
+        push_where(&mut qb, layer, q);
+        qb.push(order_by(layer, &q.sort, "COLLATE \"C\""));
+        let rows = qb.build().fetch(&self.pool);
         crate::store::send_in_batches(rows, size, to, |r| feature_from_row(layer, r)).await
     }
 
