@@ -222,7 +222,50 @@ async fn dcat_catalogue(t: TestStore) {
         assert!(body.contains(&stops.id));
     }
 
-    // Withdrawal: made private, then deleted, a layer leaves the catalogue at once.
+    // The dataset page (the IRI the catalogue gives): escaped, with schema.org JSON-LD.
+    let r = patch(
+        &app,
+        &token,
+        &stops.id,
+        json!({"title": "Fermate <script>alert(1)</script> & co"}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let page = common::get(&app, &format!("/datasets/{}", stops.id)).await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("Fermate &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
+    assert!(!html.contains("<script>alert"), "the title is text");
+    assert!(page
+        .header("content-security-policy")
+        .contains("script-src 'none'"));
+    let ld = html
+        .split("<script type=\"application/ld+json\">")
+        .nth(1)
+        .unwrap();
+    let ld: Value = serde_json::from_str(ld.split("</script>").next().unwrap()).unwrap();
+    assert_eq!(ld["@type"], "Dataset");
+    assert_eq!(ld["name"], "Fermate <script>alert(1)</script> & co");
+    assert_eq!(ld["distribution"].as_array().unwrap().len(), 6);
+    assert!(html.contains("items?f=gpkg"));
+    let page = common::get(&app, &format!("/datasets/{}", nil.id))
+        .await
+        .text();
+    assert!(
+        page.contains("IODL 2.0") && page.contains("c_f205:015146_nil") && page.contains("1:2000")
+    );
+    assert_eq!(
+        common::get(&app, &format!("/datasets/{}", canary.id))
+            .await
+            .status,
+        404
+    );
+    let sitemap = common::get(&app, "/sitemap.xml").await.text();
+    assert!(sitemap.contains(&format!("/datasets/{}</loc>", nil.id)));
+    assert!(!sitemap.contains(&canary.id));
+
+    // Withdrawal: made private, then deleted, a layer leaves the catalogue, its page and
+    // the sitemap at once.
     let r = patch(&app, &token, &nil.id, json!({"visibility": "private"})).await;
     assert_eq!(r.status, 200);
     let (ttl, rdf, jsonld) = catalogue(&app).await;
@@ -232,6 +275,16 @@ async fn dcat_catalogue(t: TestStore) {
             "a layer made private is still catalogued"
         );
     }
+    assert_eq!(
+        common::get(&app, &format!("/datasets/{}", nil.id))
+            .await
+            .status,
+        404
+    );
+    assert!(!common::get(&app, "/sitemap.xml")
+        .await
+        .text()
+        .contains(&nil.id));
     let r = common::request(
         &app,
         "DELETE",
@@ -246,6 +299,12 @@ async fn dcat_catalogue(t: TestStore) {
     assert!(
         !ttl.contains(&stops.id),
         "a deleted layer is still catalogued"
+    );
+    assert_eq!(
+        common::get(&app, &format!("/datasets/{}", stops.id))
+            .await
+            .status,
+        404
     );
     assert!(!ttl.contains("dcat:dataset"), "no public layer left: {ttl}");
 }

@@ -301,6 +301,35 @@ fn rows() -> Vec<Row> {
             "404 404 404 404 401 401",
         );
     }
+    // Dataset pages: public layers only, whoever asks.
+    add(
+        &mut rows,
+        "GET",
+        "/datasets/{id}",
+        &format!("/datasets/{PUB}"),
+        Send::None,
+        Prepare::None,
+        all,
+    );
+    add(
+        &mut rows,
+        "GET",
+        "/datasets/{id}",
+        &format!("/datasets/{PRIV}"),
+        Send::None,
+        Prepare::None,
+        "404 404 404 404 401 401",
+    );
+    rows.last_mut().unwrap().missing_twin = Some(format!("/datasets/{MISSING}"));
+    add(
+        &mut rows,
+        "GET",
+        "/sitemap.xml",
+        "/sitemap.xml",
+        Send::None,
+        Prepare::None,
+        all,
+    );
     let feature = json!({"type": "Feature", "properties": {"n": 7}, "geometry": {"type": "Point", "coordinates": [9.19, 45.46]}});
     let style = json!({"symbology": {"kind": "single", "color": "#3366cc"}});
     let writes: Vec<(&str, &str, &str, Send, Prepare, &str)> = vec![

@@ -55,6 +55,8 @@ pub async fn landing(
             {"rel": "data", "type": "application/json", "href": format!("{b}/collections"), "title": "collections (OGC API - Features)"},
             {"rel": "related", "type": "application/json", "href": format!("{b}/api/layers"), "title": "layers: the catalog"},
             {"rel": "related", "type": "application/json", "href": format!("{b}/api/orgs"), "title": "organisations"},
+            {"rel": "related", "type": "text/turtle", "href": format!("{b}/catalog"), "title": "open data: the DCAT-AP_IT catalogue"},
+            {"rel": "related", "type": "application/xml", "href": format!("{b}/sitemap.xml"), "title": "open data: the dataset pages"},
             {"rel": "conformance", "type": "application/json", "href": format!("{b}/conformance")},
             {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": format!("{b}/api")},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": format!("{b}/tileMatrixSets")}

@@ -176,3 +176,50 @@ fn file_stream(
         }
     })
 }
+
+/// The HTML answer of a page of ours: no scripts run (the JSON-LD block is data).
+fn page(html: String) -> Response {
+    let mut res = axum::response::Html(html).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(
+            "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; object-src 'none'",
+        ),
+    );
+    res
+}
+
+/// `GET /datasets/{id}`: a public layer's dataset page, the IRI the catalogue gives it.
+/// Public layers only, whoever asks (a private one is as missing as an unknown one).
+pub async fn dataset_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let layer = state
+        .catalog
+        .visible(&id, None)
+        .ok_or_else(|| ApiError::not_found("dataset"))?;
+    let org = state.store.org(&layer.org).await?;
+    let versions = state.store.versions(&layer.id).await?;
+    let sizes = |f| state.downloads.cached_size(&layer, f);
+    let base = base_url(&state, &headers);
+    let inputs = crate::opendata::page::PageInputs {
+        base: &base,
+        org: org.as_ref(),
+        sizes: &sizes,
+        versions: &versions,
+    };
+    Ok(page(crate::opendata::page::dataset_page(&layer, &inputs)))
+}
+
+/// `GET /sitemap.xml`: the dataset pages of the public layers.
+pub async fn sitemap(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let layers = state.catalog.visible_all(None);
+    let body = crate::opendata::page::sitemap(&base_url(&state, &headers), &layers);
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

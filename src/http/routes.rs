@@ -358,6 +358,13 @@ pub const ROUTES: &[Route] = &[
         Catalog,
         "The DCAT-AP_IT catalogue as `dcat.ttl`, `dcat.rdf` or `dcat.jsonld`",
     ),
+    r(
+        "GET",
+        "/datasets/{id}",
+        Catalog,
+        "A public layer's dataset page (HTML, schema.org JSON-LD)",
+    ),
+    r("GET", "/sitemap.xml", Catalog, "The dataset pages, for search engines"),
     r("GET", "/console", Catalog, "The console for comuni"),
     r("GET", "/favicon.ico", Catalog, "No icon"),
     r(
@@ -430,6 +437,8 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/apps/{org}/{slug}/{*file}") => get(apps::serve_app),
         ("GET", "/catalog") => get(opendata::catalog),
         ("GET", "/catalog/{file}") => get(opendata::catalog_file),
+        ("GET", "/datasets/{id}") => get(opendata::dataset_page),
+        ("GET", "/sitemap.xml") => get(opendata::sitemap),
         ("GET", "/console") => get(catalog::console_page),
         ("GET", "/favicon.ico") => get(|| async { axum::http::StatusCode::NO_CONTENT }),
         ("GET", "/static/{*file}") => get(catalog::static_file),

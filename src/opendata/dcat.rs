@@ -284,6 +284,9 @@ fn dataset(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, org: Option<&Org>, 
         iri(vocab::uri_of(frequency_of(l))),
     );
     g.add(ds, "dct:language", iri(LANGUAGE_ITA));
+    let page = iri(urls.dataset(&l.id));
+    g.add(ds, "dcat:landingPage", page.clone());
+    g.add(&page, "rdf:type", term("foaf:Document"));
     for word in &l.meta.keywords {
         g.add(ds, "dcat:keyword", lang(word, "it"));
     }

@@ -1,9 +1,11 @@
 //! Open data: layers described for the national catalogues. [`vocab`] holds the
 //! controlled vocabularies, [`rdf`] a small RDF graph and its serialisations, [`dcat`] the
-//! DCAT-AP_IT catalogue of the public layers.
+//! DCAT-AP_IT catalogue of the public layers, [`download`] the files of a layer's features,
+//! [`page`] the dataset pages and their sitemap.
 
 pub mod dcat;
 pub mod download;
+pub mod page;
 pub mod rdf;
 pub mod vocab;
 

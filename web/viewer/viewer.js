@@ -145,6 +145,8 @@
             cb.checked = active.includes(l.id);
             cb.onchange = () => toggle(l.id, cb.checked);
             td.append(el("label", { class: "layer", title: l.description || l.title }, cb, swatch(l), el("span", { text: l.title })));
+            // A public layer's open-data page: description, licence, downloads.
+            if (l.visibility === "public") td.append(el("a", { class: "dataset-link", href: "/datasets/" + encodeURIComponent(l.id), text: "scheda e download", "aria-label": "Scheda e download: " + l.title }));
           }
           cd.append(td);
         }
