@@ -333,4 +333,54 @@ async fn organisations_carry_their_ipa_code(t: TestStore) {
     assert_eq!(store.org("015146").await.unwrap().unwrap().ipa(), "c_f205");
 }
 
-both_stores!(dcat_catalogue, organisations_carry_their_ipa_code);
+/// The upload form takes the description too; a bad one is refused before the file is
+/// read, and no layer is made.
+async fn the_upload_form_takes_the_description(t: TestStore) {
+    let store = &t.store;
+    let app = common::app(store).await;
+    let token = common::token(store.as_ref(), "015146", "editor").await;
+    let bytes = std::fs::read(common::demo("milano/atm_fermate_metro.geojson")).unwrap();
+    let upload = |slug: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let (ctype, body) = common::multipart("fermate.geojson", &bytes, &fields);
+        let app = app.clone();
+        let token = token.clone();
+        async move {
+            common::request(
+                &app,
+                "POST",
+                &format!("/api/orgs/015146/layers/{slug}"),
+                Some(&token),
+                Body::from(body),
+                &[("content-type", ctype.as_str())],
+            )
+            .await
+        }
+    };
+    let r = upload("bad", vec![("licence", "GPL-3.0")]).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("unknown licence"));
+    assert!(store.layer("015146_bad").await.unwrap().is_none());
+    let r = upload(
+        "fermate",
+        vec![
+            ("licence", "IODL-2.0"),
+            ("eu_themes", "TRAN, REGI"),
+            ("frequency", "ANNUAL"),
+            ("keywords", "metro, fermate"),
+            ("scale", "1000"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let l = &r.json()["layer"];
+    assert_eq!(l["licence"], "IODL-2.0");
+    assert_eq!(l["meta"]["eu_themes"], json!(["TRAN", "REGI"]));
+    assert_eq!(l["meta"]["keywords"], json!(["metro", "fermate"]));
+    assert_eq!(l["meta"]["scale"], 1000);
+}
+
+both_stores!(
+    the_upload_form_takes_the_description,
+    dcat_catalogue,
+    organisations_carry_their_ipa_code
+);

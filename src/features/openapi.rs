@@ -149,7 +149,18 @@ fn request_body(method: &str, path: &str) -> Option<Json> {
                     "file": {"type": "string", "format": "binary"},
                     "title": text(200), "crs": text(40), "encoding": text(40), "source_layer": text(200),
                     "geometry": {"type": "string", "enum": ["point", "multipoint", "line", "polygon"]},
-                    "visibility": {"type": "string", "enum": ["public", "private"]}
+                    "visibility": {"type": "string", "enum": ["public", "private"]},
+                    "description": text(4000), "theme": text(100),
+                    "licence": codes(crate::opendata::vocab::LICENCES),
+                    "attribution": text(300), "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
+                    "title_en": text(200), "description_en": text(4000),
+                    "keywords": text(3100), "eu_themes": text(100),
+                    "frequency": codes(crate::opendata::vocab::FREQUENCIES),
+                    "contact_email": {"type": "string", "format": "email", "maxLength": 254},
+                    "temporal_start": {"type": "string", "format": "date"},
+                    "temporal_end": {"type": "string", "format": "date"},
+                    "lineage": text(4000),
+                    "scale": {"type": "integer", "minimum": 0, "maximum": 100_000_000}
                 }
             }),
         ),

@@ -12,6 +12,7 @@ use super::audit::noted;
 use super::error::ApiError;
 use super::{AppState, Who};
 use crate::ingest::{self, IngestOptions, Kind};
+use crate::store::LayerMetaUpdate;
 
 const ACCEPTED: &[&str] = &["zip", "gpkg", "geojson", "json", "csv", "kml", "dxf"];
 
@@ -76,6 +77,7 @@ pub async fn upload(
         max_bytes: max.saturating_mul(4),
         ..Default::default()
     };
+    let mut meta = LayerMetaUpdate::default();
     let mut file: Option<(std::path::PathBuf, String)> = None;
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -134,6 +136,27 @@ pub async fn upload(
                 "source_layer" => opts.source_layer = value,
                 "geometry" => opts.geometry = value,
                 "visibility" => opts.visibility = value,
+                // The layer's description (as `PATCH /api/layers/{id}` takes it).
+                "description" => meta.description = value,
+                "theme" => meta.theme = value,
+                "licence" => meta.licence = value,
+                "attribution" => meta.attribution = value,
+                "attribution_url" => meta.attribution_url = value,
+                "title_en" => meta.title_en = value,
+                "description_en" => meta.description_en = value,
+                "frequency" => meta.frequency = value,
+                "contact_email" => meta.contact_email = value,
+                "temporal_start" => meta.temporal_start = value,
+                "temporal_end" => meta.temporal_end = value,
+                "lineage" => meta.lineage = value,
+                "keywords" => meta.keywords = value.map(|v| split_list(&v)),
+                "eu_themes" => meta.eu_themes = value.map(|v| split_list(&v)),
+                "scale" => {
+                    meta.scale = value
+                        .map(|v| v.parse())
+                        .transpose()
+                        .map_err(|_| ApiError::bad_request("scale is a whole number"))?
+                }
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "unknown form field '{other}'"
@@ -144,6 +167,8 @@ pub async fn upload(
     }
     let (path, display) =
         file.ok_or_else(|| ApiError::bad_request("the form has no 'file' part"))?;
+    // A bad description is refused before the file is read.
+    crate::store::validate_meta(&meta)?;
     let target = crate::model::layer_table(&opts.org, &opts.slug);
     let (layer, summary) = match ingest::ingest(
         state.store.as_ref(),
@@ -164,6 +189,11 @@ pub async fn upload(
             return Ok(noted(err, &opts.org, &target, detail));
         }
     };
+    let layer = if meta == LayerMetaUpdate::default() {
+        layer
+    } else {
+        state.store.update_layer_meta(&layer.id, &meta).await?
+    };
     state.metrics.ingest(0);
     tracing::info!(layer = %layer.id, version = layer.version, written = summary.written, "layer published");
     let detail = json!({"file": display, "version": layer.version, "features": summary.written, "visibility": layer.visibility});
@@ -176,4 +206,12 @@ pub async fn upload(
         &layer.id,
         detail,
     ))
+}
+
+/// A comma-separated list of a form field.
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
 }
