@@ -139,12 +139,7 @@ async fn every_format_reads_back(t: TestStore) {
     )
     .await
     .unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let config = atlante::config::Config {
-        cache_dir: cache.path().to_path_buf(),
-        ..Default::default()
-    };
-    let app = common::app_with(store, config).await;
+    let (app, _cache) = common::app_with_cache(store).await;
     let dir = tempfile::tempdir().unwrap();
     let id = &ztl.id;
 

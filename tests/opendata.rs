@@ -98,12 +98,7 @@ async fn dcat_catalogue(t: TestStore) {
         .set_org_contact("015146", None, Some("sit@comune.milano.it".into()))
         .await
         .unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let config = atlante::config::Config {
-        cache_dir: cache.path().to_path_buf(),
-        ..Default::default()
-    };
-    let app = common::app_with(store, config).await;
+    let (app, _cache) = common::app_with_cache(store).await;
     let token = common::token(store.as_ref(), "015146", "editor").await;
 
     // Terms outside the vocabularies, and malformed values, are refused; nothing changes.

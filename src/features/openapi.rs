@@ -108,6 +108,39 @@ fn body(media: &str, schema: Json) -> Json {
     json!({"required": true, "content": {media: {"schema": schema}}})
 }
 
+/// A layer's description, as `PATCH /api/layers/{id}` and the upload form take it (the
+/// form's lists are comma-separated text).
+fn description_properties(form: bool) -> Json {
+    let text = |max: u32| json!({"type": "string", "maxLength": max});
+    let list = |items: Json| {
+        if form {
+            text(3100)
+        } else {
+            json!({"type": "array", "maxItems": 30, "items": items})
+        }
+    };
+    let mut props = json!({
+        "description": text(4000), "theme": text(100),
+        "licence": codes(crate::opendata::vocab::LICENCES),
+        "attribution": text(300),
+        "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
+        "title_en": text(200), "description_en": text(4000),
+        "keywords": list(text(100)),
+        "eu_themes": list(codes(crate::opendata::vocab::THEMES)),
+        "frequency": codes(crate::opendata::vocab::FREQUENCIES),
+        "contact_email": {"type": "string", "format": "email", "maxLength": 254},
+        "temporal_start": {"type": "string", "format": "date"},
+        "temporal_end": {"type": "string", "format": "date"},
+        "lineage": text(4000),
+        "scale": {"type": "integer", "minimum": 0, "maximum": 100_000_000}
+    });
+    if !form {
+        props["title"] = text(200);
+        props["visibility"] = json!({"type": "string", "enum": ["public", "private"]});
+    }
+    props
+}
+
 /// A string from a vocabulary (its codes; empty clears).
 fn codes(terms: &[crate::opendata::vocab::Term]) -> Json {
     let mut list: Vec<&str> = vec![""];
@@ -123,47 +156,25 @@ fn request_body(method: &str, path: &str) -> Option<Json> {
             "application/json",
             json!({
                 "type": "object", "additionalProperties": false,
-                "properties": {
-                    "title": text(200), "description": text(4000), "theme": text(100),
-                    "licence": codes(crate::opendata::vocab::LICENCES),
-                    "attribution": text(300),
-                    "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
-                    "visibility": {"type": "string", "enum": ["public", "private"]},
-                    "title_en": text(200), "description_en": text(4000),
-                    "keywords": {"type": "array", "maxItems": 30, "items": text(100)},
-                    "eu_themes": {"type": "array", "items": codes(crate::opendata::vocab::THEMES)},
-                    "frequency": codes(crate::opendata::vocab::FREQUENCIES),
-                    "contact_email": {"type": "string", "format": "email", "maxLength": 254},
-                    "temporal_start": {"type": "string", "format": "date"},
-                    "temporal_end": {"type": "string", "format": "date"},
-                    "lineage": text(4000),
-                    "scale": {"type": "integer", "minimum": 0, "maximum": 100_000_000}
-                }
+                "properties": description_properties(false),
             }),
         ),
-        ("POST", "/api/orgs/{org}/layers/{slug}") => body(
-            "multipart/form-data",
-            json!({
-                "type": "object", "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "title": text(200), "crs": text(40), "encoding": text(40), "source_layer": text(200),
-                    "geometry": {"type": "string", "enum": ["point", "multipoint", "line", "polygon"]},
-                    "visibility": {"type": "string", "enum": ["public", "private"]},
-                    "description": text(4000), "theme": text(100),
-                    "licence": codes(crate::opendata::vocab::LICENCES),
-                    "attribution": text(300), "attribution_url": {"type": "string", "format": "uri", "maxLength": 500},
-                    "title_en": text(200), "description_en": text(4000),
-                    "keywords": text(3100), "eu_themes": text(100),
-                    "frequency": codes(crate::opendata::vocab::FREQUENCIES),
-                    "contact_email": {"type": "string", "format": "email", "maxLength": 254},
-                    "temporal_start": {"type": "string", "format": "date"},
-                    "temporal_end": {"type": "string", "format": "date"},
-                    "lineage": text(4000),
-                    "scale": {"type": "integer", "minimum": 0, "maximum": 100_000_000}
-                }
-            }),
-        ),
+        ("POST", "/api/orgs/{org}/layers/{slug}") => {
+            // The form also takes the layer's description, lists comma-separated.
+            let mut props = description_properties(true);
+            props["file"] = json!({"type": "string", "format": "binary"});
+            props["title"] = text(200);
+            props["crs"] = text(40);
+            props["encoding"] = text(40);
+            props["source_layer"] = text(200);
+            props["geometry"] =
+                json!({"type": "string", "enum": ["point", "multipoint", "line", "polygon"]});
+            props["visibility"] = json!({"type": "string", "enum": ["public", "private"]});
+            body(
+                "multipart/form-data",
+                json!({"type": "object", "required": ["file"], "properties": props}),
+            )
+        }
         ("POST", "/api/orgs/{org}/tokens") => body(
             "application/json",
             json!({

@@ -168,26 +168,14 @@ fn media_type(f: Format) -> String {
 
 /// A distribution per download format (those the EU file-type vocabulary names).
 fn downloads(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, sizes: Sizes) {
-    let licence = iri(vocab::uri_of(licence_of(l)));
-    for f in Format::ALL {
-        let Some(code) = f.eu_file_type() else {
-            continue;
-        };
-        let dist = iri(format!("{}#{}", urls.dataset(&l.id), f.code()));
-        let file = iri(format!(
-            "{}/collections/{}/items?f={}",
-            urls.base,
-            l.id,
-            f.code()
-        ));
-        g.add(ds, "dcat:distribution", dist.clone());
-        g.add(&dist, "rdf:type", term("dcatapit:Distribution"));
-        g.add(&dist, "rdf:type", term("dcat:Distribution"));
-        g.add(&dist, "dcat:accessURL", file.clone());
-        g.add(&dist, "dcat:downloadURL", file);
-        g.add(&dist, "dct:format", iri(file_type(code)));
-        g.add(&dist, "dcat:mediaType", iri(media_type(f)));
-        g.add(&dist, "dct:license", licence.clone());
+    for f in Format::ALL
+        .into_iter()
+        .filter(|f| f.eu_file_type().is_some())
+    {
+        let file = format!("{}/collections/{}/items?f={}", urls.base, l.id, f.code());
+        let node = format!("{}#{}", urls.dataset(&l.id), f.code());
+        let dist = distribution(g, ds, &node, &file, f, l);
+        g.add(&dist, "dcat:downloadURL", iri(file));
         g.add(
             &dist,
             "dct:title",
@@ -294,9 +282,7 @@ fn dataset(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, org: Option<&Org>, 
         g.add(ds, "dcat:keyword", lang(&l.theme, "it"));
     }
     // Contact point: the layer's e-mail, else its organisation's.
-    let email = Some(l.meta.contact_email.clone())
-        .filter(|e| !e.is_empty())
-        .or_else(|| org.and_then(|o| o.email.clone()).filter(|e| !e.is_empty()));
+    let email = super::contact_email(l, org);
     let contact = iri(format!("{}#contact", urls.dataset(&l.id)));
     g.add(ds, "dcat:contactPoint", contact.clone());
     g.add(&contact, "rdf:type", term("dcatapit:Organization"));
@@ -342,29 +328,16 @@ fn dataset(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, org: Option<&Org>, 
             );
         }
     }
-    // Distributions: the features as GeoJSON through OGC API - Features.
-    let licence = iri(vocab::uri_of(licence_of(l)));
-    let dist = iri(format!("{}#geojson", urls.dataset(&l.id)));
-    g.add(ds, "dcat:distribution", dist.clone());
-    g.add(&dist, "rdf:type", term("dcatapit:Distribution"));
-    g.add(&dist, "rdf:type", term("dcat:Distribution"));
-    g.add(
-        &dist,
-        "dcat:accessURL",
-        iri(format!("{}/collections/{}/items?f=json", urls.base, l.id)),
+    // A distribution of the features as GeoJSON pages through OGC API - Features.
+    let dist = distribution(
+        g,
+        ds,
+        &format!("{}#geojson", urls.dataset(&l.id)),
+        &format!("{}/collections/{}/items?f=json", urls.base, l.id),
+        Format::GeoJson,
+        l,
     );
     g.add(&dist, "dcat:accessService", iri(urls.features_service()));
-    g.add(
-        &dist,
-        "dct:format",
-        iri(format!("{}/GEOJSON", vocab::FILE_TYPE_SCHEME)),
-    );
-    g.add(
-        &dist,
-        "dcat:mediaType",
-        iri("https://www.iana.org/assignments/media-types/application/geo+json"),
-    );
-    g.add(&dist, "dct:license", licence);
     g.add(
         &dist,
         "dct:title",
@@ -379,6 +352,22 @@ fn dataset(g: &mut Graph, urls: &Urls, ds: &Node, l: &Layer, org: Option<&Org>, 
             "it",
         ),
     );
+}
+
+/// A distribution of dataset `ds` reached at `access`, in a format (one the EU file-type
+/// vocabulary names), under the layer's licence.
+fn distribution(g: &mut Graph, ds: &Node, node: &str, access: &str, f: Format, l: &Layer) -> Node {
+    let dist = iri(node);
+    g.add(ds, "dcat:distribution", dist.clone());
+    g.add(&dist, "rdf:type", term("dcatapit:Distribution"));
+    g.add(&dist, "rdf:type", term("dcat:Distribution"));
+    g.add(&dist, "dcat:accessURL", iri(access));
+    if let Some(code) = f.eu_file_type() {
+        g.add(&dist, "dct:format", iri(file_type(code)));
+    }
+    g.add(&dist, "dcat:mediaType", iri(media_type(f)));
+    g.add(&dist, "dct:license", iri(vocab::uri_of(licence_of(l))));
+    dist
 }
 
 /// The OGC API - Features and vector-tile services, each serving every public layer.

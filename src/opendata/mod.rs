@@ -9,7 +9,14 @@ pub mod page;
 pub mod rdf;
 pub mod vocab;
 
-use crate::model::Layer;
+use crate::model::{Layer, Org};
+
+/// Whom to write about a dataset: the layer's contact e-mail, else its organisation's.
+pub fn contact_email(l: &Layer, org: Option<&Org>) -> Option<String> {
+    Some(l.meta.contact_email.clone())
+        .filter(|e| !e.is_empty())
+        .or_else(|| org.and_then(|o| o.email.clone()).filter(|e| !e.is_empty()))
+}
 
 /// What a layer's description lacks for a complete catalogue record (the catalogue fills
 /// the gaps with the title, "Regions and cities" and an unknown frequency meanwhile).

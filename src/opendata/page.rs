@@ -79,9 +79,7 @@ pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
         "Versioni conservate",
         &format!("{} (corrente: {})", versions.join(", "), l.version),
     ));
-    let contact = Some(l.meta.contact_email.clone())
-        .filter(|e| !e.is_empty())
-        .or_else(|| p.org.and_then(|o| o.email.clone()));
+    let contact = super::contact_email(l, p.org);
     if let Some(e) = contact {
         rows.push_str(&format!(
             "<tr><th>Contatto</th><td><a href=\"mailto:{}\">{}</a></td></tr>",

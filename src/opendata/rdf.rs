@@ -278,21 +278,10 @@ fn iri_escape(i: &str) -> String {
     s
 }
 
+/// Text escaped for XML: as for HTML, less the characters XML 1.0 cannot hold at all.
 fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0 at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed = |c: &char| (*c as u32) >= 0x20 || matches!(c, '\n' | '\r' | '\t');
+    crate::html::escape_html(&s.chars().filter(allowed).collect::<String>())
 }
 
 #[cfg(test)]
@@ -310,9 +299,8 @@ mod tests {
         assert!(ttl.contains("\"a\\\"b\\\\c\\n<d> & 'e' ]]> @en ^^xsd:x \\u0001\"@it"));
         assert!(ttl.contains("<https://example.org/d/1>\n    a dcat:Dataset ;"));
         let xml = g.to_rdfxml();
-        assert!(xml.contains(
-            "a&quot;b\\c\n&lt;d&gt; &amp; &apos;e&apos; ]]&gt; @en ^^xsd:x </dct:title>"
-        ));
+        assert!(xml
+            .contains("a&quot;b\\c\n&lt;d&gt; &amp; &#39;e&#39; ]]&gt; @en ^^xsd:x </dct:title>"));
         let json = g.to_jsonld();
         assert_eq!(json[0]["http://purl.org/dc/terms/title"][0]["@value"], evil);
         assert_eq!(json[0]["@type"][0], "http://www.w3.org/ns/dcat#Dataset");

@@ -298,6 +298,17 @@ pub async fn app(store: &DynStore) -> axum::Router {
     app_with(store, atlante::config::Config::default()).await
 }
 
+/// The real router over `store` with its caches (downloads, bundles) in a folder of its
+/// own, removed with the returned guard.
+pub async fn app_with_cache(store: &DynStore) -> (axum::Router, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let config = atlante::config::Config {
+        cache_dir: cache.path().to_path_buf(),
+        ..Default::default()
+    };
+    (app_with(store, config).await, cache)
+}
+
 /// The real router over `store` with `config`.
 pub async fn app_with(store: &DynStore, config: atlante::config::Config) -> axum::Router {
     atlante::http::router(state(store, config).await)
