@@ -325,6 +325,24 @@ async fn organisations_carry_their_ipa_code(t: TestStore) {
         .set_org_contact("015146", Some(String::new()), None)
         .await
         .unwrap();
+    // The same from the command line, which also lists the codes.
+    let out = common::cli_ok(
+        &t.location,
+        &["orgs", "set", "015146", "--email", "sit@comune.milano.it"],
+    );
+    assert!(
+        out.contains("IPA c_f205, contact sit@comune.milano.it"),
+        "{out}"
+    );
+    let list = common::cli_ok(&t.location, &["orgs"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("015146") && l.contains("c_f205")),
+        "{list}"
+    );
+    assert!(list
+        .lines()
+        .any(|l| l.starts_with("cmm") && l.contains("cmmi")));
     assert_eq!(store.org("015146").await.unwrap().unwrap().ipa(), "c_f205");
 }
 

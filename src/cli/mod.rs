@@ -72,8 +72,12 @@ enum Command {
     },
     /// Read the audit log: who wrote what, when, with which outcome.
     Audit(tokens::AuditArgs),
-    /// List the organisations (the Città Metropolitana and its comuni).
-    Orgs,
+    /// List the organisations (the Città Metropolitana and its comuni) with their IPA
+    /// codes, or set one's IPA code and open-data contact.
+    Orgs {
+        #[command(subcommand)]
+        action: Option<OrgsAction>,
+    },
     /// Pre-render tiles into the disk cache, or export them to a PMTiles archive.
     Tiles {
         #[command(subcommand)]
@@ -165,18 +169,56 @@ pub async fn run() -> anyhow::Result<()> {
             println!("{} restored from {}", redact(&config.store), from.display());
             Ok(())
         }
-        Command::Orgs => {
+        Command::Orgs { action: None } => {
             for o in open_store(&config).await?.orgs().await? {
                 println!(
-                    "{:<7} {:<40} {}",
+                    "{:<7} {:<40} {:<12} {}",
                     o.id,
                     o.name,
+                    o.ipa(),
                     o.zona_omogenea.as_deref().unwrap_or("")
                 );
             }
             Ok(())
         }
+        Command::Orgs {
+            action:
+                Some(OrgsAction::Set {
+                    id,
+                    ipa_code,
+                    email,
+                }),
+        } => {
+            let store = open_store(&config).await?;
+            store.set_org_contact(&id, ipa_code, email).await?;
+            let o = store
+                .org(&id)
+                .await?
+                .with_context(|| format!("no organisation {id}"))?;
+            println!(
+                "{} {}: IPA {}, contact {}",
+                o.id,
+                o.name,
+                o.ipa(),
+                o.email.as_deref().unwrap_or("—")
+            );
+            Ok(())
+        }
     }
+}
+
+#[derive(Subcommand)]
+pub enum OrgsAction {
+    /// Set an organisation's IPA code (when it is not `c_` + its Belfiore code) and the
+    /// e-mail the open-data catalogues give as its contact; an empty value clears one.
+    Set {
+        /// `cmm` or the comune's ISTAT code.
+        id: String,
+        #[arg(long)]
+        ipa_code: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 /// Opens the store and makes sure the organisations are seeded.
