@@ -124,9 +124,9 @@ pub async fn download(
     format: crate::opendata::download::Format,
 ) -> Result<Response, ApiError> {
     let mut q = req.query;
-    let whole = q.bbox.is_none() && q.filter.is_none() && q.sort.is_empty();
     let epsg = req.crs.unwrap_or(4326);
-    let whole = whole && epsg == 4326;
+    // Every feature in EPSG:4326: the file that is kept per layer state.
+    let whole = q.bbox.is_none() && q.filter.is_none() && q.sort.is_empty() && epsg == 4326;
     q.limit = i64::MAX;
     q.offset = 0;
     let (file, len) = state

@@ -160,8 +160,8 @@ pub fn write(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DownloadError::Failed(e.to_string()))?;
     }
+    let wgs84 = srs(4326)?;
     let srs = srs(epsg)?;
-    let wgs84 = srs_wgs84()?;
     let transform = (epsg != 4326)
         .then(|| CoordTransform::new(&wgs84, &srs))
         .transpose()?;
@@ -248,10 +248,6 @@ fn srs(epsg: u32) -> Result<SpatialRef, DownloadError> {
         .map_err(|_| DownloadError::Invalid(format!("EPSG:{epsg} is not a CRS PROJ knows")))?;
     s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     Ok(s)
-}
-
-fn srs_wgs84() -> Result<SpatialRef, DownloadError> {
-    srs(4326)
 }
 
 fn geometry_type(g: GeomType) -> gdal::vector::OGRwkbGeometryType::Type {
