@@ -233,7 +233,7 @@ async fn dcat_catalogue(t: TestStore) {
     assert!(!html.contains("<script>alert"), "the title is text");
     assert!(page
         .header("content-security-policy")
-        .contains("script-src 'none'"));
+        .contains("script-src 'self';"));
     let ld = html
         .split("<script type=\"application/ld+json\">")
         .nth(1)
@@ -392,7 +392,221 @@ async fn the_upload_form_takes_the_description(t: TestStore) {
     assert_eq!(l["meta"]["scale"], 1000);
 }
 
+/// A layer's history and the publishing figures come from the publication log: every
+/// publish, rollback, visibility and description change and feature edit is there after
+/// the versions are pruned and after the layer is deleted; downloads are counted.
+async fn publication_log_and_dashboard(t: TestStore) {
+    let store = &t.store;
+    let (nil, stops) = common::nil_and_stops(store).await;
+    let (canary, _) = common::ingest_file(
+        store,
+        &common::demo("milano/aree_pedonali_ztl.geojson"),
+        "015146",
+        "canary",
+        |o| o.visibility = None,
+    )
+    .await
+    .unwrap();
+    // Three more versions: only two old ones are kept.
+    for _ in 0..3 {
+        common::ingest_file(
+            store,
+            &common::demo("milano/nil_2020.geojson"),
+            "015146",
+            "nil",
+            |_| {},
+        )
+        .await
+        .unwrap();
+    }
+    let (app, _cache) = common::app_with_cache(store).await;
+    let token = common::token(store.as_ref(), "015146", "editor").await;
+    assert_eq!(
+        patch(
+            &app,
+            &token,
+            &nil.id,
+            json!({"licence": "CC0-1.0", "keywords": ["NIL"]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        patch(&app, &token, &nil.id, json!({"visibility": "private"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        patch(&app, &token, &nil.id, json!({"visibility": "public"}))
+            .await
+            .status,
+        200
+    );
+    let r = common::request(
+        &app,
+        "POST",
+        &format!("/api/layers/{}/rollback", nil.id),
+        Some(&token),
+        Body::empty(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = common::request(
+        &app,
+        "PATCH",
+        &format!("/collections/{}/items/1", nil.id),
+        Some(&token),
+        Body::from(json!({"properties": {}}).to_string()),
+        &[("content-type", "application/merge-patch+json")],
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text());
+
+    let kept = store.versions(&nil.id).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        3,
+        "the published version and two more: {kept:?}"
+    );
+    let r = common::get(&app, &format!("/api/layers/{}/history", nil.id)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let history = r.json();
+    let seen: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let changed: Vec<&str> = e["changed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            format!(
+                "{} v{} {}",
+                e["kind"].as_str().unwrap(),
+                e["version"],
+                changed.join("+")
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "published v1 ",
+            "published v2 ",
+            "published v3 ",
+            "published v4 ",
+            "meta v4 keywords+licence",
+            "meta v4 visibility",
+            "meta v4 visibility",
+            "rolledback v3 ",
+            "edited v3 ",
+        ],
+        "{history:#}"
+    );
+    assert_eq!(history[0]["feature_count"], 88);
+    assert_eq!(history[8]["features"], 1);
+    let page = common::get(&app, &format!("/datasets/{}", nil.id))
+        .await
+        .text();
+    for needle in [
+        "versione 1 pubblicata (88 oggetti)",
+        "scheda modificata: keywords, licence",
+        "reso privato",
+        "reso pubblico",
+        "riportato alla versione 3",
+        "1 oggetti modificati in 1 modifiche",
+        "data-style=\"/styles/015146_nil.json\"",
+    ] {
+        assert!(
+            page.contains(needle),
+            "{needle} missing from the dataset page"
+        );
+    }
+    // The history of a private layer is its organisation's.
+    let path = format!("/api/layers/{}/history", canary.id);
+    assert_eq!(common::get(&app, &path).await.status, 404);
+    let r = common::request(&app, "GET", &path, Some(&token), Body::empty(), &[]).await;
+    assert_eq!(r.status, 200);
+
+    // Downloads are counted, per dataset and format.
+    for f in ["csv", "csv", "geojson"] {
+        let r = common::get(&app, &format!("/collections/{}/items?f={f}", nil.id)).await;
+        assert_eq!(r.status, 200);
+    }
+    let mut stats = Value::Null;
+    for _ in 0..50 {
+        stats = common::get(&app, "/stats?f=json").await.json();
+        if stats["downloads"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let year = i64::from(chrono::Datelike::year(&chrono::Utc::now()));
+    assert_eq!(stats["datasets"], 2, "{stats:#}");
+    assert_eq!(stats["comuni"], 133);
+    assert_eq!(stats["comuni_publishing"], 1);
+    assert_eq!(stats["downloads"], 3);
+    assert_eq!(
+        stats["by_year"],
+        json!([{"year": year, "published": 2, "withdrawn": 0,
+                "published_by_zona": {"Milano": 2}}]),
+        "{stats:#}"
+    );
+    let nil_row = stats["by_dataset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == nil.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        nil_row["downloads_by_format"],
+        json!({"csv": 2, "geojson": 1})
+    );
+    let milano = stats["by_org"].as_array().unwrap();
+    assert_eq!(milano.len(), 1);
+    assert_eq!(milano[0]["datasets"], 2);
+    let html = common::get(&app, "/stats").await;
+    assert!(html.text().contains("<svg") && html.text().contains(&stops.id));
+    assert!(
+        !html.text().contains(&canary.id),
+        "a private layer on the dashboard"
+    );
+    assert!(!common::get(&app, "/stats?f=json")
+        .await
+        .text()
+        .contains(&canary.id));
+
+    // Deleted: withdrawn this year, its history kept in the store.
+    let r = common::request(
+        &app,
+        "DELETE",
+        &format!("/api/layers/{}", stops.id),
+        Some(&token),
+        Body::empty(),
+        &[],
+    )
+    .await;
+    assert!(r.status.is_success());
+    let stats = common::get(&app, "/stats?f=json").await.json();
+    assert_eq!(stats["datasets"], 1);
+    assert_eq!(stats["by_year"][0]["published"], 2);
+    assert_eq!(stats["by_year"][0]["withdrawn"], 1);
+    let kept = store.history(&stops.id, 100).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.kind.name()).collect::<Vec<_>>(),
+        ["published", "deleted"]
+    );
+    assert_eq!(kept[1].org.as_deref(), Some("015146"));
+}
+
 both_stores!(
+    publication_log_and_dashboard,
     the_upload_form_takes_the_description,
     dcat_catalogue,
     organisations_carry_their_ipa_code

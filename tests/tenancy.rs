@@ -148,6 +148,8 @@ fn rows() -> Vec<Row> {
         ("/catalog", "/catalog"),
         ("/api/vocabularies", "/api/vocabularies"),
         ("/catalog/{file}", "/catalog/dcat.ttl"),
+        ("/stats", "/stats"),
+        ("/stats", "/stats?f=json"),
         ("/static/{*file}", "/static/viewer/viewer.js"),
     ] {
         add(&mut rows, "GET", route, uri, Send::None, Prepare::None, all);
@@ -270,6 +272,7 @@ fn rows() -> Vec<Row> {
         ("/tiles/{layers}/{z}/{x}/{y}", "/tiles/{L}/10/545/364.mvt"),
         ("/styles/{spec}", "/styles/{L}.json"),
         ("/api/layers/{id}/style", "/api/layers/{L}/style"),
+        ("/api/layers/{id}/history", "/api/layers/{L}/history"),
     ];
     for (route, uri) in reads {
         add(

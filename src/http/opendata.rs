@@ -2,7 +2,7 @@
 //! or JSON-LD (by extension, or by `Accept` on `/catalog`). Only public layers, whoever
 //! asks: a catalogue is for the public.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
@@ -133,6 +133,13 @@ pub async fn download(
         .downloads
         .file(&state.store, layer, q, format, epsg, whole)
         .await?;
+    // Counted for the dashboard, off the answer's path; a failure costs only the count.
+    let (store, id) = (state.store.clone(), layer.id.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.count_download(&id, format.code()).await {
+            tracing::warn!(layer = %id, error = %e, "download not counted");
+        }
+    });
     let name = format!("{}.{}", layer.id, format.extension());
     let body = axum::body::Body::from_stream(file_stream(file));
     let mut res = (
@@ -177,16 +184,61 @@ fn file_stream(
     })
 }
 
-/// The HTML answer of a page of ours: no scripts run (the JSON-LD block is data).
+/// The HTML answer of a page of ours: only our own scripts run (the dataset page's small
+/// map; a JSON-LD block is data, not a script), nothing is fetched from elsewhere.
 fn page(html: String) -> Response {
     let mut res = axum::response::Html(html).into_response();
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         axum::http::HeaderValue::from_static(
-            "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; object-src 'none'",
+            "default-src 'self'; script-src 'self'; worker-src blob:; child-src blob:; \
+             img-src 'self' data: blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'; \
+             object-src 'none'; base-uri 'none'",
         ),
     );
     res
+}
+
+/// How many entries of a layer's history a page or an answer shows.
+const HISTORY: i64 = 500;
+
+/// `GET /api/layers/{id}/history`: the layer's publication log (the last 500 entries,
+/// oldest first), to whoever may see the layer.
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    who: super::Who,
+) -> Result<axum::Json<Vec<crate::store::LogEntry>>, ApiError> {
+    let layer = state.visible(&who, &id)?;
+    Ok(axum::Json(state.store.history(&layer.id, HISTORY).await?))
+}
+
+/// `GET /stats` (HTML; JSON with `?f=json` or `Accept: application/json`): the publishing
+/// dashboard (see [`crate::opendata::stats`]). Public figures only.
+pub async fn stats(
+    State(state): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let public = state.catalog.visible_all(None);
+    let orgs = state.store.orgs().await?;
+    let log = state.store.publication_log().await?;
+    let downloads = state.store.download_counts().await?;
+    let figures = crate::opendata::stats::compute(&public, &orgs, &log, &downloads);
+    let json = match q.get("f").map(String::as_str) {
+        Some("json") => true,
+        Some("html") => false,
+        Some(_) => return Err(ApiError::bad_request("f must be html or json")),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|a| a.contains("application/json") && !a.contains("text/html")),
+    };
+    Ok(if json {
+        axum::Json(figures).into_response()
+    } else {
+        page(crate::opendata::stats::html(&figures))
+    })
 }
 
 /// `GET /datasets/{id}`: a public layer's dataset page, the IRI the catalogue gives it.
@@ -202,6 +254,7 @@ pub async fn dataset_page(
         .ok_or_else(|| ApiError::not_found("dataset"))?;
     let org = state.store.org(&layer.org).await?;
     let versions = state.store.versions(&layer.id).await?;
+    let history = state.store.history(&layer.id, HISTORY).await?;
     let sizes = |f| state.downloads.cached_size(&layer, f);
     let base = base_url(&state, &headers);
     let inputs = crate::opendata::page::PageInputs {
@@ -209,6 +262,7 @@ pub async fn dataset_page(
         org: org.as_ref(),
         sizes: &sizes,
         versions: &versions,
+        history: &history,
     };
     Ok(page(crate::opendata::page::dataset_page(&layer, &inputs)))
 }

@@ -365,6 +365,18 @@ pub const ROUTES: &[Route] = &[
         "A public layer's dataset page (HTML, schema.org JSON-LD)",
     ),
     r("GET", "/sitemap.xml", Catalog, "The dataset pages, for search engines"),
+    r(
+        "GET",
+        "/api/layers/{id}/history",
+        Catalog,
+        "A layer's publication log: versions, rollbacks, visibility, description edits",
+    ),
+    r(
+        "GET",
+        "/stats",
+        Catalog,
+        "The open-data publishing dashboard (HTML, or JSON with `f=json`)",
+    ),
     r("GET", "/console", Catalog, "The console for comuni"),
     r("GET", "/favicon.ico", Catalog, "No icon"),
     r(
@@ -439,6 +451,8 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/catalog/{file}") => get(opendata::catalog_file),
         ("GET", "/datasets/{id}") => get(opendata::dataset_page),
         ("GET", "/sitemap.xml") => get(opendata::sitemap),
+        ("GET", "/api/layers/{id}/history") => get(opendata::history),
+        ("GET", "/stats") => get(opendata::stats),
         ("GET", "/console") => get(catalog::console_page),
         ("GET", "/favicon.ico") => get(|| async { axum::http::StatusCode::NO_CONTENT }),
         ("GET", "/static/{*file}") => get(catalog::static_file),

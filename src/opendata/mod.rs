@@ -7,6 +7,7 @@ pub mod dcat;
 pub mod download;
 pub mod page;
 pub mod rdf;
+pub mod stats;
 pub mod vocab;
 
 use crate::model::{Layer, Org};

@@ -9,6 +9,8 @@ use super::download::Format;
 use super::vocab;
 use crate::html::escape_html as esc;
 use crate::model::{Layer, Org};
+use crate::store::changes::ChangeKind;
+use crate::store::LogEntry;
 
 /// What a page shows beside the layer.
 pub struct PageInputs<'a> {
@@ -18,6 +20,58 @@ pub struct PageInputs<'a> {
     pub sizes: &'a dyn Fn(Format) -> Option<u64>,
     /// Versions kept, newest first.
     pub versions: &'a [i64],
+    /// Its publication log, oldest first.
+    pub history: &'a [LogEntry],
+}
+
+/// A layer's history as list items, newest first; a run of feature edits is one item.
+fn history_items(history: &[LogEntry]) -> String {
+    let mut items: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < history.len() {
+        let e = &history[i];
+        let day = e.at.get(..10).unwrap_or_default();
+        let what = match e.kind {
+            ChangeKind::Edited => {
+                let run = history[i..]
+                    .iter()
+                    .take_while(|x| x.kind == ChangeKind::Edited)
+                    .count();
+                let features: usize = history[i..i + run].iter().map(|x| x.features).sum();
+                let last = history[i + run - 1].at.get(..10).unwrap_or_default();
+                i += run;
+                let span = if last == day {
+                    day.to_string()
+                } else {
+                    format!("{day} – {last}")
+                };
+                items.push(format!(
+                    "<li>{} · {features} oggetti modificati in {run} modifiche</li>",
+                    esc(&span)
+                ));
+                continue;
+            }
+            ChangeKind::Published => format!(
+                "versione {} pubblicata ({} oggetti)",
+                e.version,
+                e.feature_count.unwrap_or(0)
+            ),
+            ChangeKind::RolledBack => format!("riportato alla versione {}", e.version),
+            ChangeKind::Deleted => "eliminato".to_string(),
+            ChangeKind::Meta if e.changed.iter().any(|c| c == "visibility") => {
+                if e.visibility.as_deref() == Some("public") {
+                    "reso pubblico".to_string()
+                } else {
+                    "reso privato".to_string()
+                }
+            }
+            ChangeKind::Meta => format!("scheda modificata: {}", e.changed.join(", ")),
+        };
+        items.push(format!("<li>{} · {}</li>", esc(day), esc(&what)));
+        i += 1;
+    }
+    items.reverse();
+    items.concat()
 }
 
 pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
@@ -113,17 +167,25 @@ pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
     let id = esc(&l.id);
     let licence_uri = esc(&vocab::uri_of(licence));
     let licence_name = esc(licence.it);
+    let history = history_items(p.history);
+    let bounds = l.extent.map_or(String::new(), |b| {
+        format!("[{},{},{},{}]", b[0], b[1], b[2], b[3])
+    });
     format!(
         "<!doctype html><html lang=\"it\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} – Atlante</title>\
          <link rel=\"stylesheet\" href=\"/static/viewer/viewer.css\">\
+         <link rel=\"stylesheet\" href=\"/static/vendor/maplibre-gl/maplibre-gl.css\">\
          <link rel=\"alternate\" type=\"text/turtle\" href=\"{base}/catalog/dcat.ttl\">\
          <script type=\"application/ld+json\">{ld}</script></head>\
          <body style=\"display:block;padding:16px;max-width:60em\">\
          <nav><a href=\"/\">Atlante</a> › <a href=\"/catalog/dcat.ttl\">Catalogo</a></nav>\
          <main><h1>{title}</h1><p>{description}</p>\
          <p>Licenza: <a rel=\"license\" href=\"{licence_uri}\">{licence_name}</a></p>\
+         <div id=\"map\" role=\"img\" aria-label=\"Mappa di {title}\" \
+         style=\"height:300px;max-width:40em\" data-style=\"/styles/{id}.json\" \
+         data-bounds=\"{bounds}\"></div>\
          <h2>Scarica</h2><ul>{downloads}</ul>\
          <h2>Scheda</h2><table>{rows}</table>\
          <h2>Servizi</h2><ul>\
@@ -131,7 +193,10 @@ pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
          <li><a href=\"/collections/{id}\">OGC API - Features</a> · \
          <a href=\"/collections/{id}/items?f=html\">oggetti</a></li>\
          <li><a href=\"/tiles/{id}.json\">Tile vettoriali (TileJSON)</a> · \
-         <a href=\"/collections/{id}/tiles\">OGC API - Tiles</a></li></ul></main></body></html>"
+         <a href=\"/collections/{id}/tiles\">OGC API - Tiles</a></li></ul>\
+         <h2>Storia</h2><ol reversed>{history}</ol></main>\
+         <script src=\"/static/vendor/maplibre-gl/maplibre-gl.js\"></script>\
+         <script src=\"/static/viewer/dataset.js\"></script></body></html>"
     )
 }
 

@@ -42,7 +42,7 @@ impl ChangeKind {
             ChangeKind::Deleted => "deleted",
         }
     }
-    fn parse(s: &str) -> Option<ChangeKind> {
+    pub(crate) fn parse(s: &str) -> Option<ChangeKind> {
         [
             ChangeKind::Published,
             ChangeKind::RolledBack,
@@ -166,10 +166,22 @@ pub(crate) fn log(
     if d == Dialect::Postgres {
         out.push(Stmt::new("SELECT pg_advisory_xact_lock(726002)"));
     }
+    // The layer as it stands after the change (the publication log: see
+    // `super::publications`); its description but for feature edits, which leave it alone.
+    let described = if kind == ChangeKind::Edited {
+        "NULL, NULL, NULL, NULL"
+    } else {
+        "l.description, l.licence, l.attribution, l.metadata"
+    };
     out.push(
         Stmt::new(d.sql(&format!(
-            "INSERT INTO atlante_changes (at, layer_id, kind, version, detail) \
-             VALUES ({}, $1, $2, $3, {})",
+            "INSERT INTO atlante_changes (at, layer_id, kind, version, detail, org_id, \
+             visibility, title, feature_count, description, licence, attribution, metadata) \
+             SELECT {}, $1, $2, $3, {}, l.org_id, l.visibility, l.title, v.feature_count, \
+             {described} FROM (SELECT 1 AS one) o \
+             LEFT JOIN atlante_layers l ON l.id = $1 \
+             LEFT JOIN atlante_layer_versions v \
+             ON v.layer_id = l.id AND v.version = l.current_version",
             d.now(),
             d.json_arg(4)
         )))

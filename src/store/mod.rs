@@ -19,6 +19,7 @@ pub mod gpkg;
 pub mod layers;
 pub mod orgs;
 pub mod postgis;
+pub mod publications;
 pub mod sql;
 pub mod staging;
 pub mod tokens;
@@ -410,6 +411,43 @@ pub trait ChangeStore {
     }
 }
 
+/// One entry of the publication log: a logged change with the layer as it stood after it
+/// (see [`publications`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogEntry {
+    pub seq: i64,
+    pub at: String,
+    pub layer_id: String,
+    pub kind: changes::ChangeKind,
+    /// The published version after the change (0 when deleted).
+    pub version: i64,
+    /// The owner, visibility, title and feature count after the change (None for rows
+    /// logged before the publication log existed, or once the layer was purged).
+    pub org: Option<String>,
+    pub visibility: Option<String>,
+    pub title: Option<String>,
+    pub feature_count: Option<i64>,
+    /// For feature edits: how many features.
+    pub features: usize,
+    /// In a layer's history: the parts of its description this change altered (`title`,
+    /// `visibility`, `licence`, `keywords`…), against the entry before.
+    pub changed: Vec<String>,
+}
+
+/// The publication log and download counts: a layer's history and the publishing
+/// dashboard's figures (see [`publications`]).
+#[async_trait]
+pub trait PublicationStore {
+    /// A layer's last `limit` logged changes, oldest first, feature edits included.
+    async fn history(&self, layer_id: &str, limit: i64) -> Result<Vec<LogEntry>>;
+    /// Every layer's logged changes but feature edits, oldest first.
+    async fn publication_log(&self) -> Result<Vec<LogEntry>>;
+    /// Counts one download of a layer in a format, today.
+    async fn count_download(&self, layer_id: &str, format: &str) -> Result<()>;
+    /// Downloads over all time: (layer id, format, count).
+    async fn download_counts(&self) -> Result<Vec<(String, String, i64)>>;
+}
+
 /// A whole store: every concern, on one backend.
 #[async_trait]
 pub trait Store:
@@ -421,6 +459,7 @@ pub trait Store:
     + TokenStore
     + AuditStore
     + ChangeStore
+    + PublicationStore
     + Send
     + Sync
 {
@@ -435,8 +474,8 @@ pub trait Store:
 /// Brings every store trait into scope, so their methods can be called on a [`DynStore`].
 pub mod prelude {
     pub use super::{
-        AuditStore, ChangeStore, DocumentStore, FeatureStore, LayerStore, OrgStore, Store,
-        TokenStore, VersionStore,
+        AuditStore, ChangeStore, DocumentStore, FeatureStore, LayerStore, OrgStore,
+        PublicationStore, Store, TokenStore, VersionStore,
     };
 }
 

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../../migrations/sqlite/0009_open_data.sql"),
     ),
+    (
+        10,
+        include_str!("../../../migrations/sqlite/0010_publication_log.sql"),
+    ),
 ];
 
 pub struct GpkgStore {

@@ -48,6 +48,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/postgres/0008_open_data.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/postgres/0009_publication_log.sql"),
+    ),
 ];
 
 pub struct PgStore {
