@@ -81,7 +81,9 @@ async fn collections_items_and_paging(t: TestStore) {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["015146_fermate", "015146_nil"]);
+    // The layers, then the record collection of the public ones (OGC API - Records).
+    assert_eq!(ids, ["015146_fermate", "015146_nil", "catalog"]);
+    assert_eq!(c["collections"][2]["itemType"], "record");
     let conf = get_json(&app, "/conformance").await;
     for k in ["core", "geojson", "html", "oas30"] {
         let uri = format!("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/{k}");
@@ -310,7 +312,13 @@ async fn html_is_escaped_and_private_layers_hidden(t: TestStore) {
         assert!(body.contains("&lt;script&gt;"), "{uri}");
     }
     let c = get_json(&app, "/collections").await;
-    assert_eq!(c["collections"].as_array().unwrap().len(), 1);
+    let features = c["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["itemType"] == "feature")
+        .count();
+    assert_eq!(features, 1);
     let (s, _, _) = get(&app, "/collections/015146_fermate/items", &[]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let api = get_json(&app, "/api").await;

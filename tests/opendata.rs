@@ -527,6 +527,17 @@ async fn publication_log_and_dashboard(t: TestStore) {
             "{needle} missing from the dataset page"
         );
     }
+    // Rolled back: the page, the record and the catalogue say the version now published.
+    assert!(
+        page.contains("(corrente: 3)"),
+        "the page names the version now served"
+    );
+    let record = common::get(&app, &format!("/collections/catalog/items/{}", nil.id)).await;
+    assert_eq!(record.json()["properties"]["featureCount"], 88);
+    assert!(record.json()["properties"]["updated"]
+        .as_str()
+        .unwrap()
+        .starts_with(&history[8]["at"].as_str().unwrap()[..10]));
     // The history of a private layer is its organisation's.
     let path = format!("/api/layers/{}/history", canary.id);
     assert_eq!(common::get(&app, &path).await.status, 404);
@@ -595,6 +606,20 @@ async fn publication_log_and_dashboard(t: TestStore) {
     assert!(r.status.is_success());
     let stats = common::get(&app, "/stats?f=json").await.json();
     assert_eq!(stats["datasets"], 1);
+    let by_id = format!(
+        "/csw?service=CSW&version=2.0.2&request=GetRecordById&id={}",
+        stops.id
+    );
+    assert!(!common::get(&app, &by_id)
+        .await
+        .text()
+        .contains("csw:Record"));
+    assert_eq!(
+        common::get(&app, &format!("/collections/catalog/items/{}", stops.id))
+            .await
+            .status,
+        404
+    );
     assert_eq!(stats["by_year"][0]["published"], 2);
     assert_eq!(stats["by_year"][0]["withdrawn"], 1);
     let kept = store.history(&stops.id, 100).await.unwrap();
@@ -605,7 +630,277 @@ async fn publication_log_and_dashboard(t: TestStore) {
     assert_eq!(kept[1].org.as_deref(), Some("015146"));
 }
 
+/// The catalogue as harvesters read it, from a running server on the demo: OWSLib's CSW
+/// and OGC API - Records clients (`tests/opendata/harvest.py`: text and bbox constraints,
+/// paging to the end, GetRecordById in ISO 19139 parsed into the right title, abstract,
+/// keywords, bbox and licence), and GDAL's CSW driver; a private layer is in none of them,
+/// and a layer made private leaves them at once.
+async fn harvesters_read_the_catalogue(t: TestStore) {
+    use atlante::store::LayerMetaUpdate;
+    common::load_demo(&t.location);
+    let store = &t.store;
+    let nil = "015146_nil";
+    store
+        .update_layer_meta(
+            nil,
+            &LayerMetaUpdate {
+                description: Some("I Nuclei di Identità Locale (NIL) del PGT di Milano".into()),
+                licence: Some("IODL-2.0".into()),
+                keywords: Some(vec!["quartieri".into(), "PGT".into()]),
+                eu_themes: Some(vec!["REGI".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (canary, _) = common::ingest_file(
+        store,
+        &common::demo("milano/aree_pedonali_ztl.geojson"),
+        "015146",
+        "canary",
+        |o| o.visibility = None,
+    )
+    .await
+    .unwrap();
+    store
+        .update_layer_meta(
+            &canary.id,
+            &LayerMetaUpdate {
+                description: Some("quartieri segreti".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let server = common::serve(&t.location);
+    let base = server.url();
+
+    let layers: Vec<_> = store
+        .layers()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.visibility == "public")
+        .collect();
+    let ident = |l: &atlante::model::Layer| {
+        format!(
+            "{}:{}",
+            if l.org == "cmm" { "cmmi" } else { "c_f205" },
+            l.id
+        )
+    };
+    // Near Legnano: only the metropolitan layers reach there.
+    let bbox = [8.90, 45.58, 8.93, 45.60];
+    let bbox_hits: Vec<String> = layers
+        .iter()
+        .filter(|l| {
+            l.extent.is_some_and(|e| {
+                e[0] <= bbox[2] && e[2] >= bbox[0] && e[1] <= bbox[3] && e[3] >= bbox[1]
+            })
+        })
+        .map(ident)
+        .collect();
+    assert!(!bbox_hits.is_empty() && bbox_hits.len() < layers.len());
+    let l = layers.iter().find(|l| l.id == nil).unwrap();
+    let expected = json!({
+        "all": layers.iter().map(ident).collect::<Vec<_>>(),
+        "all_layers": layers.iter().map(|l| l.id.clone()).collect::<Vec<_>>(),
+        "text": "quartieri",
+        "text_hits": ["c_f205:015146_nil"],
+        "bbox": bbox,
+        "bbox_hits": bbox_hits,
+        "record": {
+            "identifier": "c_f205:015146_nil",
+            "layer": nil,
+            "title": l.title,
+            "abstract": "I Nuclei di Identità Locale (NIL) del PGT di Milano",
+            "keywords": ["quartieri", "PGT", "Regioni e città"],
+            "bbox": l.extent.unwrap(),
+            "licence_uri": "licences/A29_IODL20",
+            "owner": store.org("015146").await.unwrap().unwrap().name,
+        },
+    });
+    let python = common::repo().join("target/pyenv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(common::repo().join("tests/opendata/harvest.py"))
+        .arg(&base)
+        .arg(expected.to_string())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "harvest.py: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}: harvested {report}", t.store.kind());
+
+    // GDAL's CSW driver lists the records, and sends a bbox to the server.
+    let ogrinfo = |extra: &[&str]| {
+        let out = std::process::Command::new("ogrinfo")
+            .args(["-ro", "-so", "-al"])
+            .args(extra)
+            .arg(format!("CSW:{base}/csw"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Feature Count: "))
+            .map(|n| n.trim().parse::<usize>().unwrap())
+            .unwrap()
+    };
+    assert_eq!(ogrinfo(&[]), layers.len());
+    assert_eq!(
+        ogrinfo(&["-spat", "8.90", "45.58", "8.93", "45.60"]),
+        expected["bbox_hits"].as_array().unwrap().len()
+    );
+
+    // Withdrawal: made private, the record leaves the CSW and Records at once.
+    store
+        .update_layer_meta(
+            nil,
+            &LayerMetaUpdate {
+                visibility: Some("private".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let by_id = format!(
+        "/csw?service=CSW&version=2.0.2&request=GetRecordById&id={nil}&outputSchema=http://www.isotc211.org/2005/gmd"
+    );
+    let mut gone = false;
+    for _ in 0..50 {
+        let (_, body) = common::http_get(server.port, &by_id).await.unwrap();
+        if !String::from_utf8_lossy(&body).contains("MD_Metadata") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "a layer made private is still in the CSW");
+    let (status, _) = common::http_get(server.port, &format!("/collections/catalog/items/{nil}"))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    let (_, body) = common::http_get(
+        server.port,
+        "/csw?service=CSW&version=2.0.2&request=GetRecords&resultType=hits",
+    )
+    .await
+    .unwrap();
+    assert!(String::from_utf8_lossy(&body)
+        .contains(&format!("numberOfRecordsMatched=\"{}\"", layers.len() - 1)));
+}
+
+/// Bad CSW and Records requests get an exception naming what is wrong, hostile XML
+/// included (a DTD, nesting, a huge body), and change nothing.
+async fn catalogues_refuse_bad_requests(t: TestStore) {
+    common::nil_and_stops(&t.store).await;
+    let app = common::app(&t.store).await;
+    let post = |body: String| {
+        let app = app.clone();
+        async move {
+            common::request(
+                &app,
+                "POST",
+                "/csw",
+                None,
+                Body::from(body),
+                &[("content-type", "application/xml")],
+            )
+            .await
+        }
+    };
+    let csw = "xmlns:csw=\"http://www.opengis.net/cat/csw/2.0.2\" xmlns:ogc=\"http://www.opengis.net/ogc\" xmlns:gml=\"http://www.opengis.net/gml\" service=\"CSW\" version=\"2.0.2\"";
+    let with_filter = |f: &str| {
+        format!("<csw:GetRecords {csw}><csw:Query typeNames=\"csw:Record\"><csw:Constraint version=\"1.1.0\"><ogc:Filter>{f}</ogc:Filter></csw:Constraint></csw:Query></csw:GetRecords>")
+    };
+    let laughs = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]><csw:GetRecords {csw}><csw:Query typeNames=\"csw:Record\"/>&lol2;</csw:GetRecords>"
+    );
+    let deep = with_filter(&format!(
+        "{}{}",
+        "<ogc:Not>".repeat(100),
+        "</ogc:Not>".repeat(100)
+    ));
+    for (body, code, says) in [
+        ("<csw:GetRecords".to_string(), "InvalidParameterValue", "not well-formed"),
+        (laughs, "InvalidParameterValue", "not well-formed"),
+        (deep, "InvalidParameterValue", "nested too deep"),
+        (
+            with_filter("<ogc:PropertyIsLike wildCard=\"%\" singleChar=\"_\" escapeChar=\"\\\"><ogc:PropertyName>secret_column</ogc:PropertyName><ogc:Literal>%</ogc:Literal></ogc:PropertyIsLike>"),
+            "InvalidParameterValue",
+            "unknown queryable &#39;secret_column&#39;",
+        ),
+        (
+            with_filter("<ogc:BBOX><ogc:PropertyName>ows:BoundingBox</ogc:PropertyName><gml:Envelope srsName=\"EPSG:3003\"><gml:lowerCorner>1 2</gml:lowerCorner><gml:upperCorner>3 4</gml:upperCorner></gml:Envelope></ogc:BBOX>"),
+            "InvalidParameterValue",
+            "only WGS 84",
+        ),
+        (
+            with_filter("<ogc:BBOX><ogc:PropertyName>ows:BoundingBox</ogc:PropertyName><gml:Envelope><gml:lowerCorner>9 NaN</gml:lowerCorner><gml:upperCorner>10 46</gml:upperCorner></gml:Envelope></ogc:BBOX>"),
+            "InvalidParameterValue",
+            "not two numbers",
+        ),
+        (
+            format!("<csw:Transaction {csw}/>"),
+            "OperationNotSupported",
+            "Transaction is not supported",
+        ),
+        (
+            format!("<csw:GetRecords {csw} maxRecords=\"-1\"><csw:Query typeNames=\"csw:Record\"/></csw:GetRecords>"),
+            "InvalidParameterValue",
+            "not a whole number",
+        ),
+    ] {
+        let r = post(body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(
+            r.text().contains(&format!("exceptionCode=\"{code}\"")) && r.text().contains(says),
+            "{body}: {}",
+            r.text()
+        );
+    }
+    let huge = with_filter(&"<ogc:Not>".repeat(40_000));
+    assert_eq!(post(huge).await.status, 413);
+    for (uri, says) in [
+        ("/csw?request=GetRecords", "version"),
+        ("/csw?service=WFS&request=GetCapabilities", "service"),
+        ("/csw?service=CSW&version=2.0.2&request=GetRecords&constraintLanguage=CQL_TEXT&constraint=AnyText%20like%20%27x%27", "CQL_TEXT"),
+        ("/csw?service=CSW&version=2.0.2&request=GetRecordById", "id"),
+        ("/csw?service=CSW&version=2.0.2&request=GetRecords&outputSchema=http://evil/", "outputSchema"),
+    ] {
+        let r = common::get(&app, uri).await;
+        assert_eq!(r.status, 400, "{uri}");
+        assert!(r.text().contains(says), "{uri}: {}", r.text());
+    }
+    for uri in [
+        "/collections/catalog/items?bbox=1,2,3",
+        "/collections/catalog/items?datetime=2024-02-30",
+        "/collections/catalog/items?sortby=password",
+        "/collections/catalog/items?limit=0",
+        "/collections?bbox=abc",
+    ] {
+        let r = common::get(&app, uri).await;
+        assert_eq!(r.status, 400, "{uri}: {}", r.text());
+    }
+    assert_eq!(
+        common::get(&app, "/collections/catalog/items/015146_nope")
+            .await
+            .status,
+        404
+    );
+}
+
 both_stores!(
+    catalogues_refuse_bad_requests,
+    harvesters_read_the_catalogue,
     publication_log_and_dashboard,
     the_upload_form_takes_the_description,
     dcat_catalogue,

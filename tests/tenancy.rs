@@ -63,6 +63,7 @@ enum Send {
     None,
     Json(Value),
     Upload(&'static str),
+    Xml(&'static str),
 }
 
 /// Work done before each request of a row, so destructive writes meet their target every
@@ -103,6 +104,8 @@ fn e(s: &str) -> [u16; 6] {
 
 const PUB: &str = "015146_pub";
 const PRIV: &str = "015146_canary";
+/// A CSW GetRecords of every record in ISO 19139, text-searched for the canary too.
+const CSW_GET_RECORDS: &str = r#"<csw:GetRecords xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" xmlns:ogc="http://www.opengis.net/ogc" service="CSW" version="2.0.2" resultType="results" maxRecords="100" outputSchema="http://www.isotc211.org/2005/gmd"><csw:Query typeNames="gmd:MD_Metadata"><csw:ElementSetName>full</csw:ElementSetName><csw:Constraint version="1.1.0"><ogc:Filter><ogc:Or><ogc:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\"><ogc:PropertyName>AnyText</ogc:PropertyName><ogc:Literal>%canary%</ogc:Literal></ogc:PropertyIsLike><ogc:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\"><ogc:PropertyName>AnyText</ogc:PropertyName><ogc:Literal>%</ogc:Literal></ogc:PropertyIsLike></ogc:Or></ogc:Filter></csw:Constraint></csw:Query></csw:GetRecords>"#;
 const MISSING: &str = "015146_nope";
 
 /// The matrix. `{L}` is the target layer, `{X}` the prepared value.
@@ -150,6 +153,24 @@ fn rows() -> Vec<Row> {
         ("/catalog/{file}", "/catalog/dcat.ttl"),
         ("/stats", "/stats"),
         ("/stats", "/stats?f=json"),
+        (
+            "/csw",
+            "/csw?service=CSW&version=2.0.2&request=GetRecords&elementSetName=full&maxRecords=100",
+        ),
+        (
+            "/csw",
+            "/csw?service=CSW&version=2.0.2&request=GetRecords&maxRecords=100&outputSchema=http://www.isotc211.org/2005/gmd",
+        ),
+        (
+            "/csw",
+            "/csw?service=CSW&version=2.0.2&request=GetRecordById&id=015146_canary,015146_pub&outputSchema=http://www.isotc211.org/2005/gmd",
+        ),
+        ("/collections/catalog", "/collections/catalog"),
+        (
+            "/collections/catalog/items",
+            "/collections/catalog/items?limit=100&q=canary,pub",
+        ),
+        ("/collections", "/collections?q=canary,pub&sortby=-updated"),
         ("/static/{*file}", "/static/viewer/viewer.js"),
     ] {
         add(&mut rows, "GET", route, uri, Send::None, Prepare::None, all);
@@ -304,7 +325,35 @@ fn rows() -> Vec<Row> {
             "404 404 404 404 401 401",
         );
     }
-    // Dataset pages: public layers only, whoever asks.
+    add(
+        &mut rows,
+        "POST",
+        "/csw",
+        "/csw",
+        Send::Xml(CSW_GET_RECORDS),
+        Prepare::None,
+        all,
+    );
+    // Records and dataset pages: public layers only, whoever asks.
+    add(
+        &mut rows,
+        "GET",
+        "/collections/catalog/items/{rid}",
+        &format!("/collections/catalog/items/{PUB}"),
+        Send::None,
+        Prepare::None,
+        all,
+    );
+    add(
+        &mut rows,
+        "GET",
+        "/collections/catalog/items/{rid}",
+        &format!("/collections/catalog/items/{PRIV}"),
+        Send::None,
+        Prepare::None,
+        "404 404 404 404 401 401",
+    );
+    rows.last_mut().unwrap().missing_twin = Some(format!("/collections/catalog/items/{MISSING}"));
     add(
         &mut rows,
         "GET",
@@ -839,6 +888,17 @@ impl World {
                     token,
                     Body::from(v.to_string()),
                     &[("content-type", "application/json")],
+                )
+                .await
+            }
+            Send::Xml(text) => {
+                request(
+                    &self.app,
+                    method,
+                    uri,
+                    token,
+                    Body::from(*text),
+                    &[("content-type", "application/xml")],
                 )
                 .await
             }

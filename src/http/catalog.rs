@@ -132,6 +132,7 @@ pub async fn conformance() -> Json<Json_> {
         .iter()
         .chain(crate::cql2::CONFORMANCE)
         .chain(super::tiles::TILES_CONFORMANCE)
+        .chain(crate::opendata::ogc_records::CONFORMANCE)
         .copied()
         .collect();
     Json(json!({"conformsTo": all}))

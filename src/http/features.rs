@@ -16,6 +16,7 @@ use crate::features::{
 };
 use crate::model::Layer;
 use crate::opendata::download::Format;
+use crate::opendata::ogc_records::{self, RecordQuery};
 use crate::store::{Edit, StoredFeature};
 
 const GEOJSON: &str = "application/geo+json";
@@ -73,7 +74,22 @@ pub async fn collections(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let base = base_url(&state, &headers);
-    let layers = state.catalog.visible_all(who.caller());
+    let mut layers = state.catalog.visible_all(who.caller());
+    // The local-resources catalogue (OGC API - Records): the same query parameters as the
+    // record collection filter and order this list.
+    let search = RecordQuery::parse(&params).map_err(ApiError::bad_request)?;
+    if search.searches() {
+        let records = super::records::records_for(&state, &base, &layers).await?;
+        let order: Vec<&str> = search
+            .select(&records)
+            .iter()
+            .map(|r| r.layer_id.as_str())
+            .collect();
+        layers = order
+            .iter()
+            .filter_map(|id| layers.iter().find(|l| l.id == *id).cloned())
+            .collect();
+    }
     if wants_html(f_param(&params), &headers)? {
         let rows: String = layers
             .iter()
@@ -92,8 +108,16 @@ pub async fn collections(
             &format!("<h1>Collections</h1><table>{rows}</table>"),
         ));
     }
+    let mut collections: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| sized(&state, l, collection_json(l, &base)))
+        .collect();
+    if !search.searches() {
+        let (records, _) = super::records::public_records(&state, &base).await?;
+        collections.push(ogc_records::collection_json(&base, &records));
+    }
     Ok(Json(json!({
-        "collections": layers.iter().map(|l| sized(&state, l, collection_json(l, &base))).collect::<Vec<_>>(),
+        "collections": collections,
         "links": [
             {"rel": "self", "type": "application/json", "href": format!("{base}/collections")},
             {"rel": "alternate", "type": "text/html", "href": format!("{base}/collections?f=html")}

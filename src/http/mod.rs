@@ -9,6 +9,7 @@ mod catalog;
 pub mod error;
 mod features;
 mod opendata;
+mod records;
 pub mod routes;
 mod serve;
 mod tiles;

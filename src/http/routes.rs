@@ -6,7 +6,7 @@
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 
-use super::{admin, apps, catalog, features, opendata, tiles, upload, AppState};
+use super::{admin, apps, catalog, features, opendata, records, tiles, upload, AppState};
 
 /// What kind of work a route does: it sets its limits and groups its metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -174,7 +174,30 @@ pub const ROUTES: &[Route] = &[
         Admin,
         "Prometheus metrics (a metropolitan admin's token, or on metrics_listen)",
     ),
-    r("GET", "/collections", Features, "Collections"),
+    r(
+        "GET",
+        "/collections",
+        Features,
+        "Collections (searchable: q, bbox, datetime, type, ids, sortby — OGC API - Records local resources)",
+    ),
+    r(
+        "GET",
+        "/collections/catalog",
+        Catalog,
+        "The record collection of the public datasets (OGC API - Records)",
+    ),
+    r(
+        "GET",
+        "/collections/catalog/items",
+        Catalog,
+        "Records: q, bbox, datetime, type, ids, externalIds, sortby, limit, offset",
+    ),
+    r(
+        "GET",
+        "/collections/catalog/items/{rid}",
+        Catalog,
+        "One record (layer id or IPA identifier)",
+    ),
     r("GET", "/collections/{id}", Features, "A collection"),
     r(
         "GET",
@@ -367,6 +390,13 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/sitemap.xml", Catalog, "The dataset pages, for search engines"),
     r(
         "GET",
+        "/csw",
+        Catalog,
+        "CSW 2.0.2 (KVP): GetCapabilities, DescribeRecord, GetRecords, GetRecordById; Dublin Core or ISO 19139 (RNDT)",
+    ),
+    r("POST", "/csw", Catalog, "CSW 2.0.2 (XML requests)"),
+    r(
+        "GET",
         "/api/layers/{id}/history",
         Catalog,
         "A layer's publication log: versions, rollbacks, visibility, description edits",
@@ -451,6 +481,13 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/catalog/{file}") => get(opendata::catalog_file),
         ("GET", "/datasets/{id}") => get(opendata::dataset_page),
         ("GET", "/sitemap.xml") => get(opendata::sitemap),
+        ("GET", "/csw") => get(records::csw_get),
+        ("POST", "/csw") => {
+            post(records::csw_post).layer(DefaultBodyLimit::max(records::CSW_BODY_LIMIT))
+        }
+        ("GET", "/collections/catalog") => get(records::records_collection),
+        ("GET", "/collections/catalog/items") => get(records::records_items),
+        ("GET", "/collections/catalog/items/{rid}") => get(records::record_item),
         ("GET", "/api/layers/{id}/history") => get(opendata::history),
         ("GET", "/stats") => get(opendata::stats),
         ("GET", "/console") => get(catalog::console_page),

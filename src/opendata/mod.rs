@@ -3,10 +3,14 @@
 //! DCAT-AP_IT catalogue of the public layers, [`download`] the files of a layer's features,
 //! [`page`] the dataset pages and their sitemap.
 
+pub mod csw;
 pub mod dcat;
 pub mod download;
+pub mod iso;
+pub mod ogc_records;
 pub mod page;
 pub mod rdf;
+pub mod record;
 pub mod stats;
 pub mod vocab;
 
