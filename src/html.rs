@@ -17,22 +17,44 @@ pub fn escape_html(s: &str) -> String {
 }
 
 /// A layer's attribution as the HTML that map clients render (MapLibre's attribution
-/// control, TileJSON): the comune's text escaped, and a link only where Atlante makes one
-/// from a checked `attribution_url`. A comune never puts markup into anyone's map.
+/// control, TileJSON, generated apps): the comune's text escaped, and a link only where
+/// Atlante makes one from a checked `attribution_url`; then the licence, linked to its
+/// page, unless the text names it already. A comune never puts markup into anyone's map.
 pub fn attribution_html(layer: &crate::model::Layer) -> String {
     let text = escape_html(&layer.attribution);
-    if layer.attribution_url.is_empty() || !crate::store::valid_link(&layer.attribution_url) {
-        return text;
-    }
-    let label = if text.is_empty() {
-        escape_html(&layer.attribution_url)
-    } else {
-        text
+    let credit =
+        if layer.attribution_url.is_empty() || !crate::store::valid_link(&layer.attribution_url) {
+            text
+        } else {
+            let label = if text.is_empty() {
+                escape_html(&layer.attribution_url)
+            } else {
+                text
+            };
+            format!(
+                "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{label}</a>",
+                escape_html(&layer.attribution_url)
+            )
+        };
+    let Some(term) = crate::opendata::vocab::licence(&layer.licence) else {
+        return credit;
     };
-    format!(
-        "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{label}</a>",
-        escape_html(&layer.attribution_url)
-    )
+    let short = crate::opendata::vocab::short_name(term);
+    if layer.attribution.contains(short) {
+        return credit;
+    }
+    let licence = match crate::opendata::vocab::licence_page(term.code) {
+        Some(page) => format!(
+            "<a href=\"{page}\" target=\"_blank\" rel=\"license noopener noreferrer\">{}</a>",
+            escape_html(short)
+        ),
+        None => escape_html(short),
+    };
+    if credit.is_empty() {
+        licence
+    } else {
+        format!("{credit} · {licence}")
+    }
 }
 
 /// The attributions of several layers, each once, as HTML.
@@ -67,5 +89,19 @@ mod tests {
         );
         l.attribution_url = "javascript:alert(1)".into();
         assert_eq!(attribution_html(&l), "CC BY 4.0");
+    }
+
+    #[test]
+    fn the_licence_follows_the_credit_once() {
+        let mut l = Layer::sketch("x", GeomType::Point, vec![]);
+        l.licence = "IODL-2.0".into();
+        l.attribution = "Comune di Rho".into();
+        assert_eq!(
+            attribution_html(&l),
+            "Comune di Rho · <a href=\"https://www.dati.gov.it/iodl/2.0/\" target=\"_blank\" \
+             rel=\"license noopener noreferrer\">IODL 2.0</a>"
+        );
+        l.attribution = "Comune di Rho (IODL 2.0)".into();
+        assert_eq!(attribution_html(&l), "Comune di Rho (IODL 2.0)");
     }
 }

@@ -600,8 +600,19 @@ async fn attributions_are_text(t: TestStore) {
             !text.contains("<a href=\\\"http://example.invalid"),
             "{uri}: {text}"
         );
-        assert!(!text.contains("<a href"), "{uri} carries markup: {text}");
+        // Only Atlante's own link, to the licence's page.
+        assert_eq!(
+            text.matches("<a href").count(),
+            text.matches("<a href=\\\"https://creativecommons.org/")
+                .count(),
+            "{uri} carries markup: {text}"
+        );
         assert!(text.contains("&lt;a href="), "{uri} escapes it");
+        // The licence flows to every map: TileJSON, the layer's style, the app.
+        assert!(
+            text.contains("rel=\\\"license noopener noreferrer\\\">CC BY 4.0</a>"),
+            "{uri} names the licence: {text}"
+        );
     }
     for bad in [
         "javascript:alert(1)",

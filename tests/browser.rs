@@ -91,6 +91,59 @@ fn viewer_identify_search_and_url_state() {
     );
 }
 
+/// Open data in the browser: the console's description form fills a record and its
+/// completeness note follows; the dataset page draws its small map (its own script under
+/// its CSP); the dashboard draws its charts; the viewer links public layers to their pages.
+/// With `ATLANTE_SCREENSHOTS=dir` the screenshots are copied there (docs/ holds them).
+#[test]
+fn open_data_in_the_console_page_and_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let tok = token(&store, "015146");
+    let server = serve(&store);
+    let v = run_with(
+        "opendata",
+        &server.url(),
+        dir.path(),
+        &[("ATLANTE_TOKEN", tok)],
+    );
+    let before = v["missingBefore"].as_str().unwrap();
+    assert!(
+        before.contains("eu_themes") && before.contains("lineage"),
+        "{v}"
+    );
+    assert_eq!(v["missingAfter"], "Scheda completa", "{v}");
+    assert!(v["datasetPainted"].as_u64().unwrap() > 20_000, "{v}");
+    let page = v["datasetText"].as_str().unwrap();
+    for needle in [
+        "IODL 2.0",
+        "quartieri, PGT, NIL",
+        "c_f205:015146_nil",
+        "Storia",
+        "scheda modificata",
+    ] {
+        assert!(
+            page.contains(needle),
+            "{needle} not on the dataset page: {page}"
+        );
+    }
+    assert!(v["statsBars"].as_u64().unwrap() >= 3, "{v}");
+    assert!(
+        v["statsText"]
+            .as_str()
+            .unwrap()
+            .contains("dataset pubblici"),
+        "{v}"
+    );
+    let links = v["viewerDatasetLinks"].as_array().unwrap();
+    assert!(links.iter().any(|l| l == "/datasets/015146_nil"), "{v}");
+    if let Ok(to) = std::env::var("ATLANTE_SCREENSHOTS") {
+        for f in ["console-metadata.png", "dataset-page.png", "stats.png"] {
+            std::fs::copy(dir.path().join(f), std::path::Path::new(&to).join(f)).unwrap();
+        }
+    }
+}
+
 /// A token for `org`, created with the CLI.
 fn token(store: &str, org: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_atlante"))

@@ -176,6 +176,42 @@ async fn every_format_reads_back(t: TestStore) {
             "{format}"
         );
         assert_eq!(r.header("content-length"), r.body.len().to_string());
+        // The licence goes with every file: a Link header, and inside where there is room.
+        assert!(
+            r.header("link")
+                .contains("licences/A21_CCBY40>; rel=\"license\""),
+            "{format}: {}",
+            r.header("link")
+        );
+        let inside = match format {
+            "gpkg" => String::from_utf8_lossy(
+                &std::process::Command::new("ogrinfo")
+                    .args(["-so", "-al"])
+                    .arg(&path)
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .into_owned(),
+            "shp" => common::zip_text(&r.body),
+            "geojson" => {
+                let v: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(
+                    v["license"],
+                    "https://w3id.org/italia/controlled-vocabulary/licences/A21_CCBY40"
+                );
+                v["description"].as_str().unwrap().to_string()
+            }
+            // No room in the file: the Link header says it.
+            _ => String::new(),
+        };
+        assert!(
+            inside.is_empty() || inside.contains("Licenza: Creative Commons Attribuzione 4.0"),
+            "{format}: {inside}"
+        );
+        if ["gpkg", "shp", "geojson"].contains(&format) {
+            assert!(!inside.is_empty(), "{format}");
+        }
         let got = read_back(&path, format);
         assert_eq!(got.len(), reference.len(), "{format}: feature count");
         let mut max_m: f64 = 0.0;

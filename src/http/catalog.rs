@@ -57,6 +57,9 @@ pub async fn landing(
             {"rel": "related", "type": "application/json", "href": format!("{b}/api/orgs"), "title": "organisations"},
             {"rel": "related", "type": "text/turtle", "href": format!("{b}/catalog"), "title": "open data: the DCAT-AP_IT catalogue"},
             {"rel": "related", "type": "application/xml", "href": format!("{b}/sitemap.xml"), "title": "open data: the dataset pages"},
+            {"rel": "related", "type": "application/xml", "href": format!("{b}/csw?service=CSW&request=GetCapabilities"), "title": "open data: CSW 2.0.2 (RNDT, ISO 19139)"},
+            {"rel": "related", "type": "application/json", "href": format!("{b}/collections/catalog"), "title": "open data: the records (OGC API - Records)"},
+            {"rel": "related", "type": "text/html", "href": format!("{b}/stats"), "title": "open data: the publishing dashboard"},
             {"rel": "conformance", "type": "application/json", "href": format!("{b}/conformance")},
             {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "href": format!("{b}/api")},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json", "href": format!("{b}/tileMatrixSets")}

@@ -188,7 +188,8 @@ pub async fn items(
     let layer = state.visible_as(&who, &id, "collection")?;
     if let Some(format) = f_param(&params).and_then(Format::parse) {
         let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        return super::opendata::download(&state, &layer, req, format).await;
+        let base = base_url(&state, &headers);
+        return super::opendata::download(&state, &base, &layer, req, format).await;
     }
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;

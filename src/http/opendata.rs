@@ -119,6 +119,7 @@ pub async fn vocabularies() -> axum::Json<serde_json::Value> {
 /// whole layer in EPSG:4326 is made once per layer state and kept.
 pub async fn download(
     state: &AppState,
+    base: &str,
     layer: &crate::model::Layer,
     req: crate::features::Items,
     format: crate::opendata::download::Format,
@@ -158,6 +159,17 @@ pub async fn download(
         axum::http::HeaderValue::from_str(&format!("<{}>", crate::features::crs_uri(Some(epsg))))
     {
         res.headers_mut().insert("content-crs", v);
+    }
+    // The licence and the dataset page, for every format (CSV, KML and FlatGeobuf have no
+    // room for them in the file).
+    let links = format!(
+        "<{}>; rel=\"license\", <{}/datasets/{}>; rel=\"describedby\"; type=\"text/html\"",
+        crate::opendata::download::licence_uri(layer),
+        base,
+        layer.id
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&links) {
+        res.headers_mut().insert(header::LINK, v);
     }
     Ok(res)
 }

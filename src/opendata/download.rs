@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType};
-use gdal::{Dataset, DriverManager};
+use gdal::{Dataset, DriverManager, Metadata};
 
 use crate::model::{FieldType, GeomType, Layer, Value};
 use crate::store::StoredFeature;
@@ -166,7 +166,22 @@ pub fn write(
         .then(|| CoordTransform::new(&wgs84, &srs))
         .transpose()?;
     let mut ds = driver.create_vector_only(&path)?;
-    let options = format.options(epsg == 4326);
+    let mut options: Vec<String> = format
+        .options(epsg == 4326)
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    if format == Format::GeoJson {
+        // The licence travels in the file as FeatureCollection members.
+        let members = serde_json::json!({
+            "description": notice(layer),
+            "license": licence_uri(layer),
+            "attribution": layer.attribution,
+        });
+        options.push(format!("NATIVE_DATA={members}"));
+        options.push("NATIVE_MEDIA_TYPE=application/vnd.geo+json".into());
+    }
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let out = Out {
         layer,
         format,
@@ -184,6 +199,8 @@ pub fn write(
     }
     drop(ds);
     if format == Format::Shapefile {
+        std::fs::write(path.with_file_name("LEGGIMI.txt"), notice(layer))
+            .map_err(|e| DownloadError::Failed(e.to_string()))?;
         return zip_folder(&path.with_file_name(""), &dir.join(format!("{name}.zip")));
     }
     Ok(path)
@@ -205,12 +222,17 @@ impl Out<'_> {
         batches: impl Iterator<Item = Vec<StoredFeature>>,
     ) -> Result<(), DownloadError> {
         let layer = self.layer;
-        let out = ds.create_layer(LayerOptions {
+        let mut out = ds.create_layer(LayerOptions {
             name: &layer.id,
             srs: Some(self.srs),
             ty: geometry_type(layer.geom_type),
             options: Some(self.options),
         })?;
+        if self.format == Format::GeoPackage {
+            // gpkg_contents: the title as identifier, the licence in the description.
+            out.set_metadata_item("IDENTIFIER", &layer.title, "")?;
+            out.set_metadata_item("DESCRIPTION", &notice(layer), "")?;
+        }
         // By position, after the driver's own fields (KML's name and description): a
         // Shapefile cuts names to 10 characters.
         let base = out.defn().fields().count();
@@ -241,6 +263,29 @@ impl Out<'_> {
         }
         Ok(())
     }
+}
+
+/// The licence's URI (the national vocabulary's), or the stored text when unknown.
+pub fn licence_uri(layer: &Layer) -> String {
+    super::vocab::licence(&layer.licence)
+        .map_or_else(|| layer.licence.clone(), super::vocab::uri_of)
+}
+
+/// What a file says of itself: title, description, licence and attribution, where the
+/// format has room for it (a GeoPackage's contents, GeoJSON members, a Shapefile's
+/// LEGGIMI.txt); every download also names its licence in a `Link` header.
+pub fn notice(layer: &Layer) -> String {
+    let licence = super::vocab::licence(&layer.licence).map_or(layer.licence.as_str(), |t| t.it);
+    let mut out = format!("{}\n", layer.title);
+    if !layer.description.trim().is_empty() {
+        out.push_str(&format!("{}\n", layer.description.trim()));
+    }
+    out.push_str(&format!("\nLicenza: {licence} ({})\n", licence_uri(layer)));
+    if !layer.attribution.trim().is_empty() {
+        out.push_str(&format!("Attribuzione: {}\n", layer.attribution.trim()));
+    }
+    out.push_str(&format!("Scheda: /datasets/{}\n", layer.id));
+    out
 }
 
 fn srs(epsg: u32) -> Result<SpatialRef, DownloadError> {
@@ -318,7 +363,7 @@ fn zip_folder(folder: &Path, to: &Path) -> Result<PathBuf, DownloadError> {
 }
 
 /// Makes downloads within limits and keeps whole-layer files: one per layer state (its
-/// version and last data change) and format, in `{cache_dir}/downloads` within
+/// version and last change, description included) and format, in `{cache_dir}/downloads` within
 /// `download_cache_bytes`; selections (a box, a filter, another CRS) are made each time.
 pub struct Downloader {
     cache: Option<std::sync::Arc<crate::diskcache::DiskCache>>,
@@ -358,11 +403,12 @@ impl Downloader {
         }
     }
 
-    /// Where a layer's whole file of a format is kept: `{log}/{id}/{version}.{data_seq}/
-    /// {id}.{ext}` (the layer's folder, that state's folder, the file).
+    /// Where a layer's whole file of a format is kept: `{log}/{id}/{version}.{change_seq}/
+    /// {id}.{ext}` (the layer's folder, that state's folder, the file). Its last change of
+    /// any kind: the file carries the description and licence too.
     fn key(log: &str, layer: &Layer, format: Format) -> (PathBuf, PathBuf, PathBuf) {
         let folder = PathBuf::from(log).join(&layer.id);
-        let state = folder.join(format!("{}.{}", layer.version, layer.data_seq));
+        let state = folder.join(format!("{}.{}", layer.version, layer.change_seq));
         let file = state.join(format!("{}.{}", layer.id, format.extension()));
         (folder, state, file)
     }

@@ -104,7 +104,11 @@ pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
     rows.push_str(&row("Temi", &themes.join(", ")));
     rows.push_str(&row("Parole chiave", &l.meta.keywords.join(", ")));
     rows.push_str(&row("Aggiornamento", frequency));
-    rows.push_str(&row("Ultima modifica dei dati", &l.data_updated_at));
+    let when = l.data_updated_at.replace('T', " ");
+    rows.push_str(&row(
+        "Ultima modifica dei dati",
+        &format!("{} UTC", when.get(..16).unwrap_or(&when)),
+    ));
     if !l.meta.temporal_start.is_empty() || !l.meta.temporal_end.is_empty() {
         rows.push_str(&row(
             "Copertura temporale",
@@ -183,8 +187,8 @@ pub fn dataset_page(l: &Layer, p: &PageInputs) -> String {
          <nav><a href=\"/\">Atlante</a> › <a href=\"/catalog/dcat.ttl\">Catalogo</a></nav>\
          <main><h1>{title}</h1><p>{description}</p>\
          <p>Licenza: <a rel=\"license\" href=\"{licence_uri}\">{licence_name}</a></p>\
-         <div id=\"map\" role=\"img\" aria-label=\"Mappa di {title}\" \
-         style=\"height:300px;max-width:40em\" data-style=\"/styles/{id}.json\" \
+         <div id=\"dataset-map\" role=\"img\" aria-label=\"Mappa di {title}\" \
+         style=\"height:320px;width:100%;max-width:44em\" data-style=\"/styles/{id}.json\" \
          data-bounds=\"{bounds}\"></div>\
          <h2>Scarica</h2><ul>{downloads}</ul>\
          <h2>Scheda</h2><table>{rows}</table>\

@@ -68,6 +68,7 @@ pub struct DatasetRow {
     pub id: String,
     pub title: String,
     pub org: String,
+    pub org_name: String,
     pub completeness: f64,
     pub missing: Vec<&'static str>,
     pub downloads: i64,
@@ -170,6 +171,9 @@ pub fn compute(
                 id: l.id.clone(),
                 title: l.title.clone(),
                 org: l.org.clone(),
+                org_name: org_of
+                    .get(l.org.as_str())
+                    .map_or_else(|| l.org.clone(), |o| o.name.clone()),
                 completeness: completeness(l),
                 missing: super::missing(l),
                 downloads,
@@ -230,13 +234,14 @@ pub fn compute(
 }
 
 /// A horizontal bar chart as inline SVG: one bar per (label, value), scaled to the largest.
-fn bars(rows: &[(String, f64, String)]) -> String {
+fn bars(title: &str, rows: &[(String, f64, String)]) -> String {
     let max = rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(1e-9);
     let h = 22;
     let mut svg = format!(
-        "<svg class=\"chart\" role=\"img\" width=\"640\" height=\"{}\" \
-         xmlns=\"http://www.w3.org/2000/svg\">",
-        rows.len() * h + 4
+        "<svg class=\"chart\" role=\"img\" width=\"820\" height=\"{}\" \
+         xmlns=\"http://www.w3.org/2000/svg\" aria-label=\"{}\">",
+        rows.len() * h + 4,
+        esc(title)
     );
     for (i, (label, value, shown)) in rows.iter().enumerate() {
         let y = i * h + 2;
@@ -311,7 +316,7 @@ pub fn html(s: &Stats) -> String {
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&d.id),
             esc(&d.title),
-            esc(&d.org),
+            esc(&d.org_name),
             pct(d.completeness),
             esc(&d.missing.join(", ")),
             d.downloads,
@@ -347,8 +352,8 @@ pub fn html(s: &Stats) -> String {
         }),
         pct(s.completeness),
         s.downloads,
-        bars(&years),
-        bars(&zonas),
-        bars(&orgs),
+        bars("Dataset pubblicati per anno", &years),
+        bars("Dataset per zona omogenea", &zonas),
+        bars("Dataset per ente", &orgs),
     )
 }

@@ -80,6 +80,27 @@ pub const UNKNOWN_LICENCE: Term = t(
     "Unknown licence",
 );
 
+/// A licence's short name, e.g. `CC BY 4.0` (the last bracket of its label).
+pub fn short_name(t: &Term) -> &str {
+    t.it.rsplit_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .unwrap_or(t.code)
+}
+
+/// A licence's own page, for people (the vocabulary's URI is for machines).
+pub fn licence_page(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "CC-BY-4.0" => "https://creativecommons.org/licenses/by/4.0/deed.it",
+        "CC0-1.0" => "https://creativecommons.org/publicdomain/zero/1.0/deed.it",
+        "IODL-2.0" => "https://www.dati.gov.it/iodl/2.0/",
+        "CC-BY-SA-4.0" => "https://creativecommons.org/licenses/by-sa/4.0/deed.it",
+        "ODbL-1.0" => "https://opendatacommons.org/licenses/odbl/1-0/",
+        "ODC-By-1.0" => "https://opendatacommons.org/licenses/by/1-0/",
+        "CC-BY-3.0-IT" => "https://creativecommons.org/licenses/by/3.0/it/deed.it",
+        _ => return None,
+    })
+}
+
 /// The licence a new layer gets unless told otherwise.
 pub const DEFAULT_LICENCE: &str = "CC-BY-4.0";
 

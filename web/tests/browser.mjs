@@ -143,6 +143,48 @@ try {
     result.apps = await page.$$eval("#apps li", (lis) => lis.map((li) => li.dataset.app + " " + li.textContent));
     await page.waitForTimeout(1000);
     await page.screenshot({ path: `${outDir}/console.png`, fullPage: true });
+  } else if (scenario === "opendata") {
+    // A comune fills in a layer's open-data description in the console and sees what its
+    // record lacks; the dataset page draws its small map; the dashboard shows its charts.
+    await page.goto(`${base}/console`);
+    await page.fill("#token", TOKEN);
+    await page.click("#signin-form button");
+    await page.waitForFunction(() => window.atlanteConsoleReady === true, null, { timeout: 20000 });
+    await page.click('#layers li[data-layer="015146_nil"] button');
+    await page.waitForSelector("#layer-card:not([hidden])");
+    await page.waitForFunction(() => document.getElementById("m-licence").options.length > 1, null, { timeout: 20000 });
+    result.missingBefore = await page.textContent("#m-missing");
+    await page.fill("#l-description", "I Nuclei di Identità Locale (NIL) del PGT 2030 del Comune di Milano.");
+    await page.selectOption("#m-licence", "IODL-2.0");
+    await page.selectOption("#m-frequency", "ANNUAL");
+    await page.selectOption("#m-themes", ["REGI", "SOCI"]);
+    await page.fill("#m-keywords", "quartieri, PGT, NIL");
+    await page.fill("#m-email", "sit@comune.milano.it");
+    await page.fill("#m-lineage", "Perimetri digitalizzati dal Comune di Milano per il PGT 2030.");
+    await page.click("#l-save");
+    await page.waitForFunction(() => document.getElementById("l-status").textContent === "Salvato", null, { timeout: 20000 });
+    result.missingAfter = await page.textContent("#m-missing");
+    await page.locator("#layer-card").screenshot({ path: `${outDir}/console-metadata.png` });
+    // The dataset page, with its small map drawn.
+    await page.goto(`${base}/datasets/015146_nil`);
+    await page.waitForFunction(() => {
+      const m = window.atlanteDatasetMap;
+      return m && m.loaded() && m.areTilesLoaded() && !m.isMoving();
+    }, null, { timeout: 30000, polling: 100 });
+    await page.waitForTimeout(300);
+    const box = await page.locator("#dataset-map").boundingBox();
+    const png = await page.screenshot({ path: `${outDir}/dataset-page.png`, fullPage: true });
+    result.datasetPainted = await paintedPixels(png, { x: Math.round(box.x), y: Math.round(box.y), width: Math.round(box.width), height: Math.round(box.height) });
+    result.datasetText = await page.textContent("main");
+    // The dashboard.
+    await page.goto(`${base}/stats`);
+    result.statsBars = await page.$$eval("svg.chart rect", (r) => r.length);
+    result.statsText = await page.textContent("main");
+    await page.screenshot({ path: `${outDir}/stats.png`, fullPage: true });
+    // The viewer links each public layer to its page.
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
+    result.viewerDatasetLinks = await page.$$eval("a.dataset-link", (a) => a.map((x) => x.getAttribute("href")));
   } else if (scenario === "app") {
     // A generated app (online from Atlante, or static from a plain file server): it draws its
     // map, the legend, and a popup for the Duomo M1 stop; the time to the first drawn map.
