@@ -344,6 +344,45 @@ async fn organisations_carry_their_ipa_code(t: TestStore) {
         .lines()
         .any(|l| l.starts_with("cmm") && l.contains("cmmi")));
     assert_eq!(store.org("015146").await.unwrap().unwrap().ipa(), "c_f205");
+
+    // And over HTTP, for the organisation's admins only.
+    let app = common::app(store).await;
+    let admin = common::token(store.as_ref(), "015146", "admin").await;
+    let editor = common::token(store.as_ref(), "015146", "editor").await;
+    let patch_org = |token: String, body: Value| {
+        let app = app.clone();
+        async move {
+            common::request(
+                &app,
+                "PATCH",
+                "/api/orgs/015146",
+                Some(&token),
+                Body::from(body.to_string()),
+                &[("content-type", "application/json")],
+            )
+            .await
+        }
+    };
+    let r = patch_org(admin.clone(), json!({"ipa_code": "c_f205_sit"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ipa_code"], "c_f205_sit");
+    for (body, says) in [
+        (json!({"ipa_code": "C F205"}), "IPA code"),
+        (json!({"email": "nobody"}), "e-mail"),
+        (json!({"name": "Milano 2"}), "unknown field"),
+    ] {
+        let r = patch_org(admin.clone(), body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert!(r.text().contains(says), "{body}: {}", r.text());
+    }
+    assert_eq!(
+        patch_org(editor, json!({"ipa_code": "x_y"})).await.status,
+        403
+    );
+    assert_eq!(
+        store.org("015146").await.unwrap().unwrap().ipa(),
+        "c_f205_sit"
+    );
 }
 
 /// The upload form takes the description too; a bad one is refused before the file is

@@ -205,6 +205,15 @@ fn rows() -> Vec<Row> {
     );
     add(
         &mut rows,
+        "PATCH",
+        "/api/orgs/{org}",
+        "/api/orgs/015146",
+        Send::Json(json!({"email": "sit@comune.milano.it"})),
+        Prepare::None,
+        "401 403 403 200 401 401",
+    );
+    add(
+        &mut rows,
         "POST",
         "/api/orgs/{org}/tokens",
         "/api/orgs/015146/tokens",

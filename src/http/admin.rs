@@ -71,6 +71,44 @@ pub async fn create(
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgContactBody {
+    /// The organisation's IPA code when it is not the usual one (`""` restores that).
+    #[serde(default)]
+    ipa_code: Option<String>,
+    /// A contact e-mail for its open data.
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `PATCH /api/orgs/{org}`: the organisation's IPA code override and open-data contact
+/// (its admins); the organisation as it now stands.
+pub async fn update_org(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    who: Who,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    who.admin(&org)?;
+    let b: OrgContactBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("bad organisation update: {e}")))?;
+    let detail = json!({"ipa_code": b.ipa_code, "email": b.email});
+    state
+        .store
+        .set_org_contact(&org, b.ipa_code, b.email)
+        .await?;
+    let o = state
+        .store
+        .org(&org)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organisation"))?;
+    let ipa = o.ipa();
+    let mut v = serde_json::to_value(&o).unwrap_or_default();
+    v["ipa_code"] = json!(ipa);
+    Ok(noted((StatusCode::OK, Json(v)), &org, &org, detail))
+}
+
 /// `DELETE /api/orgs/{org}/tokens/{token}`: revokes a token of the organisation by its id.
 pub async fn revoke(
     State(state): State<AppState>,

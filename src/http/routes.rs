@@ -142,6 +142,13 @@ pub const ROUTES: &[Route] = &[
         Catalog,
         "The licences, EU themes and frequencies a layer's description may use",
     ),
+    w(
+        "PATCH",
+        "/api/orgs/{org}",
+        Write,
+        "org.update",
+        "An organisation's IPA code override and open-data e-mail (its admins)",
+    ),
     r(
         "GET",
         "/api/orgs/{org}/tokens",
@@ -440,6 +447,7 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/api/layers/{id}/style/proposal") => get(apps::style_proposal),
         ("GET", "/api/me") => get(catalog::me),
         ("GET", "/api/vocabularies") => get(opendata::vocabularies),
+        ("PATCH", "/api/orgs/{org}") => patch(admin::update_org),
         ("GET", "/api/orgs/{org}/tokens") => get(admin::list),
         ("POST", "/api/orgs/{org}/tokens") => post(admin::create),
         ("DELETE", "/api/orgs/{org}/tokens/{token}") => delete(admin::revoke),
