@@ -287,68 +287,20 @@ impl LayerIndex {
             bounds[2] + buf,
             bounds[3] + buf,
         ];
-        let inner = self.read();
-        let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
-        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
-        let slot_of = |id: u32| match level {
-            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
-            None => &inner.slots[id as usize],
-        };
-        let mut ids: Vec<u32> = Vec::new();
-        tree.query(&env, |id| {
-            if meets(&slot_of(id).bbox, &env) {
-                ids.push(id)
-            }
-        });
+        let picked = self.pick(tile, &env, &ts);
         let mut out = LayerBuilder::new(name, EXTENT);
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
         let tol = if tile.z >= 16 { 0.0 } else { 1.0 };
-        let min_size = min_size(tile.z);
-        // Features go out in spatial order (Z-order of their boxes, then fid), which is also
-        // mostly their memory order: the same features give the same bytes whatever slots
-        // edits put them in, on every replica. Point thinning at low zoom keeps one point
-        // per cell of `cell` tile units, the first by fid.
-        let cell = match tile.z {
-            0..=8 => 16,
-            9..=12 => 4,
-            _ => 0,
-        };
-        if cell > 0 && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
-            ids.sort_unstable_by_key(|&id| slot_of(id).fid);
-        } else {
-            ids.sort_unstable_by_key(|&id| {
-                let s = slot_of(id);
-                (morton(&s.bbox), s.fid)
-            });
-        }
+        let cell = point_cell(tile.z);
         let mut taken = std::collections::HashSet::new();
         // Made on the first polygon: point and line layers need none.
         let mut builder: Option<PolygonBuilder> = None;
         let mut cmds = Commands::default();
         let mut scratch = MercGeom::Points(Vec::new());
         let mut values: Vec<Value> = Vec::new();
-        for id in ids {
-            let (f, arena, g) = match level {
-                Some(l) => {
-                    let (i, g) = l.items[id as usize];
-                    let f = &inner.slots[i as usize];
-                    match g {
-                        Some(g) => (f, &l.geoms, g),
-                        None => (f, &inner.geoms, f.geom),
-                    }
-                }
-                None => {
-                    let f = &inner.slots[id as usize];
-                    (f, &inner.geoms, f.geom)
-                }
-            };
-            let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
-            let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
-            if !g.is_points() && w < min_size && h < min_size {
-                continue;
-            }
-            arena.decode(g, &mut scratch);
+        for f in &picked.slots {
+            picked.geoms.decode(f.geom, &mut scratch);
             cmds.clear();
             let kind = match &scratch {
                 MercGeom::Points(pts) => {
@@ -396,11 +348,94 @@ impl LayerIndex {
                 }
             };
             if !cmds.is_empty() {
-                inner.values.decode(f.values, &mut values);
+                picked.values.decode(f.values, &mut values);
                 out.add(f.fid as u64, kind, &cmds, &values);
             }
         }
         out
+    }
+
+    /// The features a tile draws, in drawing order, copied out (their compact bytes) under
+    /// the read lock, which is held only for this: the clipping and encoding that follow run
+    /// without it, so a feature edit waits for no render in flight, only for the copies.
+    fn pick(&self, tile: TileCoord, env: &[f64; 4], ts: &TileSpace) -> Picked {
+        let inner = self.read();
+        let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
+        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
+        let slot_of = |id: u32| match level {
+            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
+            None => &inner.slots[id as usize],
+        };
+        let mut ids: Vec<u32> = Vec::new();
+        tree.query(env, |id| {
+            if meets(&slot_of(id).bbox, env) {
+                ids.push(id)
+            }
+        });
+        // Features go out in spatial order (Z-order of their boxes, then fid), which is also
+        // mostly their memory order: the same features give the same bytes whatever slots
+        // edits put them in, on every replica. Thinned points go by fid (the first in a
+        // cell is kept).
+        if point_cell(tile.z) > 0
+            && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint)
+        {
+            ids.sort_unstable_by_key(|&id| slot_of(id).fid);
+        } else {
+            ids.sort_unstable_by_key(|&id| {
+                let s = slot_of(id);
+                (morton(&s.bbox), s.fid)
+            });
+        }
+        let min_size = min_size(tile.z);
+        let mut picked = Picked {
+            slots: Vec::with_capacity(ids.len()),
+            geoms: Arena::default(),
+            values: Values::default(),
+        };
+        for id in ids {
+            let (f, arena, g) = match level {
+                Some(l) => {
+                    let (i, g) = l.items[id as usize];
+                    let f = &inner.slots[i as usize];
+                    match g {
+                        Some(g) => (f, &l.geoms, g),
+                        None => (f, &inner.geoms, f.geom),
+                    }
+                }
+                None => {
+                    let f = &inner.slots[id as usize];
+                    (f, &inner.geoms, f.geom)
+                }
+            };
+            let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
+            let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
+            if !g.is_points() && w < min_size && h < min_size {
+                continue;
+            }
+            picked.slots.push(Slot {
+                fid: f.fid,
+                bbox: f.bbox,
+                geom: picked.geoms.copy(arena, g),
+                values: picked.values.copy(&inner.values, f.values),
+            });
+        }
+        picked
+    }
+}
+
+/// A tile's features, copied out of the index (see [`LayerIndex::pick`]).
+struct Picked {
+    slots: Vec<Slot>,
+    geoms: Arena,
+    values: Values,
+}
+
+/// Point thinning at low zoom keeps one point per cell of this many tile units (0: none).
+fn point_cell(z: u8) -> i32 {
+    match z {
+        0..=8 => 16,
+        9..=12 => 4,
+        _ => 0,
     }
 }
 
