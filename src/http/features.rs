@@ -113,8 +113,8 @@ pub async fn collections(
         .map(|l| sized(&state, l, collection_json(l, &base)))
         .collect();
     if !search.searches() {
-        let (records, _) = super::records::public_records(&state, &base).await?;
-        collections.push(ogc_records::collection_json(&base, &records));
+        let public = state.catalog.visible_all(None);
+        collections.push(ogc_records::collection_json(&base, &public));
     }
     Ok(Json(json!({
         "collections": collections,

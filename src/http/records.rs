@@ -126,8 +126,8 @@ pub async fn records_collection(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let base = base_url(&state, &headers);
-    let (all, _) = public_records(&state, &base).await?;
-    Ok(Json(ogc_records::collection_json(&base, &all)))
+    let public = state.catalog.visible_all(None);
+    Ok(Json(ogc_records::collection_json(&base, &public)))
 }
 
 fn geojson(v: serde_json::Value) -> Response {

@@ -290,10 +290,11 @@ pub fn record_json(base: &str, r: &Record) -> Value {
     })
 }
 
-/// The record collection's own description; `extent` over the records.
-pub fn collection_json(base: &str, all: &[Record]) -> Value {
+/// The record collection's own description; its extent over the public layers' (from
+/// the catalog in memory: `/collections` answers without the store).
+pub fn collection_json(base: &str, public: &[std::sync::Arc<crate::model::Layer>]) -> Value {
     let mut extent: Option<[f64; 4]> = None;
-    for b in all.iter().filter_map(|r| r.bbox) {
+    for b in public.iter().filter_map(|l| l.extent) {
         crate::geom::extend_bbox(&mut extent, &b);
     }
     json!({
