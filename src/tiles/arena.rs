@@ -8,23 +8,26 @@ use super::feature::{MercGeom, Pt};
 use super::math::HALF;
 use crate::model::Value;
 
-/// A geometry in an [`Arena`].
+/// A geometry in an [`Arena`]: where its coded points start, its ring sizes, and its kind
+/// with the number of rings in one word (never zero, so `Option<GeomRef>` costs nothing).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeomRef {
-    kind: Kind,
-    /// First point.
+    /// Byte offset of its first point in the coded points.
     pts: u32,
     /// First ring size.
     rings: u32,
-    nrings: u32,
+    /// The kind in the top two bits (1, 2, 3), the number of rings below.
+    kind_rings: std::num::NonZeroU32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
-    Points,
-    Lines,
-    Polygons,
+    Points = 1,
+    Lines = 2,
+    Polygons = 3,
 }
+
+const KIND_SHIFT: u32 = 30;
 
 /// Marks, in a ring size, the first ring of a polygon.
 const FIRST: u32 = 1 << 31;
@@ -41,44 +44,158 @@ fn dequantise(q: u32) -> f64 {
     q as f64 / STEPS * (2.0 * HALF) - HALF
 }
 
+/// A box (Web Mercator) in the arena's steps, rounded outward: 16 bytes, not 32. It holds
+/// the exact box, give or take a centimetre outward.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QBox([u32; 4]);
+
+impl QBox {
+    pub fn new(b: &[f64; 4]) -> QBox {
+        let step = |v: f64| (v + HALF) / (2.0 * HALF) * STEPS;
+        let down = |v: f64| step(v).floor().clamp(0.0, STEPS) as u32;
+        let up = |v: f64| step(v).ceil().clamp(0.0, STEPS) as u32;
+        QBox([down(b[0]), down(b[1]), up(b[2]), up(b[3])])
+    }
+
+    pub fn get(&self) -> [f64; 4] {
+        self.0.map(dequantise)
+    }
+
+    pub fn words(&self) -> [u32; 4] {
+        self.0
+    }
+
+    pub fn from_words(w: [u32; 4]) -> QBox {
+        QBox(w)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    (u >> 1) as i64 ^ -((u & 1) as i64)
+}
+
+/// Reads a geometry's coded points one after another.
+struct Points<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    prev: Option<[u32; 2]>,
+}
+
+impl Points<'_> {
+    fn next(&mut self) -> Option<[u32; 2]> {
+        let p = match self.prev {
+            None => {
+                let b = self.bytes.get(self.at..self.at + 8)?;
+                self.at += 8;
+                [
+                    u32::from_le_bytes(b[..4].try_into().ok()?),
+                    u32::from_le_bytes(b[4..].try_into().ok()?),
+                ]
+            }
+            Some([x, y]) => {
+                let dx = unzigzag(get_varint(self.bytes, &mut self.at)?);
+                let dy = unzigzag(get_varint(self.bytes, &mut self.at)?);
+                [
+                    u32::try_from(i64::from(x) + dx).ok()?,
+                    u32::try_from(i64::from(y) + dy).ok()?,
+                ]
+            }
+        };
+        self.prev = Some(p);
+        Some(p)
+    }
+}
+
 /// Geometries, appended; never rewritten (an edit appends the new geometry and leaves
-/// the old one unreferenced).
+/// the old one unreferenced). Coordinates are coded: a geometry's first point as two
+/// little-endian `u32`, each next one as zigzag varint steps from the point before (a
+/// building's corners are a few metres apart: two bytes each instead of four).
 #[derive(Default)]
 pub struct Arena {
-    pts: Vec<[u32; 2]>,
+    pts: Vec<u8>,
     rings: Vec<u32>,
 }
 
 impl GeomRef {
+    fn kind(&self) -> Kind {
+        match self.kind_rings.get() >> KIND_SHIFT {
+            1 => Kind::Points,
+            2 => Kind::Lines,
+            _ => Kind::Polygons,
+        }
+    }
+
+    fn nrings(&self) -> u32 {
+        self.kind_rings.get() & ((1 << KIND_SHIFT) - 1)
+    }
+
     pub fn is_points(&self) -> bool {
-        self.kind == Kind::Points
+        self.kind() == Kind::Points
     }
 
-    /// As four words, for a persisted index.
-    pub fn to_words(self) -> [u32; 4] {
-        [self.kind as u32, self.pts, self.rings, self.nrings]
+    /// As three words, for a persisted index.
+    pub fn to_words(self) -> [u32; 3] {
+        [self.pts, self.rings, self.kind_rings.get()]
     }
 
-    pub fn from_words(w: [u32; 4]) -> Option<GeomRef> {
-        let kind = [Kind::Points, Kind::Lines, Kind::Polygons]
-            .into_iter()
-            .find(|k| *k as u32 == w[0])?;
+    pub fn from_words(w: [u32; 3]) -> Option<GeomRef> {
+        (w[2] >> KIND_SHIFT != 0).then_some(())?;
         Some(GeomRef {
-            kind,
-            pts: w[1],
-            rings: w[2],
-            nrings: w[3],
+            pts: w[0],
+            rings: w[1],
+            kind_rings: std::num::NonZeroU32::new(w[2])?,
         })
+    }
+
+    fn ring_range(&self) -> std::ops::Range<usize> {
+        self.rings as usize..self.rings as usize + self.nrings() as usize
     }
 }
 
 impl Arena {
     pub fn push(&mut self, g: &MercGeom) -> GeomRef {
         let (pts, rings) = (self.pts.len() as u32, self.rings.len() as u32);
-        let ring = |arena: &mut Arena, r: &[Pt], first: bool| {
-            arena
-                .pts
-                .extend(r.iter().map(|p| [quantise(p[0]), quantise(p[1])]));
+        let mut prev: Option<[u32; 2]> = None;
+        let mut ring = |arena: &mut Arena, r: &[Pt], first: bool| {
+            for p in r {
+                let q = [quantise(p[0]), quantise(p[1])];
+                match prev {
+                    None => {
+                        arena.pts.extend_from_slice(&q[0].to_le_bytes());
+                        arena.pts.extend_from_slice(&q[1].to_le_bytes());
+                    }
+                    Some([x, y]) => {
+                        put_varint(&mut arena.pts, zigzag(i64::from(q[0]) - i64::from(x)));
+                        put_varint(&mut arena.pts, zigzag(i64::from(q[1]) - i64::from(y)));
+                    }
+                }
+                prev = Some(q);
+            }
             arena
                 .rings
                 .push(r.len() as u32 | if first { FIRST } else { 0 });
@@ -101,45 +218,60 @@ impl Arena {
                 Kind::Polygons
             }
         };
+        let nrings = self.rings.len() as u32 - rings;
         GeomRef {
-            kind,
             pts,
             rings,
-            nrings: self.rings.len() as u32 - rings,
+            kind_rings: std::num::NonZeroU32::new((kind as u32) << KIND_SHIFT | nrings)
+                .expect("a kind is never 0"),
         }
+    }
+
+    /// The bytes a geometry's points take, if they are all there.
+    fn span(&self, g: GeomRef) -> Option<usize> {
+        let rings = self.rings.get(g.ring_range())?;
+        let n: usize = rings.iter().map(|r| (r & !FIRST) as usize).sum();
+        let mut cur = Points {
+            bytes: &self.pts,
+            at: g.pts as usize,
+            prev: None,
+        };
+        for _ in 0..n {
+            cur.next()?;
+        }
+        Some(cur.at - g.pts as usize)
     }
 
     /// Copies a geometry of another arena into this one.
     pub fn copy(&mut self, from: &Arena, g: GeomRef) -> GeomRef {
-        let rings = &from.rings[g.rings as usize..(g.rings + g.nrings) as usize];
-        let n: u32 = rings.iter().map(|r| r & !FIRST).sum();
+        let len = from.span(g).unwrap_or(0);
         let out = GeomRef {
-            kind: g.kind,
             pts: self.pts.len() as u32,
             rings: self.rings.len() as u32,
-            nrings: g.nrings,
+            kind_rings: g.kind_rings,
         };
         self.pts
-            .extend_from_slice(&from.pts[g.pts as usize..(g.pts + n) as usize]);
-        self.rings.extend_from_slice(rings);
+            .extend_from_slice(&from.pts[g.pts as usize..g.pts as usize + len]);
+        self.rings.extend_from_slice(&from.rings[g.ring_range()]);
         out
     }
 
     /// The geometry, into `out` (its buffers reused when it holds the same kind).
     pub fn decode(&self, g: GeomRef, out: &mut MercGeom) {
-        let rings = &self.rings[g.rings as usize..(g.rings + g.nrings) as usize];
-        let mut at = g.pts as usize;
+        let rings = &self.rings[g.ring_range()];
+        let mut cur = Points {
+            bytes: &self.pts,
+            at: g.pts as usize,
+            prev: None,
+        };
         let mut next = |n: u32, into: &mut Vec<Pt>| {
             into.clear();
-            let n = (n & !FIRST) as usize;
-            into.extend(
-                self.pts[at..at + n]
-                    .iter()
-                    .map(|q| [dequantise(q[0]), dequantise(q[1])]),
-            );
-            at += n;
+            for _ in 0..(n & !FIRST) {
+                let Some(q) = cur.next() else { break };
+                into.push([dequantise(q[0]), dequantise(q[1])]);
+            }
         };
-        match g.kind {
+        match g.kind() {
             Kind::Points => {
                 if !matches!(out, MercGeom::Points(_)) {
                     *out = MercGeom::Points(Vec::new());
@@ -187,7 +319,7 @@ impl Arena {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.pts.capacity() * 8 + self.rings.capacity() * 4
+        self.pts.capacity() + self.rings.capacity() * 4
     }
 
     /// Gives back what growing left unused.
@@ -196,42 +328,37 @@ impl Arena {
         self.rings.shrink_to_fit();
     }
 
-    /// The points and ring sizes, for a persisted index.
-    pub fn parts(&self) -> (&[[u32; 2]], &[u32]) {
+    /// The coded points and ring sizes, for a persisted index.
+    pub fn parts(&self) -> (&[u8], &[u32]) {
         (&self.pts, &self.rings)
     }
 
-    /// An arena from persisted parts, if every reference into it stays inside.
-    pub fn from_parts(pts: Vec<[u32; 2]>, rings: Vec<u32>) -> Arena {
+    /// An arena from persisted parts (check references with [`Arena::holds`]).
+    pub fn from_parts(pts: Vec<u8>, rings: Vec<u32>) -> Arena {
         Arena { pts, rings }
     }
 
     /// Whether a geometry lies inside this arena (for references read from disk).
     pub fn holds(&self, g: GeomRef) -> bool {
-        let end = g.rings as usize + g.nrings as usize;
-        end <= self.rings.len()
-            && g.nrings > 0
-            && g.pts as usize
-                + self.rings[g.rings as usize..end]
-                    .iter()
-                    .map(|r| (r & !FIRST) as usize)
-                    .sum::<usize>()
-                <= self.pts.len()
+        g.nrings() > 0 && self.span(g).is_some()
     }
 }
 
-/// Attribute values packed one feature after another: a tag byte, then the value.
+/// Attribute values packed one feature after another: a tag byte, then the value
+/// (integers and text lengths as varints), and an end byte after each feature's.
 #[derive(Default)]
 pub struct Values {
     bytes: Vec<u8>,
 }
 
-/// Where a feature's values are in [`Values`].
+/// Where a feature's values start in [`Values`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValuesRef {
     pub at: u32,
-    pub len: u32,
 }
+
+/// Ends a feature's values.
+const END: u8 = 0xff;
 
 impl Values {
     pub fn push(&mut self, values: &[Value]) -> ValuesRef {
@@ -242,7 +369,7 @@ impl Values {
                 Value::Null => b.push(0),
                 Value::Integer(i) => {
                     b.push(1);
-                    b.extend_from_slice(&i.to_le_bytes());
+                    put_varint(b, zigzag(*i));
                 }
                 Value::Real(f) => {
                     b.push(2);
@@ -255,46 +382,78 @@ impl Values {
                         Value::Date(_) => 6,
                         _ => 7,
                     });
-                    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                    put_varint(b, s.len() as u64);
                     b.extend_from_slice(s.as_bytes());
                 }
             }
         }
-        ValuesRef {
-            at: at as u32,
-            len: (self.bytes.len() - at) as u32,
+        b.push(END);
+        ValuesRef { at: at as u32 }
+    }
+
+    /// The bytes of a feature's values, end byte included, if they are whole.
+    fn span(&self, r: ValuesRef) -> Option<usize> {
+        let b = &self.bytes;
+        let mut at = r.at as usize;
+        loop {
+            let tag = *b.get(at)?;
+            at += 1;
+            match tag {
+                END => return Some(at - r.at as usize),
+                0 | 3 | 4 => {}
+                1 => {
+                    get_varint(b, &mut at)?;
+                }
+                2 => at += 8,
+                5..=7 => {
+                    let n = usize::try_from(get_varint(b, &mut at)?).ok()?;
+                    at = at.checked_add(n)?;
+                    std::str::from_utf8(b.get(at - n..at)?).ok()?;
+                }
+                _ => return None,
+            }
         }
     }
 
     pub fn copy(&mut self, from: &Values, r: ValuesRef) -> ValuesRef {
         let at = self.bytes.len() as u32;
+        let len = from.span(r).unwrap_or(0);
+        let start = r.at as usize;
         self.bytes
-            .extend_from_slice(&from.bytes[r.at as usize..(r.at + r.len) as usize]);
-        ValuesRef { at, len: r.len }
+            .extend_from_slice(&from.bytes[start..start + len]);
+        if len == 0 {
+            self.bytes.push(END);
+        }
+        ValuesRef { at }
     }
 
     /// The values, into `out` (its text buffers reused where the kinds line up).
     pub fn decode(&self, r: ValuesRef, out: &mut Vec<Value>) {
-        let mut b = &self.bytes[r.at as usize..(r.at + r.len) as usize];
+        let b = &self.bytes;
+        let mut at = r.at as usize;
         let mut i = 0;
-        let take8 = |b: &mut &[u8]| {
-            let (head, rest) = b.split_at(8);
-            *b = rest;
-            <[u8; 8]>::try_from(head).unwrap_or_default()
-        };
-        while let Some((&tag, rest)) = b.split_first() {
-            b = rest;
+        while let Some(&tag) = b.get(at) {
+            at += 1;
             let v = match tag {
-                1 => Value::Integer(i64::from_le_bytes(take8(&mut b))),
-                2 => Value::Real(f64::from_le_bytes(take8(&mut b))),
+                END => break,
+                1 => Value::Integer(unzigzag(get_varint(b, &mut at).unwrap_or(0))),
+                2 => {
+                    let x = b
+                        .get(at..at + 8)
+                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                        .unwrap_or_default();
+                    at += 8;
+                    Value::Real(f64::from_le_bytes(x))
+                }
                 3 => Value::Boolean(false),
                 4 => Value::Boolean(true),
                 5..=7 => {
-                    let (len, rest) = b.split_at(4);
-                    let n = u32::from_le_bytes(<[u8; 4]>::try_from(len).unwrap_or_default());
-                    let (text, rest) = rest.split_at(n as usize);
-                    b = rest;
-                    let text = std::str::from_utf8(text).unwrap_or_default();
+                    let n = get_varint(b, &mut at).unwrap_or(0) as usize;
+                    let text = b
+                        .get(at..at + n)
+                        .and_then(|t| std::str::from_utf8(t).ok())
+                        .unwrap_or_default();
+                    at += n;
                     // Reuse the String already in this position.
                     let mut s = match out.get_mut(i) {
                         Some(Value::Text(s) | Value::Date(s) | Value::Datetime(s)) => {
@@ -338,9 +497,9 @@ impl Values {
         Values { bytes }
     }
 
-    /// Whether a reference lies inside (for references read from disk).
+    /// Whether a reference lies inside, its values whole (for references read from disk).
     pub fn holds(&self, r: ValuesRef) -> bool {
-        r.at as usize + r.len as usize <= self.bytes.len()
+        self.span(r).is_some()
     }
 }
 
@@ -415,5 +574,34 @@ mod tests {
         let empty = v.push(&[]);
         v.decode(empty, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_building_is_coded_small_and_checked_whole() {
+        let mut a = Arena::default();
+        // A 20 m × 12 m building: its first corner in 8 bytes, the others in about 4.
+        let ring = vec![
+            [1_020_000.0, 5_700_000.0],
+            [1_020_020.0, 5_700_000.0],
+            [1_020_020.0, 5_700_012.0],
+            [1_020_000.0, 5_700_012.0],
+            [1_020_000.0, 5_700_000.0],
+        ];
+        let g = a.push(&MercGeom::Polygons(vec![vec![ring]]));
+        assert!(
+            a.parts().0.len() <= 8 + 4 * 5,
+            "{} bytes",
+            a.parts().0.len()
+        );
+        assert!(a.holds(g));
+        let (pts, rings) = a.parts();
+        let cut = Arena::from_parts(pts[..pts.len() - 1].to_vec(), rings.to_vec());
+        assert!(!cut.holds(g), "a torn arena is refused");
+        let mut v = Values::default();
+        let r = v.push(&[Value::Integer(1999), Value::Text("residenziale".into())]);
+        assert_eq!(v.bytes().len(), 1 + 2 + 1 + 1 + 12 + 1);
+        let torn = Values::from_bytes(v.bytes()[..v.bytes().len() - 1].to_vec());
+        assert!(!torn.holds(r));
+        assert!(v.holds(r));
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use super::arena::{Arena, GeomRef, Values, ValuesRef};
+use super::arena::{Arena, GeomRef, QBox, Values, ValuesRef};
 use super::clip::{clip_line, quantize, simplify, simplify_merc, IPt, TileSpace};
 use super::feature::{from_wkb, merc_bbox, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
@@ -40,13 +40,20 @@ pub(super) struct Inner {
     pub(super) free: Vec<u32>,
 }
 
-/// A feature: its id, box (Web Mercator), geometry and values.
+/// A feature: its id, box (Web Mercator, held in steps: see [`QBox`]), geometry and
+/// values. 40 bytes.
 #[derive(Clone, Copy)]
 pub(super) struct Slot {
     pub(super) fid: i64,
-    pub(super) bbox: [f64; 4],
+    pub(super) qbox: QBox,
     pub(super) geom: GeomRef,
     pub(super) values: ValuesRef,
+}
+
+impl Slot {
+    pub(super) fn bbox(&self) -> [f64; 4] {
+        self.qbox.get()
+    }
 }
 
 /// A feature read from the store, before it has a slot.
@@ -144,7 +151,7 @@ impl LayerIndex {
                 morton(&fresh.bbox),
                 Slot {
                     fid: fresh.fid,
-                    bbox: fresh.bbox,
+                    qbox: QBox::new(&fresh.bbox),
                     geom: geoms.push(&fresh.geom),
                     values: values.push(&f.values),
                 },
@@ -173,7 +180,7 @@ impl LayerIndex {
         drop((scanned, geoms, values));
         inner.geoms.shrink();
         inner.values.shrink();
-        inner.tree = PackedTree::new(inner.slots.iter().map(|s| s.bbox));
+        inner.tree = PackedTree::new(inner.slots.iter().map(|s| s.bbox()));
         for ((z, mut items), from) in LEVELS.iter().zip(level_items).zip(level_geoms) {
             for item in &mut items {
                 item.0 = slot_of[item.0 as usize];
@@ -186,8 +193,9 @@ impl LayerIndex {
             geoms.shrink();
             items.shrink_to_fit();
             let every = items.len() == inner.slots.len();
-            let tree = (!every)
-                .then(|| PackedTree::new(items.iter().map(|(s, _)| inner.slots[*s as usize].bbox)));
+            let tree = (!every).then(|| {
+                PackedTree::new(items.iter().map(|(s, _)| inner.slots[*s as usize].bbox()))
+            });
             inner.levels.push(Level {
                 max_zoom: *z,
                 tree,
@@ -333,10 +341,9 @@ impl LayerIndex {
                 }
                 MercGeom::Polygons(polys) => {
                     // Inside the buffered tile (by its box): no clipping.
-                    let inside = f.bbox[0] >= env[0]
-                        && f.bbox[1] >= env[1]
-                        && f.bbox[2] <= env[2]
-                        && f.bbox[3] <= env[3];
+                    let b = f.bbox();
+                    let inside =
+                        b[0] >= env[0] && b[1] >= env[1] && b[2] <= env[2] && b[3] <= env[3];
                     let clip = (!inside).then_some([lo, hi]);
                     let polygons = builder.get_or_insert_with(PolygonBuilder::default);
                     polygons.clear();
@@ -368,7 +375,7 @@ impl LayerIndex {
         };
         let mut ids: Vec<u32> = Vec::new();
         tree.query(env, |id| {
-            if meets(&slot_of(id).bbox, env) {
+            if meets(&slot_of(id).bbox(), env) {
                 ids.push(id)
             }
         });
@@ -383,7 +390,7 @@ impl LayerIndex {
         } else {
             ids.sort_unstable_by_key(|&id| {
                 let s = slot_of(id);
-                (morton(&s.bbox), s.fid)
+                (morton(&s.bbox()), s.fid)
             });
         }
         let min_size = min_size(tile.z);
@@ -407,14 +414,15 @@ impl LayerIndex {
                     (f, &inner.geoms, f.geom)
                 }
             };
-            let w = (f.bbox[2] - f.bbox[0]) * ts.scale;
-            let h = (f.bbox[3] - f.bbox[1]) * ts.scale;
+            let b = f.bbox();
+            let w = (b[2] - b[0]) * ts.scale;
+            let h = (b[3] - b[1]) * ts.scale;
             if !g.is_points() && w < min_size && h < min_size {
                 continue;
             }
             picked.slots.push(Slot {
                 fid: f.fid,
-                bbox: f.bbox,
+                qbox: f.qbox,
                 geom: picked.geoms.copy(arena, g),
                 values: picked.values.copy(&inner.values, f.values),
             });
@@ -483,7 +491,7 @@ impl Inner {
         }) else {
             return;
         };
-        let bbox = self.slots[slot as usize].bbox;
+        let bbox = self.slots[slot as usize].bbox();
         self.tree.remove(slot);
         for level in &mut self.levels {
             let Some(tree) = level.tree.as_mut() else {
@@ -508,7 +516,7 @@ impl Inner {
     fn insert(&mut self, f: Fresh, values: &[Value]) {
         let held = Slot {
             fid: f.fid,
-            bbox: f.bbox,
+            qbox: QBox::new(&f.bbox),
             geom: self.geoms.push(&f.geom),
             values: self.values.push(values),
         };

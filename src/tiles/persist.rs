@@ -12,13 +12,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::arena::{Arena, GeomRef, Values, ValuesRef};
+use super::arena::{Arena, GeomRef, QBox, Values, ValuesRef};
 use super::index::{Inner, LayerIndex, Level, Slot, EMPTY};
 use super::packed::PackedTree;
 use super::versioned;
 use crate::model::Layer;
 
-const MAGIC: &[u8; 8] = b"ATLIDX01";
+/// Version 2: boxes in steps, coded geometries, values with an end byte.
+const MAGIC: &[u8; 8] = b"ATLIDX02";
 /// Bytes read or written at a time.
 const BLOCK: usize = 1 << 20;
 
@@ -41,11 +42,9 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
         w.u64(inner.slots.len() as u64)?;
         for s in &inner.slots {
             w.i64(s.fid)?;
-            for v in s.bbox {
-                w.f64(v)?;
-            }
+            w.words(&s.qbox.words())?;
             w.words(&s.geom.to_words())?;
-            w.words(&[s.values.at, s.values.len])?;
+            w.words(&[s.values.at])?;
         }
         w.u64(inner.free.len() as u64)?;
         w.words(&inner.free)?;
@@ -117,15 +116,18 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     let mut slots = Vec::with_capacity(n);
     for _ in 0..n {
         let fid = r.i64()?;
-        let bbox = [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
-        let geom = GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?])?;
-        let values = ValuesRef {
-            at: r.u32()?,
-            len: r.u32()?,
+        let qbox = QBox::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?]);
+        let geom = GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?]);
+        let values = ValuesRef { at: r.u32()? };
+        // An empty slot's references point nowhere: only live ones must be whole.
+        let geom = match geom {
+            Some(g) => g,
+            None if fid == EMPTY => GeomRef::from_words([0, 0, 1 << 30])?,
+            None => return None,
         };
         slots.push(Slot {
             fid,
-            bbox,
+            qbox,
             geom,
             values,
         });
@@ -151,12 +153,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
         for _ in 0..n {
             let slot = r.u32()?;
             let g = match r.u8()? {
-                1 => Some(GeomRef::from_words([
-                    r.u32()?,
-                    r.u32()?,
-                    r.u32()?,
-                    r.u32()?,
-                ])?),
+                1 => Some(GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?])?),
                 _ => None,
             };
             items.push((slot, g));
@@ -169,7 +166,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             return None;
         }
         let tree = (has_tree == 1)
-            .then(|| PackedTree::new(items.iter().map(|(s, _)| slots[*s as usize].bbox)));
+            .then(|| PackedTree::new(items.iter().map(|(s, _)| slots[*s as usize].bbox())));
         levels.push(Level {
             max_zoom,
             tree,
@@ -177,7 +174,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             geoms,
         });
     }
-    let mut tree = PackedTree::new(slots.iter().map(|s| s.bbox));
+    let mut tree = PackedTree::new(slots.iter().map(|s| s.bbox()));
     for (i, s) in slots.iter().enumerate() {
         if !live(s) {
             tree.remove(i as u32);
@@ -221,9 +218,6 @@ impl<W: Write> Body<W> {
     fn i64(&mut self, v: i64) -> std::io::Result<()> {
         self.bytes(&v.to_le_bytes())
     }
-    fn f64(&mut self, v: f64) -> std::io::Result<()> {
-        self.bytes(&v.to_le_bytes())
-    }
     fn words(&mut self, w: &[u32]) -> std::io::Result<()> {
         for v in w {
             self.bytes(&v.to_le_bytes())?;
@@ -233,9 +227,7 @@ impl<W: Write> Body<W> {
     fn arena(&mut self, a: &Arena) -> std::io::Result<()> {
         let (pts, rings) = a.parts();
         self.u64(pts.len() as u64)?;
-        for p in pts {
-            self.words(p)?;
-        }
+        self.bytes(pts)?;
         self.u64(rings.len() as u64)?;
         self.words(rings)
     }
@@ -297,19 +289,14 @@ impl Reader {
     fn i64(&mut self) -> Option<i64> {
         Some(i64::from_le_bytes(self.array()?))
     }
-    fn f64(&mut self) -> Option<f64> {
-        Some(f64::from_le_bytes(self.array()?))
-    }
     /// A count of items of at least `min` bytes each, checked against what is left.
     fn len(&mut self, min: usize) -> Option<usize> {
         let n = u64::from_le_bytes(self.array()?);
         (n.checked_mul(min as u64)? <= self.remaining()).then_some(usize::try_from(n).ok()?)
     }
     fn arena(&mut self) -> Option<Arena> {
-        let n = self.len(8)?;
-        let pts: Vec<[u32; 2]> = (0..n)
-            .map(|_| Some([self.u32()?, self.u32()?]))
-            .collect::<Option<_>>()?;
+        let n = self.len(1)?;
+        let pts = self.bytes(n)?;
         let n = self.len(4)?;
         let rings: Vec<u32> = (0..n).map(|_| self.u32()).collect::<Option<_>>()?;
         Some(Arena::from_parts(pts, rings))
