@@ -176,7 +176,9 @@ impl TileEngine {
                 let l = layer.clone();
                 let build = tokio::task::spawn_blocking(move || {
                     let rows = std::iter::from_fn(move || rx.blocking_recv()).flatten();
-                    LayerIndex::build(l, rows)
+                    let idx = LayerIndex::build(l, rows);
+                    give_back();
+                    idx
                 });
                 let scanned = self.catalog.store().scan_batches(layer, 4096, tx).await;
                 let idx = build
@@ -389,4 +391,17 @@ pub fn render(indexes: &[Arc<LayerIndex>], t: TileCoord) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Hands back to the system the memory a build freed (its first, unsorted copy of the
+/// features; SQLite's and GDAL's buffers, from the C allocator): both allocators would
+/// keep those pages a while, and a server's resident size should be what its indexes hold.
+fn give_back() {
+    // SAFETY: neither call takes a pointer; each only returns what its allocator holds
+    // unused (mi_collect is a no-op where mimalloc is not the allocator).
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        libc::malloc_trim(0);
+    }
 }
