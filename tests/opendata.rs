@@ -24,6 +24,18 @@ async fn patch(app: &axum::Router, token: &str, id: &str, body: Value) -> common
     .await
 }
 
+async fn delete_layer(app: &axum::Router, token: &str, id: &str) -> common::Reply {
+    common::request(
+        app,
+        "DELETE",
+        &format!("/api/layers/{id}"),
+        Some(token),
+        Body::empty(),
+        &[],
+    )
+    .await
+}
+
 /// Runs the SHACL validation and the three-syntax comparison; its JSON report.
 fn validate(dir: &std::path::Path, ttl: &str, rdf: &str, jsonld: &str) -> Value {
     for (name, body) in [("c.ttl", ttl), ("c.rdf", rdf), ("c.jsonld", jsonld)] {
@@ -280,15 +292,7 @@ async fn dcat_catalogue(t: TestStore) {
         .await
         .text()
         .contains(&nil.id));
-    let r = common::request(
-        &app,
-        "DELETE",
-        &format!("/api/layers/{}", stops.id),
-        Some(&token),
-        Body::empty(),
-        &[],
-    )
-    .await;
+    let r = delete_layer(&app, &token, &stops.id).await;
     assert!(r.status.is_success(), "{}", r.text());
     let (ttl, _, _) = catalogue(&app).await;
     assert!(
@@ -633,15 +637,7 @@ async fn publication_log_and_dashboard(t: TestStore) {
         .contains(&canary.id));
 
     // Deleted: withdrawn this year, its history kept in the store.
-    let r = common::request(
-        &app,
-        "DELETE",
-        &format!("/api/layers/{}", stops.id),
-        Some(&token),
-        Body::empty(),
-        &[],
-    )
-    .await;
+    let r = delete_layer(&app, &token, &stops.id).await;
     assert!(r.status.is_success());
     let stats = common::get(&app, "/stats?f=json").await.json();
     assert_eq!(stats["datasets"], 1);

@@ -191,15 +191,8 @@ fn formats(r: &Record) -> Vec<&'static str> {
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
+/// The comparisons (CQL2's: the same six).
+pub use crate::cql2::CmpOp as Op;
 
 /// A `PropertyIsLike` pattern, one token per character.
 #[derive(Debug, Clone, PartialEq)]

@@ -65,7 +65,13 @@ pub struct TileEngine {
     /// the slow low-zoom tiles, and so the tail latency, by the number of connections).
     /// One per core gave a slightly lower p99 and a lower throughput (docs/architecture.md).
     renders: tokio::sync::Semaphore,
+    /// Renders under way, by tile and the data their indexes showed as they started: a
+    /// request for the same tile of the same data waits for that render instead of making
+    /// its own (after an edit, every reader asks for the tiles it touched at once).
+    flights: Mutex<HashMap<(String, Vec<i64>), Flight>>,
 }
+
+type Flight = Arc<OnceCell<Arc<Tile>>>;
 
 /// A layer's data key: its version and the change-log sequence of its last publish or
 /// rollback. Feature edits and metadata changes leave it alone (edits are applied to the
@@ -105,6 +111,7 @@ impl TileEngine {
             renders: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            flights: Mutex::default(),
         });
         engine.sweep_disk();
         let weak = Arc::downgrade(&engine);
@@ -320,6 +327,39 @@ impl TileEngine {
         // applied to it) may be missing from the tile, which is then kept only if none of
         // them touches it (see [`TileEngine::stale`]).
         let shown: Vec<i64> = indexes.iter().map(|i| i.seq()).collect();
+        let flight_key = (key.clone(), shown.clone());
+        let flight: Flight = self
+            .flights
+            .lock()
+            .map_err(|_| StoreError::Corrupt("tile renders map poisoned".into()))?
+            .entry(flight_key.clone())
+            .or_default()
+            .clone();
+        let rendered = flight
+            .get_or_try_init(|| self.render_and_keep(layers, indexes, t, gzip, key, shown, disk))
+            .await
+            .cloned();
+        if let Ok(mut map) = self.flights.lock() {
+            if map.get(&flight_key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                map.remove(&flight_key);
+            }
+        }
+        rendered
+    }
+
+    /// Renders a tile (one of the cores' turns), keeps it in the caches, and forgets it
+    /// again if an edit that touches it landed meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn render_and_keep(
+        &self,
+        layers: &[Layer],
+        indexes: Vec<Arc<LayerIndex>>,
+        t: TileCoord,
+        gzip: bool,
+        key: String,
+        shown: Vec<i64>,
+        disk: Option<(Arc<DiskCache>, std::path::PathBuf)>,
+    ) -> Result<Arc<Tile>, StoreError> {
         let _core = self
             .renders
             .acquire()
