@@ -65,6 +65,10 @@ pub struct TileEngine {
     /// the slow low-zoom tiles, and so the tail latency, by the number of connections).
     /// One per core gave a slightly lower p99 and a lower throughput (docs/architecture.md).
     renders: tokio::sync::Semaphore,
+    /// The same for tiles from [`QUICK_ZOOM`] down, which are cheap (a few features): they
+    /// take turns among themselves, never behind the heavy low-zoom renders, so the tile
+    /// that shows an edit (z14–z16) does not wait for a whole city's z11 to be cut.
+    quick_renders: tokio::sync::Semaphore,
     /// Renders under way, by tile and the data their indexes showed as they started: a
     /// request for the same tile of the same data waits for that render instead of making
     /// its own (after an edit, every reader asks for the tiles it touched at once).
@@ -72,6 +76,9 @@ pub struct TileEngine {
 }
 
 type Flight = Arc<OnceCell<Arc<Tile>>>;
+
+/// Tiles at this zoom and deeper render in their own lane (see `quick_renders`).
+const QUICK_ZOOM: u8 = 14;
 
 /// A layer's data key: its version and the change-log sequence of its last publish or
 /// rollback. Feature edits and metadata changes leave it alone (edits are applied to the
@@ -110,6 +117,9 @@ impl TileEngine {
             cache: TileCache::new(opts.cache_bytes),
             renders: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            quick_renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             flights: Mutex::default(),
         });
@@ -360,8 +370,12 @@ impl TileEngine {
         shown: Vec<i64>,
         disk: Option<(Arc<DiskCache>, std::path::PathBuf)>,
     ) -> Result<Arc<Tile>, StoreError> {
-        let _core = self
-            .renders
+        let lane = if t.z >= QUICK_ZOOM {
+            &self.quick_renders
+        } else {
+            &self.renders
+        };
+        let _core = lane
             .acquire()
             .await
             .map_err(|e| StoreError::Corrupt(format!("tile rendering stopped: {e}")))?;
