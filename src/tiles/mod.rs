@@ -350,7 +350,10 @@ impl TileEngine {
             .await
             .cloned();
         if let Ok(mut map) = self.flights.lock() {
-            if map.get(&flight_key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+            if map
+                .get(&flight_key)
+                .is_some_and(|f| Arc::ptr_eq(f, &flight))
+            {
                 map.remove(&flight_key);
             }
         }
