@@ -18,8 +18,13 @@ use super::packed::PackedTree;
 use super::versioned;
 use crate::model::Layer;
 
-/// Version 2: boxes in steps, coded geometries, values with an end byte.
-const MAGIC: &[u8; 8] = b"ATLIDX02";
+/// Version 3: boxes in steps, coded geometries, values with an end byte, fixed-size
+/// slots and level items.
+const MAGIC: &[u8; 8] = b"ATLIDX03";
+/// A slot on disk: fid, box, geometry reference, values offset.
+const SLOT_BYTES: usize = 8 + 16 + 12 + 4;
+/// A low-zoom level's item on disk: slot, generalised geometry reference (zeros: none).
+const ITEM_BYTES: usize = 16;
 /// Bytes read or written at a time.
 const BLOCK: usize = 1 << 20;
 
@@ -60,15 +65,10 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
                 Some(t) => t.ids().iter().map(|&i| l.items[i as usize]).collect(),
             };
             w.u64(items.len() as u64)?;
+            // 16 bytes each: the slot, and the generalised geometry's words (zero: none).
             for (slot, g) in items {
                 w.words(&[slot])?;
-                match g {
-                    Some(g) => {
-                        w.bytes(&[1])?;
-                        w.words(&g.to_words())?;
-                    }
-                    None => w.bytes(&[0])?,
-                }
+                w.words(&g.map_or([0; 3], GeomRef::to_words))?;
             }
             w.arena(&l.geoms)?;
         }
@@ -112,25 +112,32 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
 
 fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     let seq = r.i64()?;
-    let n = r.len(64)?;
+    let n = r.len(SLOT_BYTES)?;
     let mut slots = Vec::with_capacity(n);
-    for _ in 0..n {
-        let fid = r.i64()?;
-        let qbox = QBox::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?]);
-        let geom = GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?]);
-        let values = ValuesRef { at: r.u32()? };
-        // An empty slot's references point nowhere: only live ones must be whole.
-        let geom = match geom {
-            Some(g) => g,
-            None if fid == EMPTY => GeomRef::from_words([0, 0, 1 << 30])?,
-            None => return None,
-        };
-        slots.push(Slot {
-            fid,
-            qbox,
-            geom,
-            values,
-        });
+    // A block of slots at a time: 40 bytes each, fid, box, geometry, values.
+    let mut block = vec![0u8; SLOT_BYTES * 4096];
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(4096);
+        let buf = &mut block[..take * SLOT_BYTES];
+        r.fill(buf)?;
+        for c in buf.chunks_exact(SLOT_BYTES) {
+            let w = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            let fid = i64::from_le_bytes(c[..8].try_into().ok()?);
+            let geom = match GeomRef::from_words([w(24), w(28), w(32)]) {
+                Some(g) => g,
+                // An empty slot's references point nowhere: only live ones must be whole.
+                None if fid == EMPTY => GeomRef::from_words([0, 0, 1 << 30])?,
+                None => return None,
+            };
+            slots.push(Slot {
+                fid,
+                qbox: QBox::from_words([w(8), w(12), w(16), w(20)]),
+                geom,
+                values: ValuesRef { at: w(36) },
+            });
+        }
+        left -= take;
     }
     let n = r.len(4)?;
     let free: Vec<u32> = (0..n).map(|_| r.u32()).collect::<Option<_>>()?;
@@ -148,15 +155,22 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     let mut levels = Vec::new();
     for _ in 0..r.len(1)? {
         let [max_zoom, has_tree] = [r.u8()?, r.u8()?];
-        let n = r.len(5)?;
+        let n = r.len(ITEM_BYTES)?;
         let mut items = Vec::with_capacity(n);
-        for _ in 0..n {
-            let slot = r.u32()?;
-            let g = match r.u8()? {
-                1 => Some(GeomRef::from_words([r.u32()?, r.u32()?, r.u32()?])?),
-                _ => None,
-            };
-            items.push((slot, g));
+        let mut left = n;
+        while left > 0 {
+            let take = left.min(4096);
+            let buf = &mut block[..take * ITEM_BYTES];
+            r.fill(buf)?;
+            for c in buf.chunks_exact(ITEM_BYTES) {
+                let w = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+                let g = match [w(4), w(8), w(12)] {
+                    [0, 0, 0] => None,
+                    words => Some(GeomRef::from_words(words)?),
+                };
+                items.push((w(0), g));
+            }
+            left -= take;
         }
         let geoms = r.arena()?;
         if items
