@@ -649,6 +649,10 @@ async fn publication_log_and_dashboard(t: TestStore) {
         .await
         .text()
         .contains("csw:Record"));
+    assert!(!common::get(&app, "/sitemap.xml")
+        .await
+        .text()
+        .contains(&stops.id));
     assert_eq!(
         common::get(&app, &format!("/collections/catalog/items/{}", stops.id))
             .await

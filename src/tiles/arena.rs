@@ -343,7 +343,9 @@ impl Arena {
     /// Decoding reads the points with bounds checks, so a bad one ends a geometry early
     /// rather than anything worse.
     pub fn holds(&self, g: GeomRef) -> bool {
-        g.nrings() > 0 && self.rings.get(g.ring_range()).is_some() && (g.pts as usize) < self.pts.len()
+        g.nrings() > 0
+            && self.rings.get(g.ring_range()).is_some()
+            && (g.pts as usize) < self.pts.len()
     }
 }
 
