@@ -36,15 +36,16 @@ async fn records_of(
     Ok((record::records(base, layers, &orgs, &log), metro))
 }
 
-/// The records a caller may find: the public layers (or all the caller may see, for the
-/// local-resources list).
-pub(super) async fn public_records(
+/// The records of the public layers (what the catalogues give whoever asks), and the
+/// Città Metropolitana's e-mail.
+async fn public_records(
     state: &AppState,
     base: &str,
 ) -> Result<(Vec<Record>, Option<String>), ApiError> {
     records_of(state, base, &state.catalog.visible_all(None)).await
 }
 
+/// The records of `layers` (for `/collections`: the layers the caller may see).
 pub(super) async fn records_for(
     state: &AppState,
     base: &str,
