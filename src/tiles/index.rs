@@ -74,10 +74,10 @@ pub(super) const EMPTY: i64 = i64::MIN;
 /// small to draw and many vertices closer than a pixel: a level never hands those out.
 pub(super) struct Level {
     pub(super) max_zoom: u8,
-    /// None when the level holds every feature, in order: the full tree serves it, and
-    /// `items[slot]` is the slot's (then a feature that is too small for the level is still
-    /// listed: tiles leave it out by its size, as the level would have). Else the boxes of
-    /// `items`, by position.
+    /// None when the level holds half the features or more: then every slot is listed, in
+    /// order, the full tree serves it, and `items[slot]` is the slot's (a feature too
+    /// small for the level is listed as itself: tiles leave it out by its size, as the
+    /// level would have). Else the boxes of `items`, by position.
     pub(super) tree: Option<PackedTree>,
     /// (feature slot, generalised geometry in `geoms`; None: the feature's own, as for
     /// points).
@@ -186,14 +186,26 @@ impl LayerIndex {
                 item.0 = slot_of[item.0 as usize];
             }
             items.sort_by_key(|item| item.0);
+            // A level holding half the features or more lists every slot instead and uses
+            // the full tree (a second tree would cost more than the listing): the features
+            // it would leave out are drawn as themselves, which tiles then leave out by
+            // their size, as the level would have.
+            let dense = items.len() * 2 >= inner.slots.len();
+            if dense && items.len() != inner.slots.len() {
+                let mut all: Vec<(u32, Option<GeomRef>)> =
+                    (0..inner.slots.len() as u32).map(|s| (s, None)).collect();
+                for (s, g) in items {
+                    all[s as usize] = (s, g);
+                }
+                items = all;
+            }
             let mut geoms = Arena::default();
             for item in &mut items {
                 item.1 = item.1.map(|g| geoms.copy(&from, g));
             }
             geoms.shrink();
             items.shrink_to_fit();
-            let every = items.len() == inner.slots.len();
-            let tree = (!every).then(|| {
+            let tree = (!dense).then(|| {
                 PackedTree::new(items.iter().map(|(s, _)| inner.slots[*s as usize].bbox()))
             });
             inner.levels.push(Level {
