@@ -24,6 +24,20 @@ async fn patch(app: &axum::Router, token: &str, id: &str, body: Value) -> common
     .await
 }
 
+/// A private layer of Milano (`015146_canary`) that no public surface may show.
+async fn private_canary(store: &atlante::store::DynStore) -> atlante::model::Layer {
+    common::ingest_file(
+        store,
+        &common::demo("milano/aree_pedonali_ztl.geojson"),
+        "015146",
+        "canary",
+        |o| o.visibility = None,
+    )
+    .await
+    .unwrap()
+    .0
+}
+
 async fn delete_layer(app: &axum::Router, token: &str, id: &str) -> common::Reply {
     common::request(
         app,
@@ -96,15 +110,7 @@ async fn catalogue(app: &axum::Router) -> (String, String, String) {
 async fn dcat_catalogue(t: TestStore) {
     let store = &t.store;
     let (nil, stops) = common::nil_and_stops(store).await;
-    let (canary, _) = common::ingest_file(
-        store,
-        &common::demo("milano/aree_pedonali_ztl.geojson"),
-        "015146",
-        "canary",
-        |o| o.visibility = None,
-    )
-    .await
-    .unwrap();
+    let canary = private_canary(store).await;
     assert_eq!(nil.licence, "CC-BY-4.0", "a new layer's default licence");
     store
         .set_org_contact("015146", None, Some("sit@comune.milano.it".into()))
@@ -441,15 +447,7 @@ async fn the_upload_form_takes_the_description(t: TestStore) {
 async fn publication_log_and_dashboard(t: TestStore) {
     let store = &t.store;
     let (nil, stops) = common::nil_and_stops(store).await;
-    let (canary, _) = common::ingest_file(
-        store,
-        &common::demo("milano/aree_pedonali_ztl.geojson"),
-        "015146",
-        "canary",
-        |o| o.visibility = None,
-    )
-    .await
-    .unwrap();
+    let canary = private_canary(store).await;
     // Three more versions: only two old ones are kept.
     for _ in 0..3 {
         common::ingest_file(
@@ -692,15 +690,7 @@ async fn harvesters_read_the_catalogue(t: TestStore) {
         )
         .await
         .unwrap();
-    let (canary, _) = common::ingest_file(
-        store,
-        &common::demo("milano/aree_pedonali_ztl.geojson"),
-        "015146",
-        "canary",
-        |o| o.visibility = None,
-    )
-    .await
-    .unwrap();
+    let canary = private_canary(store).await;
     store
         .update_layer_meta(
             &canary.id,

@@ -64,6 +64,20 @@ async fn curl(
     )
 }
 
+/// Makes the proxied test layer public or private, through `port`.
+async fn set_visibility(port: u16, token: &str, visibility: &str) {
+    let body = serde_json::json!({ "visibility": visibility }).to_string();
+    let (status, _, _) = curl(
+        port,
+        "PATCH",
+        "/api/layers/015146_proxied",
+        Some(token),
+        &["-H", "Content-Type: application/json", "-d", &body],
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     headers.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -120,20 +134,7 @@ async fn servers_behind_a_proxy_agree_within_a_second() {
     )
     .await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let (status, _, _) = curl(
-        proxy,
-        "PATCH",
-        "/api/layers/015146_proxied",
-        Some(&admin),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"visibility":"public"}"#,
-        ],
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_visibility(proxy, &admin, "public").await;
     took.push((
         "upload and publish",
         on_every_server(&ports, "upload", |p| async move {
@@ -223,20 +224,7 @@ async fn servers_behind_a_proxy_agree_within_a_second() {
     }
 
     // Visibility: made private through the proxy, hidden everywhere.
-    let (status, _, _) = curl(
-        proxy,
-        "PATCH",
-        "/api/layers/015146_proxied",
-        Some(&admin),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"visibility":"private"}"#,
-        ],
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_visibility(proxy, &admin, "private").await;
     took.push((
         "made private",
         on_every_server(&ports, "visibility", |p| async move {

@@ -441,7 +441,7 @@ pub fn collection_json(layer: &Layer, base: &str) -> Json {
 
 /// Rebuilds the query string of an items request with another offset (and the limit it
 /// was served with).
-fn with_offset(params: &[(String, String)], limit: i64, offset: i64) -> String {
+pub(crate) fn with_offset(params: &[(String, String)], limit: i64, offset: i64) -> String {
     let mut out: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "offset" && k != "f" && k != "limit")

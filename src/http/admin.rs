@@ -47,8 +47,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     who.admin(&org)?;
-    let b: NewTokenBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad token request: {e}")))?;
+    let b: NewTokenBody = ApiError::json_body(&body, "token request")?;
     let lifetime = match &b.expires_in {
         None => None,
         Some(s) => Some(crate::auth::parse_lifetime(s).ok_or_else(|| {
@@ -91,8 +90,7 @@ pub async fn update_org(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     who.admin(&org)?;
-    let b: OrgContactBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad organisation update: {e}")))?;
+    let b: OrgContactBody = ApiError::json_body(&body, "organisation update")?;
     let detail = json!({"ipa_code": b.ipa_code, "email": b.email});
     state
         .store

@@ -86,8 +86,7 @@ pub async fn put_style(
 ) -> Result<Response, ApiError> {
     let layer = state.visible(&who, &id)?;
     who.writer(&layer.org)?;
-    let doc: StyleDoc = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad style: {e}")))?;
+    let doc: StyleDoc = ApiError::json_body(&body, "style")?;
     styles::validate(&layer, &doc).map_err(|e| ApiError::bad_request(e.0))?;
     let body = serde_json::to_value(&doc).unwrap_or_default();
     state
@@ -183,8 +182,7 @@ pub async fn list_apps(
 /// A configuration whose layers the caller may see (its organisation's own, and public
 /// ones: the one rule).
 fn checked_config(state: &AppState, who: &Who, body: &[u8]) -> Result<AppConfig, ApiError> {
-    let cfg: AppConfig = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("bad app configuration: {e}")))?;
+    let cfg: AppConfig = ApiError::json_body(body, "app configuration")?;
     cfg.validate(|id| {
         state
             .catalog

@@ -261,8 +261,7 @@ pub async fn update_layer(
 ) -> Result<Response, ApiError> {
     let layer = state.visible(&who, &id)?;
     who.writer(&layer.org)?;
-    let update: LayerMetaUpdate = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad layer settings: {e}")))?;
+    let update: LayerMetaUpdate = ApiError::json_body(&body, "layer settings")?;
     let after = state.store.update_layer_meta(&id, &update).await?;
     let detail = update_summary(&update);
     Ok(noted(

@@ -34,6 +34,10 @@ impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)
     }
+    /// A request body read as JSON into `T`; a 400 "bad {what}: …" when it is not one.
+    pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Self> {
+        serde_json::from_slice(body).map_err(|e| Self::bad_request(format!("bad {what}: {e}")))
+    }
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
     }

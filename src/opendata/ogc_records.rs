@@ -331,17 +331,8 @@ pub fn items_json(
         .collect();
     let here = format!("{base}/collections/{COLLECTION}/items");
     let with_offset = |offset: usize| {
-        let mut pairs: Vec<(String, String)> = params
-            .iter()
-            .filter(|(k, _)| k != "offset")
-            .cloned()
-            .collect();
-        pairs.push(("offset".into(), offset.to_string()));
-        let qs: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        format!("{here}?{}", qs.join("&"))
+        let qs = crate::features::with_offset(params, q.limit as i64, offset as i64);
+        format!("{here}?{qs}")
     };
     let mut links = vec![
         json!({"rel": "self", "type": "application/geo+json", "href": with_offset(q.offset)}),
@@ -361,19 +352,6 @@ pub fn items_json(
         "features": page,
         "links": links,
     })
-}
-
-/// Percent-encoding of a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

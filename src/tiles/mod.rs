@@ -22,6 +22,7 @@ mod packed;
 pub mod persist;
 pub mod pmtiles;
 mod polygon;
+mod threads;
 pub mod tilejson;
 
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ pub struct TileEngine {
     /// that shows an edit (z14–z16) does not wait for a whole city's z11 to be cut.
     quick_renders: tokio::sync::Semaphore,
     /// The threads that render tiles above [`QUICK_ZOOM`], at a lower CPU priority.
-    low_priority: LowPriority,
+    low_priority: threads::LowPriority,
     /// Renders under way, by tile and the data their indexes showed as they started: a
     /// request for the same tile of the same data waits for that render instead of making
     /// its own (after an edit, every reader asks for the tiles it touched at once).
@@ -123,7 +124,7 @@ impl TileEngine {
             quick_renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
-            low_priority: LowPriority::new(
+            low_priority: threads::LowPriority::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             flights: Mutex::default(),
@@ -472,73 +473,5 @@ fn give_back() {
         libmimalloc_sys::mi_collect(true);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         libc::malloc_trim(0);
-    }
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A few threads at a lower CPU priority (nice 5, Linux: per thread) for work that may
-/// wait; they end when the engine is dropped.
-struct LowPriority {
-    jobs: std::sync::mpsc::Sender<Job>,
-    /// Threads that started (none: jobs run on the blocking pool instead).
-    threads: usize,
-}
-
-impl LowPriority {
-    fn new(threads: usize) -> LowPriority {
-        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        let mut started = 0;
-        for i in 0..threads {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("tiles-low-{i}"))
-                .spawn(move || {
-                    // SAFETY: no pointers; on Linux `who = 0` is the calling thread.
-                    #[cfg(target_os = "linux")]
-                    unsafe {
-                        libc::setpriority(libc::PRIO_PROCESS, 0, 5);
-                    }
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            // A panic ends the job, not the thread: its caller sees a
-                            // dropped answer.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                });
-            match spawned {
-                Ok(_) => started += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a low-priority render thread could not start")
-                }
-            }
-        }
-        LowPriority {
-            jobs,
-            threads: started,
-        }
-    }
-
-    /// Runs `f` on one of the threads; None if it panicked or the pool is gone.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        if self.threads == 0 {
-            return tokio::task::spawn_blocking(f).await.ok();
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .ok()?;
-        rx.await.ok()
     }
 }
