@@ -41,6 +41,8 @@ pub struct Config {
     /// (the comuni boundaries are the basemap).
     pub basemap_url: Option<String>,
     pub basemap_attribution: Option<String>,
+    /// Folders of the fonts map labels are cut from (`.ttf`/`.otf`; see [`crate::fonts`]).
+    pub fonts_dirs: Vec<std::path::PathBuf>,
     /// Folder of the disk tile cache (what `atlante tiles seed` fills); none: no disk cache.
     pub tile_disk_cache: Option<std::path::PathBuf>,
     /// Bytes the disk tile cache may hold (least recently used files go first).
@@ -108,6 +110,10 @@ impl Default for Config {
             trust_proxy_headers: false,
             basemap_url: None,
             basemap_attribution: None,
+            fonts_dirs: vec![
+                "/usr/share/fonts/truetype/open-sans".into(),
+                "/usr/share/fonts/truetype/dejavu".into(),
+            ],
         }
     }
 }
@@ -176,6 +182,9 @@ impl Config {
         }
         if let Some(v) = get("ATLANTE_BASEMAP_URL") {
             self.basemap_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("ATLANTE_FONTS_DIRS") {
+            self.fonts_dirs = std::env::split_paths(&v).collect();
         }
         if let Some(v) = get("ATLANTE_LOG_FORMAT") {
             self.log_format = v;

@@ -10,6 +10,7 @@ pub mod cql2;
 pub mod crs;
 pub mod diskcache;
 pub mod features;
+pub mod fonts;
 pub mod gate;
 pub mod geom;
 pub mod html;

@@ -299,20 +299,42 @@ async fn apps(t: TestStore) {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    // Bottom to top: background, the comuni basemap, the ZTL, the stops (first in the config).
+    // Bottom to top: background, the base map (comuni, outlines, names of the zone and of
+    // the comuni), the ZTL, the stops (first in the config) and their labels.
     assert_eq!(
         ids,
         [
             "background",
             "basemap:fill",
             "basemap:line",
+            "basemap:zone",
+            "basemap:comuni",
             "015146_aree_pedonali_ztl:0",
             "015146_aree_pedonali_ztl:1",
-            "015146_metro_fermate:0"
+            "015146_metro_fermate:0",
+            "015146_metro_fermate:1"
         ]
     );
-    assert_eq!(style["layers"][5]["minzoom"], 10.0);
-    assert_eq!(style["layers"][3]["paint"]["fill-color"], "#ff7f0e");
+    assert_eq!(style["layers"][7]["minzoom"], 10.0);
+    assert_eq!(style["layers"][5]["paint"]["fill-color"], "#ff7f0e");
+    // The stops have no style: the palette's first colour (first in the config).
+    assert_eq!(style["layers"][7]["paint"]["circle-color"], "#0072B2");
+    assert_eq!(cfg["layers"][0]["legend"][0][1], "#0072B2");
+    // `label_field` draws labels: a symbol layer beside the points, with its glyphs served
+    // by this server; the base map reads /basemap.
+    let label = &style["layers"][8];
+    assert_eq!(label["type"], "symbol");
+    assert_eq!(label["minzoom"], 10.0);
+    assert_eq!(label["layout"]["text-field"], json!(["to-string", ["get", "nome"]]));
+    assert_eq!(label["layout"]["text-font"], json!([atlante::fonts::LABEL_FONT]));
+    assert!(style["glyphs"]
+        .as_str()
+        .unwrap()
+        .ends_with("/fonts/{fontstack}/{range}.pbf"));
+    assert!(style["sources"]["basemap"]["tiles"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/basemap/{z}/{x}/{y}.mvt"));
     for bad in [
         "/apps/015146/mobilita/../../etc/passwd",
         "/apps/015146/mobilita/Cargo.toml",

@@ -172,6 +172,13 @@ fn rows() -> Vec<Row> {
         ),
         ("/collections", "/collections?q=canary,pub&sortby=-updated"),
         ("/static/{*file}", "/static/viewer/viewer.js"),
+        ("/basemap/{z}/{x}/{y}", "/basemap/11/1100/745.mvt"),
+        ("/basemap.json", "/basemap.json"),
+        ("/fonts", "/fonts"),
+        (
+            "/fonts/{fontstack}/{range}",
+            "/fonts/Open%20Sans%20Regular/0-255.pbf",
+        ),
     ] {
         add(&mut rows, "GET", route, uri, Send::None, Prepare::None, all);
     }

@@ -4,18 +4,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{files, AppConfig, AppError, Inputs, Mode, BASEMAP};
+use super::{files, AppConfig, AppError, Inputs, Mode};
 use crate::diskcache::DiskCache;
+use crate::fonts::{Fonts, LABEL_FONT, LABEL_FONT_BOLD};
 use crate::gate::Gate;
 use crate::model::Layer;
 use crate::styles::{self, StyleDoc};
+use crate::tiles::base::MVT_LAYERS;
 use crate::tiles::batch::{BatchError, Coverage, Limits, Stop};
+use crate::tiles::index::LayerIndex;
 
 /// The layers of an app, with their saved styles, as `viewer` may see them (the one rule,
 /// [`crate::catalog::may_see`]): a published app is served to everyone, so it is gathered
 /// for no one (`None`) and draws only public layers; its owner's preview is gathered for
 /// the owner. Layers of the config the viewer may not see are left out and named in
-/// `withheld`; the comuni basemap comes last when the config asks for it.
+/// `withheld`; the base map's layers ([`crate::tiles::base`]) come last when the config asks
+/// for it.
 pub struct Gathered {
     pub layers: Vec<(Layer, Option<StyleDoc>)>,
     pub withheld: Vec<String>,
@@ -23,6 +27,7 @@ pub struct Gathered {
 
 pub async fn gather(
     catalog: &crate::catalog::Catalog,
+    tiles: &crate::tiles::TileEngine,
     cfg: &AppConfig,
     viewer: Option<&crate::auth::Caller>,
 ) -> Result<Gathered, AppError> {
@@ -41,10 +46,10 @@ pub async fn gather(
             None => out.withheld.push(a.id.clone()),
         }
     }
-    if cfg.basemap == "comuni" && cfg.layers.iter().all(|a| a.id != BASEMAP) {
-        if let Some(l) = catalog.visible(BASEMAP, None) {
-            out.layers.push(((*l).clone(), None));
-        }
+    if cfg.basemap == "comuni" {
+        let base = tiles.base().await.map_err(e)?;
+        out.layers
+            .extend(base.layers().into_iter().map(|l| (l, None)));
     }
     Ok(out)
 }
@@ -115,9 +120,11 @@ impl Bundler {
 
     /// The zip of an app's bundle, from the cache or built now (when the heavy-job gate has
     /// room). `stop` ends the build when the client goes away.
+    #[allow(clippy::too_many_arguments)]
     pub async fn zip(
         &self,
         tiles: &crate::tiles::TileEngine,
+        fonts: &Arc<Fonts>,
         web_dir: Option<&Path>,
         inputs: &Inputs<'_>,
         mode: Mode,
@@ -136,7 +143,17 @@ impl Bundler {
         }
         let _pass = self.gate.try_enter(inputs.org).ok_or(BundleError::Busy)?;
         let stop = Stop::with_deadline_of(stop, Instant::now() + self.deadline);
-        let files = bundle(tiles, web_dir, inputs, mode, maxzoom, self.limits, &stop).await?;
+        let files = bundle(
+            tiles,
+            fonts,
+            web_dir,
+            inputs,
+            mode,
+            maxzoom,
+            self.limits,
+            &stop,
+        )
+        .await?;
         let zip = super::zip(&format!("{}-{}", inputs.org, inputs.slug), &files)
             .map_err(|e| BundleError::Failed(e.to_string()))?;
         if let Some(c) = self.cache.clone() {
@@ -177,9 +194,11 @@ fn version_key(inputs: &Inputs, mode: Mode, maxzoom: u8) -> String {
 }
 
 /// Every file of a bundle; a static one with its `tiles.pmtiles` (zooms 0 to `maxzoom`,
-/// within `limits`, counted before rendering).
+/// within `limits`, counted before rendering) and the glyphs of its labels.
+#[allow(clippy::too_many_arguments)]
 pub async fn bundle(
     tiles: &crate::tiles::TileEngine,
+    fonts: &Arc<Fonts>,
     web_dir: Option<&Path>,
     inputs: &Inputs<'_>,
     mode: Mode,
@@ -196,6 +215,7 @@ pub async fn bundle(
             .indexes_of(&layers)
             .await
             .map_err(|e| BundleError::Failed(e.to_string()))?;
+        let wanted = labels_wanted(inputs, &indexes);
         let stop = stop.clone();
         let (pm, _) = tokio::task::spawn_blocking(move || {
             crate::tiles::batch::export_pmtiles(&layers, &indexes, &zooms, limits, &stop, || {})
@@ -203,6 +223,79 @@ pub async fn bundle(
         .await
         .map_err(|e| BundleError::Failed(e.to_string()))??;
         out.push(("tiles.pmtiles".into(), pm));
+        let fonts = fonts.clone();
+        let glyphs = tokio::task::spawn_blocking(move || glyph_files(&fonts, &wanted))
+            .await
+            .map_err(|e| BundleError::Failed(e.to_string()))??;
+        out.extend(glyphs);
+    }
+    Ok(out)
+}
+
+/// The glyph ranges (their starts) each font of a static app's labels needs: the texts of
+/// its layers' label fields, and the base map's names.
+fn labels_wanted(
+    inputs: &Inputs,
+    indexes: &[Arc<LayerIndex>],
+) -> std::collections::BTreeMap<&'static str, std::collections::BTreeSet<u32>> {
+    let mut wanted: std::collections::BTreeMap<_, std::collections::BTreeSet<u32>> =
+        Default::default();
+    let mut add = |font: &'static str, idx: &LayerIndex, field: usize, upper: bool| {
+        let mut texts = Vec::new();
+        idx.each_text(field, |t| {
+            texts.push(if upper {
+                t.to_uppercase()
+            } else {
+                t.to_string()
+            })
+        });
+        wanted
+            .entry(font)
+            .or_default()
+            .extend(crate::fonts::ranges_for(texts.iter().map(String::as_str)));
+    };
+    for ((l, saved), idx) in inputs.layers.iter().zip(indexes) {
+        if l.id == MVT_LAYERS[1].0 {
+            add(LABEL_FONT, idx, 0, false);
+        } else if l.id == MVT_LAYERS[2].0 {
+            add(LABEL_FONT_BOLD, idx, 0, true);
+        }
+        let Some(a) = inputs.config.layers.iter().find(|a| a.id == l.id) else {
+            continue;
+        };
+        let style = a.style.as_ref().or(saved.as_ref());
+        let field = a.label_field.as_deref().or(style
+            .and_then(|s| s.label.as_ref())
+            .map(|lb| lb.field.as_str()));
+        if let Some(i) = field.and_then(|f| l.fields.iter().position(|x| x.name == f)) {
+            add(LABEL_FONT, idx, i, false);
+        }
+    }
+    wanted
+}
+
+/// The files `fonts/{font}/{start}-{end}.pbf` of the wanted ranges. A font not installed is
+/// left out with a warning (its labels are then not drawn).
+fn glyph_files(
+    fonts: &Fonts,
+    wanted: &std::collections::BTreeMap<&'static str, std::collections::BTreeSet<u32>>,
+) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    let mut out = Vec::new();
+    for (font, starts) in wanted {
+        for start in starts {
+            let range = format!("{start}-{}", start + 255);
+            match fonts.glyphs(font, &range) {
+                Ok(pbf) => out.push((format!("fonts/{font}/{range}.pbf"), pbf)),
+                Err(crate::fonts::FontError::Unknown(_)) => {
+                    tracing::warn!(
+                        font,
+                        "font not installed: the bundle's labels in it are not drawn"
+                    );
+                    break;
+                }
+                Err(e) => return Err(BundleError::Failed(e.to_string())),
+            }
+        }
     }
     Ok(out)
 }

@@ -6,24 +6,27 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
-use super::{AppConfig, Mode, BASEMAP};
+use super::{AppConfig, Mode};
 use crate::html::escape_html;
 use crate::model::Layer;
 use crate::styles::{self, StyleDoc};
+use crate::tiles::base::is_base;
 
-/// What a bundle is made from: the config and the layers it draws (the basemap first, when
-/// there is one), each with its saved style.
+/// What a bundle is made from: the config and the layers it draws, each with its saved
+/// style.
 pub struct Inputs<'a> {
     pub org: &'a str,
     pub slug: &'a str,
     pub config: &'a AppConfig,
-    /// The app's layers in config order, then the basemap if used.
+    /// The app's layers in config order, then the base map's if used
+    /// ([`crate::tiles::base`]).
     pub layers: Vec<(Layer, Option<StyleDoc>)>,
     /// This server, e.g. `http://host:8080` (online mode reads from it).
     pub base: &'a str,
 }
 
-/// The MapLibre style of an app.
+/// The MapLibre style of an app: the base map at the bottom, then the config's layers from
+/// last to first, each with its label layer; glyphs from the server (online) or the bundle.
 pub fn style(inputs: &Inputs, mode: Mode) -> Json {
     let cfg = inputs.config;
     let all: Vec<Layer> = inputs.layers.iter().map(|(l, _)| l.clone()).collect();
@@ -38,52 +41,58 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
     let mut layers = vec![
         json!({"id": "background", "type": "background", "paint": {"background-color": "#eef1f5"}}),
     ];
-    // Bottom to top: the basemap, then the config's layers from last to first.
-    let mut order: Vec<usize> = (0..inputs.layers.len()).rev().collect();
-    if let Some(pos) = inputs
-        .layers
-        .iter()
-        .position(|(l, _)| l.id == BASEMAP && cfg.layers.iter().all(|a| a.id != BASEMAP))
-    {
-        order.retain(|i| *i != pos);
-        order.insert(0, pos);
+    let base: Vec<usize> = (0..all.len()).filter(|&i| is_base(&all[i].id)).collect();
+    if base.len() == crate::tiles::base::MVT_LAYERS.len() {
+        let (source, mvt) = match mode {
+            Mode::Static => ("atlante", [0, 1, 2].map(|k| names[base[k]].as_str())),
+            Mode::Online => {
+                sources.insert(
+                    "basemap".into(),
+                    json!({"type": "vector", "tiles": [format!("{}/basemap/{{z}}/{{x}}/{{y}}.mvt", inputs.base)],
+                           "minzoom": 0, "maxzoom": 16, "attribution": crate::html::attribution_html(&all[base[0]])}),
+                );
+                (
+                    "basemap",
+                    crate::tiles::base::MVT_LAYERS.map(|(_, name)| name),
+                )
+            }
+        };
+        layers.extend(styles::basemap_layers(source, mvt));
     }
-    for i in order {
+    // Bottom to top: the config's layers from last to first.
+    for (slot, a) in cfg.layers.iter().enumerate().rev() {
+        let Some(i) = all.iter().position(|l| l.id == a.id) else {
+            continue;
+        };
         let (l, saved) = &inputs.layers[i];
-        let app_layer = cfg.layers.iter().find(|a| a.id == l.id);
-        let source = match mode {
-            Mode::Static => "atlante".to_string(),
+        let (source, source_layer) = match mode {
+            Mode::Static => ("atlante".to_string(), names[i].clone()),
             Mode::Online => {
                 sources.insert(
                     l.id.clone(),
                     json!({"type": "vector", "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", inputs.base, l.id)],
                            "minzoom": 0, "maxzoom": 16, "attribution": crate::html::attribution_html(l)}),
                 );
-                l.id.clone()
+                (l.id.clone(), l.slug.clone())
             }
         };
-        let source_layer = match mode {
-            Mode::Static => names[i].clone(),
-            Mode::Online => l.slug.clone(),
-        };
-        let mut drawn = match app_layer {
-            Some(a) => styles::map_layers(
-                l,
-                a.style.as_ref().or(saved.as_ref()),
-                &source,
-                &source_layer,
-                &l.id,
-            ),
-            None => styles::basemap_layers(&l.id, &source, &source_layer),
-        };
+        let mut drawn = styles::map_layers(
+            l,
+            a.style.as_ref().or(saved.as_ref()),
+            &styles::Placement {
+                source: &source,
+                source_layer: &source_layer,
+                prefix: &l.id,
+                slot: Some(slot),
+                label_field: a.label_field.as_deref(),
+            },
+        );
         for d in &mut drawn {
-            if let Some(a) = app_layer {
-                if let Some(z) = a.min_zoom {
-                    d["minzoom"] = json!(z);
-                }
-                if let Some(z) = a.max_zoom {
-                    d["maxzoom"] = json!(z);
-                }
+            if let Some(z) = a.min_zoom {
+                d["minzoom"] = json!(z);
+            }
+            if let Some(z) = a.max_zoom {
+                d["maxzoom"] = json!(z);
             }
         }
         layers.extend(drawn);
@@ -103,7 +112,12 @@ pub fn style(inputs: &Inputs, mode: Mode) -> Json {
             ([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], 11.0)
         }
     };
-    json!({"version": 8, "name": cfg.title, "center": center, "zoom": zoom, "sources": sources, "layers": layers})
+    let glyphs = match mode {
+        Mode::Online => styles::glyphs_url(inputs.base),
+        // Made absolute by the app script: MapLibre wants a whole URL.
+        Mode::Static => styles::glyphs_url("."),
+    };
+    json!({"version": 8, "name": cfg.title, "center": center, "zoom": zoom, "glyphs": glyphs, "sources": sources, "layers": layers})
 }
 
 /// `config.json` as the app script reads it: the config plus what it needs of each layer.
@@ -112,7 +126,8 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
         .config
         .layers
         .iter()
-        .filter_map(|a| {
+        .enumerate()
+        .filter_map(|(slot, a)| {
             let (l, saved) = inputs.layers.iter().find(|(l, _)| l.id == a.id)?;
             let fields: Vec<Json> = l
                 .fields
@@ -132,7 +147,7 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
                 "fields": fields,
                 "label_field": a.label_field,
                 "popup_template": a.popup_template,
-                "legend": styles::legend(l, a.style.as_ref().or(saved.as_ref())),
+                "legend": styles::legend(l, a.style.as_ref().or(saved.as_ref()), Some(slot)),
             }))
         })
         .collect();

@@ -116,9 +116,6 @@ pub fn valid_slug(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-/// The basemap layer of apps.
-pub const BASEMAP: &str = "cmm_comuni";
-
 impl AppConfig {
     /// Checks the config; `layer` finds a layer the app's organisation may use.
     pub fn validate(&self, layer: impl Fn(&str) -> Option<Layer>) -> Result<(), AppError> {

@@ -72,7 +72,8 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
                 .with_context(|| format!("no app {org}/{app}"))?;
             let cfg: AppConfig = serde_json::from_value(doc.body)?;
             let catalog = Catalog::open(store.clone()).await?;
-            let gathered = apps::gather(&catalog, &cfg, None)
+            let engine = atlante::tiles::TileEngine::new(catalog.clone(), Default::default());
+            let gathered = apps::gather(&catalog, &engine, &cfg, None)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.0))?;
             for id in &gathered.withheld {
@@ -85,14 +86,15 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
                 layers: gathered.layers,
                 base: server.trim_end_matches('/'),
             };
-            let engine = atlante::tiles::TileEngine::new(catalog, Default::default());
             let pb = progress(1, "building", "bundle");
             let limits = atlante::tiles::batch::Limits {
                 max_tiles: max_tiles.unwrap_or(config.max_bundle_tiles),
                 max_bytes: config.max_bundle_bytes.max(4 << 30),
             };
+            let fonts = std::sync::Arc::new(atlante::fonts::Fonts::scan(&config.fonts_dirs));
             let files = apps::bundle(
                 &engine,
+                &fonts,
                 config.web_dir.as_deref(),
                 &inputs,
                 mode,

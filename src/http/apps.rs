@@ -17,22 +17,37 @@ async fn saved_style(state: &AppState, id: &str) -> Result<Option<StyleDoc>, Api
     Ok(styles::saved(state.store.as_ref(), id).await?)
 }
 
-/// `GET /styles/{layer}.json`: a MapLibre style drawing the layer with its saved style.
+/// The query of `GET /styles/{layer}.json`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StyleQuery {
+    /// The layer's position in the caller's map (0–63): without a saved style it takes the
+    /// palette's colour there (see [`styles::Placement::slot`]).
+    slot: Option<usize>,
+}
+
+/// `GET /styles/{layer}.json[?slot=n]`: a MapLibre style drawing the layer with its saved
+/// style.
 pub async fn style_json(
     State(state): State<AppState>,
     Path(spec): Path<String>,
+    Query(q): Query<StyleQuery>,
     who: Who,
     headers: HeaderMap,
 ) -> Result<Json<Json_>, ApiError> {
     let id = spec
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::not_found("style"))?;
+    if q.slot.is_some_and(|n| n > 63) {
+        return Err(ApiError::bad_request("slot: 0 to 63"));
+    }
     let layer = state.visible(&who, id)?;
     let doc = saved_style(&state, id).await?;
     Ok(Json(styles::style_document(
         &layer,
         doc.as_ref(),
         &base_url(&state, &headers),
+        q.slot,
     )))
 }
 
@@ -364,7 +379,7 @@ async fn inputs<'a>(
     cfg: &'a AppConfig,
     base: &'a str,
 ) -> Result<Inputs<'a>, ApiError> {
-    let gathered = apps::gather(&state.catalog, cfg, who.caller())
+    let gathered = apps::gather(&state.catalog, &state.tiles, cfg, who.caller())
         .await
         .map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Inputs {
@@ -426,7 +441,15 @@ pub async fn serve_app(
         let guard = stop.on_drop();
         let zip = state
             .bundles
-            .zip(&state.tiles, web_dir, &inputs, mode, maxzoom, &stop)
+            .zip(
+                &state.tiles,
+                &state.fonts,
+                web_dir,
+                &inputs,
+                mode,
+                maxzoom,
+                &stop,
+            )
             .await?;
         guard.done();
         let disposition = format!(

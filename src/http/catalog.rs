@@ -116,16 +116,21 @@ pub async fn static_file(
         .into_response())
 }
 
-/// What the viewer needs from the configuration.
-pub async fn viewer_config(State(state): State<AppState>) -> Json<Json_> {
-    // The comuni drawn under everything, when the metropolitan layer is public.
-    let basemap = state.catalog.visible(crate::apps::BASEMAP, None).map(
-        |l| json!({"layer": l.id, "layers": crate::styles::basemap_layers(&l.id, &l.id, &l.slug)}),
-    );
+/// What the viewer needs from the configuration: the base map (always there: the comuni
+/// and zone omogenee of the catalog, with names), the glyphs of its labels and the
+/// operator's raster background, if any.
+pub async fn viewer_config(State(state): State<AppState>, headers: HeaderMap) -> Json<Json_> {
+    let base = base_url(&state, &headers);
+    let names = crate::tiles::base::MVT_LAYERS.map(|(_, name)| name);
     Json(json!({
         "basemap_url": state.config.basemap_url,
         "basemap_attribution": state.config.basemap_attribution,
-        "basemap": basemap,
+        "glyphs": crate::styles::glyphs_url(&base),
+        "basemap": {
+            "tiles": [format!("{base}/basemap/{{z}}/{{x}}/{{y}}.mvt")],
+            "attribution": "Comuni: ISTAT; openpolis/geojson-italy (CC BY 4.0)",
+            "layers": crate::styles::basemap_layers("basemap", names),
+        },
     }))
 }
 

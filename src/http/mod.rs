@@ -52,6 +52,8 @@ pub struct AppState {
     pub downloads: Arc<crate::opendata::download::Downloader>,
     pub catalog: Arc<Catalog>,
     pub tiles: Arc<TileEngine>,
+    /// The fonts labels are drawn with (glyph ranges cut on first use).
+    pub fonts: Arc<crate::fonts::Fonts>,
     pub auth: Arc<Auth>,
     pub config: Arc<Config>,
 }
@@ -92,6 +94,7 @@ impl AppState {
             store,
             catalog,
             tiles,
+            fonts: Arc::new(crate::fonts::Fonts::scan(&config.fonts_dirs)),
             config: Arc::new(config),
         })
     }

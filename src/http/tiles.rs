@@ -8,6 +8,7 @@ use serde_json::{json, Value as Json_};
 
 use super::error::ApiError;
 use super::{base_url, AppState, Who};
+use crate::fonts::FontError;
 use crate::model::Layer;
 use crate::tiles::math::{TileCoord, HALF, MAX_ZOOM};
 use crate::tiles::{tilejson::tilejson, MAX_COMPOSITE};
@@ -244,3 +245,62 @@ pub const TILES_CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ];
+
+/// `GET /basemap/{z}/{x}/{y}.mvt`: the base map ([`crate::tiles::base`]), always there.
+pub async fn basemap_tile(
+    State(state): State<AppState>,
+    Path((z, x, y)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let t = TileCoord::parse(&z, &x, &y).ok_or_else(bad_tile)?;
+    let layers = state.tiles.base().await?.layers();
+    tile_response(&state, &headers, layers, t).await
+}
+
+/// `GET /basemap.json`: the base map's TileJSON.
+pub async fn basemap_tilejson(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let base = state.tiles.base().await?;
+    let mut doc = tilejson(&base.layers(), &base_url(&state, &headers));
+    doc["name"] = json!("Comuni e zone omogenee");
+    doc["tiles"] = json!([format!(
+        "{}/basemap/{{z}}/{{x}}/{{y}}.mvt",
+        base_url(&state, &headers)
+    )]);
+    Ok(Json(doc))
+}
+
+/// `GET /fonts`: the fonts labels may use.
+pub async fn fonts(State(state): State<AppState>) -> Json<Json_> {
+    Json(json!({"fonts": state.fonts.names()}))
+}
+
+/// `GET /fonts/{fontstack}/{start}-{end}.pbf`: a MapLibre glyph range.
+pub async fn glyphs(
+    State(state): State<AppState>,
+    Path((stack, range)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let range = range
+        .strip_suffix(".pbf")
+        .ok_or_else(|| ApiError::not_found("glyph range"))?
+        .to_string();
+    let fonts = state.fonts.clone();
+    let pbf = tokio::task::spawn_blocking(move || fonts.glyphs(&stack, &range))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| match e {
+            FontError::BadRequest(m) => ApiError::bad_request(m),
+            FontError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            FontError::Failed(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-protobuf"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        pbf,
+    )
+        .into_response())
+}

@@ -106,6 +106,7 @@ pub fn propose(layer: &Layer, draft: &Draft, values: &[Value]) -> Result<StyleDo
     let doc = StyleDoc {
         symbology: Some(symbology),
         layers: None,
+        label: None,
     };
     validate(layer, &doc)?;
     Ok(doc)

@@ -10,7 +10,7 @@ mod render;
 mod spec;
 
 pub use classify::{propose, Draft, MAX_CATEGORIES};
-pub use render::{basemap_layers, legend, map_layers, style_document};
+pub use render::{basemap_layers, glyphs_url, legend, map_layers, style_document, Placement};
 pub use spec::{check_color, validate_layers};
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,20 @@ pub struct StyleDoc {
     /// MapLibre layers without `source`/`source-layer` (Atlante sets them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<Json>>,
+    /// Map labels from a field, beside either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+}
+
+/// Labels of a layer: the text of `field`, in `size` pixels (6–32, default 12) and `color`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +125,17 @@ pub fn default_color(layer_id: &str) -> String {
         .to_string()
 }
 
+/// The default colour of the layer in position `n` (from 0) of a map: the palette in order.
+pub fn palette_color(n: usize) -> String {
+    let d = defaults();
+    let palette = d["palette"].as_array().cloned().unwrap_or_default();
+    palette
+        .get(n % palette.len().max(1))
+        .and_then(Json::as_str)
+        .unwrap_or("#0072b2")
+        .to_string()
+}
+
 /// The style a layer's owner saved, if any (kind `style` in the store's documents).
 pub async fn saved(
     store: &dyn crate::store::Store,
@@ -124,10 +149,25 @@ pub async fn saved(
 
 /// Checks a style document sent for `layer`.
 pub fn validate(layer: &Layer, doc: &StyleDoc) -> Result<(), StyleError> {
+    if let Some(l) = &doc.label {
+        if !layer.fields.iter().any(|f| f.name == l.field) {
+            return bad(format!(
+                "unknown label field '{}' for layer {}",
+                l.field, layer.id
+            ));
+        }
+        if l.size.is_some_and(|s| !(6.0..=32.0).contains(&s)) {
+            return bad("label size must be between 6 and 32");
+        }
+        if let Some(c) = &l.color {
+            check_color(c)?;
+        }
+    }
     match (&doc.symbology, &doc.layers) {
         (Some(s), None) => validate_symbology(layer, s),
         (None, Some(l)) => validate_layers(l),
-        _ => bad("a style has either 'symbology' or 'layers'"),
+        (None, None) if doc.label.is_some() => Ok(()),
+        _ => bad("a style has either 'symbology' or 'layers' (and may have a 'label')"),
     }
 }
 

@@ -223,6 +223,19 @@ impl LayerIndex {
         }
     }
 
+    /// Calls `f` with the text of field `field` (by position) of every feature that has
+    /// text there (static bundles carry the glyphs their labels need).
+    pub fn each_text(&self, field: usize, mut f: impl FnMut(&str)) {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut values = Vec::new();
+        for s in inner.slots.iter().filter(|s| s.fid != EMPTY) {
+            inner.values.decode(s.values, &mut values);
+            if let Some(Value::Text(t) | Value::Date(t) | Value::Datetime(t)) = values.get(field) {
+                f(t);
+            }
+        }
+    }
+
     /// The change-log sequence of the data shown.
     pub fn seq(&self) -> i64 {
         self.seq.load(Ordering::Acquire)

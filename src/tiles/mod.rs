@@ -10,6 +10,7 @@
 //! for.
 
 pub mod arena;
+pub mod base;
 pub mod batch;
 pub mod cache;
 pub mod clip;
@@ -76,6 +77,8 @@ pub struct TileEngine {
     /// request for the same tile of the same data waits for that render instead of making
     /// its own (after an edit, every reader asks for the tiles it touched at once).
     flights: Mutex<HashMap<(String, Vec<i64>), Flight>>,
+    /// The base map, cut from the organisations on first use.
+    base: OnceCell<Arc<base::Base>>,
 }
 
 type Flight = Arc<OnceCell<Arc<Tile>>>;
@@ -128,6 +131,7 @@ impl TileEngine {
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             flights: Mutex::default(),
+            base: OnceCell::new(),
         });
         engine.sweep_disk();
         let weak = Arc::downgrade(&engine);
@@ -272,13 +276,31 @@ impl TileEngine {
         }
     }
 
-    /// The indexes of several layers, in order.
+    /// The indexes of several layers, in order (the base map's layers among them).
     pub async fn indexes_of(&self, layers: &[Layer]) -> Result<Vec<Arc<LayerIndex>>, StoreError> {
         let mut out = Vec::with_capacity(layers.len());
         for l in layers {
-            out.push(self.index(l).await?);
+            match base::MVT_LAYERS.iter().position(|(id, _)| *id == l.id) {
+                Some(i) => out.push(self.base().await?.indexes[i].clone()),
+                None => out.push(self.index(l).await?),
+            }
         }
         Ok(out)
+    }
+
+    /// The base map ([`base`]), cut from the organisations of the store on first use (their
+    /// names and boundaries only change with a new release's seed, which restarts).
+    pub async fn base(&self) -> Result<Arc<base::Base>, StoreError> {
+        self.base
+            .get_or_try_init(|| async {
+                let orgs = self.catalog.store().orgs().await?;
+                let built = tokio::task::spawn_blocking(move || base::Base::build(&orgs))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("base map: {e}")))?;
+                Ok::<_, StoreError>(Arc::new(built))
+            })
+            .await
+            .cloned()
     }
 
     /// Builds (or reads back) every layer's index now, so the first tiles are fast, after

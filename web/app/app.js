@@ -1,5 +1,5 @@
-// An Atlante app: reads config.json and style.json next to it, draws the map with MapLibre,
-// a legend, popups and a search box. Online apps read the server's tiles and features;
+// An Atlante app: reads config.json and style.json next to it, draws the map with MapLibre
+// (labels with the server's glyphs, or the bundle's), a legend, popups and a search box. Online apps read the server's tiles and features;
 // static apps read tiles.pmtiles (the pmtiles protocol) and search the loaded tiles.
 // Everything from the configuration or the data reaches the page through textContent
 // (Atlante.el, from common.js, which also gives identify and the attribute table).
@@ -40,6 +40,8 @@
     protocol.add(new pmtiles.PMTiles(source));
     maplibregl.addProtocol("pmtiles", protocol.tile);
     style.sources.atlante.url = "pmtiles://tiles.pmtiles";
+    // The bundle's own glyphs (only the ranges its labels need), by a whole URL.
+    style.glyphs = location.href.replace(/[?#].*$/, "").replace(/[^/]*$/, "") + "fonts/{fontstack}/{range}.pbf";
   }
   const map = new maplibregl.Map({ container: "map", style, attributionControl: { compact: true } });
   map.addControl(new maplibregl.NavigationControl(), "top-right");

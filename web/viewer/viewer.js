@@ -1,9 +1,11 @@
 // Atlante viewer: the catalog of every visible layer (zona omogenea → comune → theme), a
-// MapLibre map of Atlante's own vector tiles, identify, comune search and a shareable URL.
+// MapLibre map of Atlante's own vector tiles over the base map (the comuni and zone
+// omogenee with their names, always there), identify, comune search and a shareable URL.
 // Everything users typed reaches the page through textContent (Atlante.el, common/atlante.js),
 // never innerHTML. Colours and styles come from the server: /styles/{id}.json for each layer,
 // the `color` of /api/layers for swatches before a style is loaded, and the base map's look
-// from /api/viewer-config.
+// and the glyphs of every label from /api/viewer-config. Each layer switched on takes the
+// first free position of the palette (`?slot=`), so the layers on the map differ.
 "use strict";
 
 (async function () {
@@ -17,22 +19,23 @@
   const layers = layersDoc.layers;
   const byId = new Map(layers.map((l) => [l.id, l]));
   const orgs = new Map(orgsDoc.orgs.map((o) => [o.id, o]));
-  const basemap = configDoc.basemap || null; // { layer, layers }: the comuni under everything
-  const BASEMAP = basemap ? basemap.layer : null;
+  const basemap = configDoc.basemap || null; // { tiles, attribution, layers }: under everything
   // A layer's colour for swatches: the server's default, then its style's first legend entry.
   const colour = new Map(layers.map((l) => [l.id, l.color]));
   const drawnIds = new Map(); // layer id → MapLibre layer ids from its style
+  const slots = new Map(); // layer id → its position in the palette
+  const freeSlot = () => { let n = 0; while ([...slots.values()].includes(n)) n++; return n; };
 
   // State from the URL: #map=zoom/lat/lon&layers=a,b
   const params = new URLSearchParams(location.hash.slice(1));
-  let active = (params.get("layers") || "").split(",").filter((id) => byId.has(id) && id !== BASEMAP);
+  let active = (params.get("layers") || "").split(",").filter((id) => byId.has(id));
   const view = (params.get("map") || "").split("/").map(Number);
   const metro = orgs.get("cmm");
   const start = view.length === 3 && view.every(Number.isFinite)
     ? { zoom: view[0], center: [view[2], view[1]] }
     : { bounds: metro && metro.bbox ? metro.bbox : [8.7, 45.16, 9.55, 45.64] };
 
-  const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef1f5" } }] };
+  const style = { version: 8, glyphs: configDoc.glyphs, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef1f5" } }] };
   if (configDoc.basemap_url) {
     style.sources.basemap = { type: "raster", tiles: [configDoc.basemap_url], tileSize: 256, attribution: configDoc.basemap_attribution || "" };
     style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
@@ -46,7 +49,9 @@
   const tileUrl = (t) => location.origin + new URL(t).pathname.replace(/%7B/g, "{").replace(/%7D/g, "}");
   // A catalog layer is drawn with its style from the server (GET /styles/{id}.json).
   async function addStyledLayer(l) {
-    const style = await fetch("/styles/" + encodeURIComponent(l.id) + ".json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    if (!slots.has(l.id)) slots.set(l.id, freeSlot());
+    const url = "/styles/" + encodeURIComponent(l.id) + ".json?slot=" + slots.get(l.id);
+    const style = await fetch(url).then((r) => (r.ok ? r.json() : null)).catch(() => null);
     if (!style || !active.includes(l.id) || map.getSource(l.id)) return;
     const src = style.sources[l.id];
     map.addSource(l.id, { ...src, tiles: src.tiles.map(tileUrl) });
@@ -61,13 +66,13 @@
     changed();
   }
   function addBasemap() {
-    const l = byId.get(BASEMAP);
-    map.addSource(l.id, { type: "vector", tiles: [location.origin + "/tiles/" + encodeURIComponent(l.id) + "/{z}/{x}/{y}.mvt"], minzoom: 0, maxzoom: 16, attribution: l.attribution_html || "" });
+    map.addSource("basemap", { type: "vector", tiles: basemap.tiles.map(tileUrl), minzoom: 0, maxzoom: 16, attribution: basemap.attribution });
     basemap.layers.forEach((bl) => map.addLayer(bl));
   }
   function removeLayer(l) {
     mapLayerIds(l).forEach((id) => map.getLayer(id) && map.removeLayer(id));
     drawnIds.delete(l.id);
+    slots.delete(l.id);
     if (map.getSource(l.id)) map.removeSource(l.id);
   }
   function applyOrder() {
@@ -96,7 +101,7 @@
       ol.append(el("li", { "data-layer": id }, swatch(l), el("span", { class: "title", text: l.title }), up, down));
     });
     const attributions = new Set(active.map((id) => byId.get(id).attribution).filter(Boolean));
-    if (byId.has(BASEMAP)) attributions.add(byId.get(BASEMAP).attribution);
+    if (basemap) attributions.add(basemap.attribution);
     document.getElementById("attribution").textContent = [...attributions].filter(Boolean).join(" · ");
   }
   function changed() {
@@ -177,7 +182,7 @@
   }, "360px");
 
   map.on("load", () => {
-    if (BASEMAP && byId.has(BASEMAP)) addBasemap();
+    if (basemap) addBasemap();
     Promise.all([...active].reverse().map((id) => addStyledLayer(byId.get(id)))).then(() => {
       changed();
       map.on("moveend", writeUrl);

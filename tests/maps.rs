@@ -1,0 +1,196 @@
+//! Maps people can read, the server's side: glyph ranges for labels cut from the installed
+//! fonts, and the base map of the comuni and zone omogenee that a fresh store already has.
+//! (The browser's side — labels drawn, the viewer on a fresh store — is in tests/browser.rs.)
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestStore;
+use gdal::vector::LayerAccess;
+use pbf_font_tools::prost::Message;
+
+/// The features of each layer of an MVT tile as GDAL reads them: layer → list of
+/// (field → value as text).
+fn read_tile(bytes: &[u8]) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tile.mvt");
+    std::fs::write(&path, bytes).unwrap();
+    let ds = gdal::Dataset::open(&path).unwrap();
+    let mut out = BTreeMap::new();
+    for mut layer in ds.layers() {
+        let name = layer.name();
+        let rows = layer
+            .features()
+            .map(|f| {
+                f.fields()
+                    .filter_map(|(k, v)| Some((k, v?.into_string()?)))
+                    .collect()
+            })
+            .collect();
+        out.insert(name, rows);
+    }
+    out
+}
+
+fn names(rows: &[BTreeMap<String, String>]) -> Vec<&str> {
+    rows.iter()
+        .filter_map(|r| r.get("nome").map(String::as_str))
+        .collect()
+}
+
+/// A store with no layer at all has the base map: the comuni, tinted by zona, with names.
+async fn base_map_on_a_fresh_store(t: TestStore) {
+    let app = common::app(&t.store).await;
+    // Milan and the comuni around it at z11: the tile holding the city centre.
+    let (x, y) = tile_of(9.19, 45.464, 11);
+    let r = common::get(&app, &format!("/basemap/11/{x}/{y}.mvt")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type(), "application/vnd.mapbox-vector-tile");
+    assert!(!r.header("etag").is_empty());
+    let tile = read_tile(&r.body);
+    let comuni = &tile["comuni"];
+    let milano = comuni
+        .iter()
+        .find(|c| c["nome"] == "Milano")
+        .expect("Milano in its tile");
+    assert_eq!(milano["istat"], "015146");
+    assert!(
+        comuni.iter().any(|c| c.contains_key("zona")),
+        "comuni carry their zona omogenea: {comuni:?}"
+    );
+    let labels = names(&tile["nomi_comuni"]);
+    assert!(labels.contains(&"Milano"), "{labels:?}");
+    assert!(
+        labels.len() >= 5,
+        "the comuni around Milan are named: {labels:?}"
+    );
+    // The zone omogenee are named at low zoom: all seven in the metropolitan tile.
+    let (x, y) = tile_of(9.19, 45.464, 8);
+    let r = common::get(&app, &format!("/basemap/8/{x}/{y}.mvt")).await;
+    let tile = read_tile(&r.body);
+    let mut zone = names(&tile["nomi_zone"]);
+    zone.sort();
+    assert_eq!(zone.len(), 7, "{zone:?}");
+    assert!(
+        zone.contains(&"Alto Milanese") && zone.contains(&"Adda Martesana"),
+        "{zone:?}"
+    );
+    // Same bytes, same tag; a conditional request gets a 304.
+    let again = common::get(&app, &format!("/basemap/8/{x}/{y}.mvt")).await;
+    assert_eq!(again.header("etag"), r.header("etag"));
+    let etag = r.header("etag");
+    let not_modified = common::get_with(
+        &app,
+        &format!("/basemap/8/{x}/{y}.mvt"),
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(not_modified.status, 304);
+    // Its TileJSON points at it and names its three layers.
+    let doc = common::get(&app, "/basemap.json").await.json();
+    assert!(
+        doc["tiles"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("/basemap/{z}/{x}/{y}.mvt"),
+        "{doc}"
+    );
+    let ids: Vec<&str> = doc["vector_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["comuni", "nomi_comuni", "nomi_zone"]);
+    // Bad coordinates are refused as for any tile.
+    for bad in [
+        "/basemap/31/0/0.mvt",
+        "/basemap/3/8/0.mvt",
+        "/basemap/a/0/0.mvt",
+    ] {
+        assert_eq!(common::get(&app, bad).await.status, 400, "{bad}");
+    }
+    // The viewer is told to draw it (with names) even with no layer in the store.
+    let cfg = common::get(&app, "/api/viewer-config").await.json();
+    let layers = cfg["basemap"]["layers"].as_array().expect("base layers");
+    assert!(
+        layers.iter().any(|l| l["type"] == "symbol"
+            && l["source-layer"] == "nomi_comuni"
+            && l["layout"]["text-field"].to_string().contains("nome")),
+        "{cfg}"
+    );
+}
+
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let t = atlante::tiles::math::tile_for_lonlat(lon, lat, z);
+    (t.x, t.y)
+}
+
+both_stores!(base_map_on_a_fresh_store);
+
+/// Glyph ranges: the font list, a range decoded, fallback stacks, and bad requests.
+#[tokio::test]
+async fn glyph_ranges() {
+    let t = common::gpkg().await;
+    let app = common::app(&t.store).await;
+    let fonts = common::get(&app, "/fonts").await.json();
+    let list: Vec<&str> = fonts["fonts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(list.contains(&atlante::fonts::LABEL_FONT), "{list:?}");
+    assert!(list.contains(&atlante::fonts::LABEL_FONT_BOLD), "{list:?}");
+
+    let r = common::get(&app, "/fonts/Open%20Sans%20Regular/0-255.pbf").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type(), "application/x-protobuf");
+    let glyphs = pbf_font_tools::Glyphs::decode(&r.body[..]).unwrap();
+    let stack = &glyphs.stacks[0];
+    assert_eq!(stack.name, "Open Sans Regular");
+    let ids: Vec<u32> = stack.glyphs.iter().map(|g| g.id).collect();
+    for c in "Milano Città 0123".chars() {
+        assert!(ids.contains(&(c as u32)), "glyph {c:?} in 0-255");
+    }
+    let a = stack.glyphs.iter().find(|g| g.id == 'a' as u32).unwrap();
+    assert!(a.width > 0 && a.height > 0 && a.advance > 0);
+    assert_eq!(
+        a.bitmap.as_ref().unwrap().len() as u32,
+        (a.width + 6) * (a.height + 6),
+        "an SDF bitmap with a 3-pixel border"
+    );
+
+    // A stack: unknown fonts are skipped, the first font having a glyph gives it.
+    let r = common::get(
+        &app,
+        "/fonts/Nessuno%20Regular,Open%20Sans%20Bold/0-255.pbf",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let glyphs = pbf_font_tools::Glyphs::decode(&r.body[..]).unwrap();
+    assert_eq!(glyphs.stacks[0].name, "Open Sans Bold");
+    // A range the font has nothing in is an empty answer, not an error.
+    let r = common::get(&app, "/fonts/Open%20Sans%20Regular/59904-60159.pbf").await;
+    assert_eq!(r.status, 200);
+    let glyphs = pbf_font_tools::Glyphs::decode(&r.body[..]).unwrap();
+    assert!(glyphs.stacks[0].glyphs.is_empty());
+
+    for (uri, status) in [
+        ("/fonts/Nessuno%20Regular/0-255.pbf", 404),
+        ("/fonts/Open%20Sans%20Regular/0-256.pbf", 400),
+        ("/fonts/Open%20Sans%20Regular/1-256.pbf", 400),
+        ("/fonts/Open%20Sans%20Regular/65536-65791.pbf", 400),
+        ("/fonts/Open%20Sans%20Regular/0-255", 404),
+        (
+            "/fonts/Open%20Sans%20Regular/..%2F..%2Fetc%2Fpasswd.pbf",
+            400,
+        ),
+        ("/fonts/%2E%2E%2Fpasswd/0-255.pbf", 404),
+        ("/fonts/a,b,c,d,e/0-255.pbf", 400),
+    ] {
+        let r = common::get(&app, uri).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.text());
+    }
+}
