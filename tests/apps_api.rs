@@ -325,8 +325,14 @@ async fn apps(t: TestStore) {
     let label = &style["layers"][8];
     assert_eq!(label["type"], "symbol");
     assert_eq!(label["minzoom"], 10.0);
-    assert_eq!(label["layout"]["text-field"], json!(["to-string", ["get", "nome"]]));
-    assert_eq!(label["layout"]["text-font"], json!([atlante::fonts::LABEL_FONT]));
+    assert_eq!(
+        label["layout"]["text-field"],
+        json!(["to-string", ["get", "nome"]])
+    );
+    assert_eq!(
+        label["layout"]["text-font"],
+        json!([atlante::fonts::LABEL_FONT])
+    );
     assert!(style["glyphs"]
         .as_str()
         .unwrap()

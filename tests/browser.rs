@@ -225,6 +225,18 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
         "{online}"
     );
     assert_eq!(online["title"], "Mobilità e scuole");
+    // Labels: the stops' names (label_field chosen in the console) at z15 by the Duomo, and
+    // the comuni's names of the base map; glyphs from this server, nothing from elsewhere.
+    assert_labels(&online);
+    assert!(
+        online["glyphRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "/fonts/Open Sans Regular/0-255.pbf"),
+        "{online}"
+    );
+    assert_eq!(online["elsewhere"], serde_json::json!([]), "{online}");
 
     // The static bundle, unpacked and served by a plain file server with Atlante stopped.
     let (status, zip) =
@@ -273,6 +285,50 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     let _ = http.kill();
     let _ = http.wait();
     assert!(offline["painted"].as_u64().unwrap() > 5_000, "{offline}");
+    // The bundle's own glyphs: only the ranges its labels need, answered by the file
+    // server; no request leaves it.
+    assert_labels(&offline);
+    let glyphs: Vec<&str> = offline["glyphRequests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(
+        glyphs.contains(&"/015146-mobilita/fonts/Open Sans Regular/0-255.pbf"),
+        "{offline}"
+    );
+    assert_eq!(offline["elsewhere"], serde_json::json!([]), "{offline}");
+    assert_eq!(
+        offline["failedRequests"],
+        serde_json::json!([]),
+        "{offline}"
+    );
+    let fonts_dir = site.join("015146-mobilita/fonts");
+    let mut carried: Vec<String> = Vec::new();
+    for font in std::fs::read_dir(&fonts_dir).unwrap() {
+        let font = font.unwrap();
+        for range in std::fs::read_dir(font.path()).unwrap() {
+            carried.push(format!(
+                "{}/{}",
+                font.file_name().to_string_lossy(),
+                range.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    carried.sort();
+    // Stop names, comuni and zone names: Latin-1 only, and the typographic apostrophe of
+    // "Cassano d’Adda"-like names where there is one.
+    assert!(
+        carried.contains(&"Open Sans Regular/0-255.pbf".to_string())
+            && carried.contains(&"Open Sans Bold/0-255.pbf".to_string()),
+        "{carried:?}"
+    );
+    assert!(
+        carried.len() <= 4,
+        "only the ranges the labels need: {carried:?}"
+    );
+    let glyph_bytes = walk_size(&fonts_dir);
     assert!(
         offline["popup"].as_str().unwrap().contains("DUOMO M1"),
         "{offline}"
@@ -283,11 +339,93 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
         }
     }
     eprintln!(
-        "static app: {} bytes zipped, {unpacked} bytes unpacked; first map online {} ms, static {} ms",
+        "static app: {} bytes zipped, {unpacked} bytes unpacked ({glyph_bytes} of them glyphs: {carried:?}); first map online {} ms, static {} ms",
         zip.len(),
         online["firstMapMs"],
         offline["firstMapMs"]
     );
+}
+
+/// The texts of the labels a symbol layer placed (each feature's values, joined).
+fn labels<'a>(v: &'a serde_json::Value, at: &str, layer: &str) -> Vec<&'a str> {
+    v[at][layer]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {layer} in {at}: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
+/// An app's labels are on screen: the base map's comuni at the start, the stops' names at
+/// z15 by the Duomo.
+fn assert_labels(v: &serde_json::Value) {
+    assert!(
+        labels(v, "labelsAtStart", "basemap:comuni").len() >= 5,
+        "{v}"
+    );
+    let stops = labels(v, "labelsZ15", "015146_metro_fermate:1");
+    assert!(stops.iter().any(|n| n.contains("DUOMO M1")), "{v}");
+}
+
+/// A store with one uploaded layer and nothing else: the viewer opens on the base map (the
+/// comuni tinted by zona, the zone's names), Milan at z11 shows the comuni's names, and the
+/// layer's labels once its style names a field.
+#[test]
+fn viewer_opens_on_the_base_map_with_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("atlante.gpkg").display().to_string();
+    let fixture = repo().join("tests/fixtures/scuole_mi.geojson");
+    common::cli_ok(
+        &store,
+        &[
+            "ingest",
+            "--org",
+            "015146",
+            "--layer",
+            "scuole",
+            "--visibility",
+            "public",
+            fixture.to_str().unwrap(),
+        ],
+    );
+    let tok = token(&store, "015146");
+    let server = serve(&store);
+    let v = run_with(
+        "fresh",
+        &server.url(),
+        dir.path(),
+        &[("ATLANTE_TOKEN", tok)],
+    );
+    // Not a blank canvas: the comuni are drawn (tinted, outlined) over most of the map.
+    assert!(v["paintedAtStart"].as_u64().unwrap() > 100_000, "{v}");
+    let zone = labels(&v, "labelsAtStart", "basemap:zone");
+    assert!(zone.len() >= 5, "the zone omogenee named: {v}");
+    let comuni = labels(&v, "labelsZ11", "basemap:comuni");
+    assert!(
+        comuni.iter().any(|n| n.starts_with("Milano |")) && comuni.len() >= 5,
+        "the comuni named at z11: {v}"
+    );
+    assert!(
+        !labels(&v, "labelsZ15", "015146_scuole:1").is_empty(),
+        "the schools' names: {v}"
+    );
+    assert!(
+        v["glyphRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "/fonts/Open Sans Bold/0-255.pbf"),
+        "{v}"
+    );
+    assert_eq!(v["elsewhere"], serde_json::json!([]), "{v}");
+    if let Ok(to) = std::env::var("ATLANTE_SCREENSHOTS") {
+        for (f, name) in [
+            ("viewer-fresh.png", "viewer-basemap.png"),
+            ("viewer-labels.png", "viewer-labels.png"),
+        ] {
+            let _ = std::fs::copy(dir.path().join(f), std::path::Path::new(&to).join(name));
+        }
+    }
 }
 
 fn walk_size(p: &std::path::Path) -> u64 {

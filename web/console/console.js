@@ -133,7 +133,9 @@
     if (kind === "single") q.set("color", $("s-color").value);
     else q.set("field", field);
     if (kind === "graduated" && $("s-breaks").value.trim()) q.set("breaks", $("s-breaks").value);
-    return api("GET", "/api/layers/" + encodeURIComponent(current.id) + "/style/proposal?" + q);
+    const doc = await api("GET", "/api/layers/" + encodeURIComponent(current.id) + "/style/proposal?" + q);
+    if ($("s-label").value) doc.label = { field: $("s-label").value };
+    return doc;
   }
   async function refreshStylePreview(fit) {
     if (!current) return;
@@ -152,15 +154,19 @@
     $("l-visibility").value = l.visibility;
     await showMeta(l);
     const f = $("s-field");
-    f.replaceChildren(el("option", { text: "—", value: "" }));
-    for (const fd of l.fields) f.append(el("option", { text: fd.label, value: fd.name }));
+    const lf = $("s-label");
+    for (const sel of [f, lf]) {
+      sel.replaceChildren(el("option", { text: "—", value: "" }));
+      for (const fd of l.fields) sel.append(el("option", { text: fd.label, value: fd.name }));
+    }
     const saved = await api("GET", "/api/layers/" + encodeURIComponent(l.id) + "/style");
+    lf.value = (saved.label && saved.label.field) || "";
     const s = saved.symbology;
     if (s) { $("s-kind").value = s.kind; if (s.field) f.value = s.field; if (s.color) $("s-color").value = s.color; if (s.breaks) $("s-breaks").value = s.breaks.join(", "); }
     if (!styleMap) styleMap = previewMap("style-preview");
     await refreshStylePreview(true);
   }
-  for (const id of ["s-kind", "s-field", "s-color", "s-breaks"]) $(id).addEventListener("change", () => refreshStylePreview(false));
+  for (const id of ["s-kind", "s-field", "s-color", "s-breaks", "s-label"]) $(id).addEventListener("change", () => refreshStylePreview(false));
   // The open-data description: terms from the server's vocabularies, what is missing.
   let vocab = null;
   async function showMeta(l) {
@@ -210,7 +216,7 @@
       description: $("a-description").value,
       language: $("a-lang").value,
       theme_color: $("a-color").value,
-      layers: appLayers.map((a) => ({ id: a.id, popup_fields: a.popup_fields })),
+      layers: appLayers.map((a) => ({ id: a.id, popup_fields: a.popup_fields, ...(a.label_field ? { label_field: a.label_field } : {}) })),
     };
     if (search) { const [layer, field] = search.split("|"); cfg.search_fields = [{ layer, field }]; }
     if (view) cfg.view = view;
@@ -242,6 +248,12 @@
         search.append(el("option", { text: l.title + " · " + f.label, value: a.id + "|" + f.name }));
       }
       li.append(fields);
+      // Labels on the map from one field (or none).
+      const labels = el("select", { "aria-label": "Etichette di " + l.title, class: "label-field" }, el("option", { text: "nessuna etichetta", value: "" }));
+      for (const f of l.fields) labels.append(el("option", { text: "etichette: " + f.label, value: f.name }));
+      labels.value = a.label_field || "";
+      labels.onchange = () => { a.label_field = labels.value || undefined; changedApp(); };
+      li.append(labels);
       ol.append(li);
     });
     search.value = keep;
@@ -301,7 +313,7 @@
         $("a-slug").value = a.slug; $("a-title").value = a.config.title; $("a-description").value = a.config.description || "";
         $("a-lang").value = a.config.language; $("a-color").value = a.config.theme_color;
         view = a.config.view || null;
-        appLayers = a.config.layers.map((x) => ({ id: x.id, popup_fields: x.popup_fields || layers.find((l) => l.id === x.id).fields.map((f) => f.name) }));
+        appLayers = a.config.layers.map((x) => ({ id: x.id, label_field: x.label_field, popup_fields: x.popup_fields || layers.find((l) => l.id === x.id).fields.map((f) => f.name) }));
         changedApp();
       };
       const toggle = el("button", { text: a.published ? "ritira" : "pubblica", type: "button" });

@@ -25,6 +25,22 @@ const api = async (method, path, body) => {
   return text ? JSON.parse(text) : {};
 };
 page.on("pageerror", (e) => result.pageErrors.push(String(e)));
+// Every URL the page asked for (glyphs from where, nothing from elsewhere).
+const requested = [];
+page.on("request", (r) => requested.push(r.url()));
+// Answers of 400 and more, but the favicon a plain file server has not.
+result.failedRequests = [];
+page.on("response", (r) => { if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) result.failedRequests.push(r.status() + " " + r.url()); });
+const fromElsewhere = (origin) => requested.filter((u) => !u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:"));
+// The features each symbol (label) layer of the map has placed on screen, by layer id.
+const renderedLabels = () => page.evaluate(() => {
+  const m = window.atlanteMap;
+  const out = {};
+  for (const l of m.getStyle().layers.filter((x) => x.type === "symbol")) {
+    out[l.id] = m.queryRenderedFeatures({ layers: [l.id] }).map((f) => Object.values(f.properties).join(" | "));
+  }
+  return out;
+});
 page.on("console", (m) => { if (m.type() === "error") result.consoleErrors.push(m.text()); });
 
 async function mapIdle() {
@@ -81,6 +97,32 @@ try {
     await page.press("#comune-search", "Enter");
     await page.waitForTimeout(500);
     result.centerAfterSearch = await page.evaluate(() => window.atlanteMap.getCenter().toArray());
+  } else if (scenario === "fresh") {
+    // A store with one uploaded layer: the viewer opens on the base map (comuni tinted by
+    // zona, the zone's names), then Milan at z11 with the comuni's names; the layer's own
+    // labels once its owner gives its style a label field.
+    const layer = await api("GET", "/api/layers/015146_scuole");
+    const field = layer.fields.find((f) => f.label === "DENOM_SEDE").name;
+    await api("PUT", "/api/layers/015146_scuole/style", { symbology: { kind: "single", color: "#D55E00" }, label: { field } });
+    await page.goto(`${base}/`);
+    await mapIdle();
+    const box = await page.locator("#map").boundingBox();
+    const clip = { x: Math.round(box.x), y: Math.round(box.y), width: Math.round(box.width), height: Math.round(box.height) };
+    let png = await page.screenshot({ path: `${outDir}/viewer-fresh.png` });
+    result.paintedAtStart = await paintedPixels(png, clip);
+    result.zoomAtStart = await page.evaluate(() => window.atlanteMap.getZoom());
+    result.labelsAtStart = await renderedLabels();
+    await page.goto(`${base}/#map=11/45.4642/9.1900`);
+    await page.reload();
+    await mapIdle();
+    result.labelsZ11 = await renderedLabels();
+    await page.goto(`${base}/#map=15/45.4645/9.1890&layers=015146_scuole`);
+    await page.reload();
+    await mapIdle();
+    result.labelsZ15 = await renderedLabels();
+    await page.screenshot({ path: `${outDir}/viewer-labels.png` });
+    result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
+    result.elsewhere = fromElsewhere(base);
   } else if (scenario === "tiles") {
     // MapLibre draws Atlante's tiles: the z12 view of Milan.
     await page.goto(`${base}/#map=12/45.4642/9.1900&layers=015146_nil,015146_aree_pedonali_ztl`);
@@ -134,6 +176,8 @@ try {
     await page.selectOption("#a-add", "015146_metro_fermate");
     await page.selectOption("#a-add", "015146_scuole");
     await page.selectOption("#a-search", "015146_metro_fermate|nome");
+    // The stops are labelled with their names.
+    await page.selectOption('#a-layers li[data-layer="015146_metro_fermate"] select.label-field', "nome");
     await page.waitForFunction(() => window.atlanteMap === undefined || true);
     await page.waitForTimeout(1500);
     await page.click("#a-publish");
@@ -193,6 +237,7 @@ try {
     await page.goto(url);
     await mapIdle();
     result.firstMapMs = Date.now() - t0;
+    result.labelsAtStart = await renderedLabels();
     const box = await page.locator("#map").boundingBox();
     const png = await page.screenshot({ path: `${outDir}/app-${process.env.APP_MODE || "online"}.png` });
     result.painted = await paintedPixels(png, { x: Math.round(box.x), y: Math.round(box.y), width: Math.round(box.width), height: Math.round(box.height) });
@@ -201,10 +246,13 @@ try {
     await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.189596064235388, 45.46462205639821], zoom: 15 }));
     await mapIdle();
     const pt = await page.evaluate(() => window.atlanteMap.project([9.189596064235388, 45.46462205639821]));
+    result.labelsZ15 = await renderedLabels();
     await page.mouse.click(box.x + pt.x, box.y + pt.y);
     await page.waitForSelector(".maplibregl-popup", { timeout: 10000 });
     result.popup = await page.textContent(".maplibregl-popup");
     await page.screenshot({ path: `${outDir}/app-${process.env.APP_MODE || "online"}-popup.png` });
+    result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
+    result.elsewhere = fromElsewhere(new URL(url).origin);
     result.xss = await xssCount();
   } else if (scenario === "xss") {
     // Hostile strings in layer titles, attribute names and values and app titles: the viewer,
