@@ -6,8 +6,9 @@ set -euo pipefail
 # libclang-dev: bindgen (libsqlite3-sys, gdal-sys build scripts) needs libclang.
 # python3-qgis: QGIS's OAPIF provider as a client in the tests (headless).
 # fonts-open-sans: map labels (glyphs cut from it by FreeType, see src/fonts.rs).
+# poppler-utils: the tests read the text of the PDF an app prints (pdftotext).
 # python3-venv: the tests' Python tools (rdflib, pyshacl, OWSLib) from PyPI, in target/pyenv.
-packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libsqlite3-dev sqlite3 fonts-open-sans
+packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libsqlite3-dev sqlite3 fonts-open-sans poppler-utils
           postgresql postgresql-postgis chromium ca-certificates python3 python3-venv python3-qgis)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()

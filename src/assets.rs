@@ -51,6 +51,7 @@ pub fn content_type(name: &str) -> &'static str {
         Some("zip") => "application/zip",
         Some("pmtiles") => "application/vnd.pmtiles",
         Some("pbf") => "application/x-protobuf",
+        Some("geojson") => "application/geo+json",
         _ => "text/plain; charset=utf-8",
     }
 }

@@ -290,8 +290,14 @@ async fn apps(t: TestStore) {
     assert_eq!(cfg["mode"], "online");
     assert_eq!(
         cfg["layers"][0]["fields"],
-        json!([{"name": "nome", "label": "nome"}, {"name": "linee", "label": "linee"}])
+        json!([{"name": "nome", "label": "nome", "type": "text"}, {"name": "linee", "label": "linee", "type": "text"}])
     );
+    // Every tool is on unless the config says otherwise; the comuni for the search box.
+    assert_eq!(
+        cfg["tools"],
+        json!({"layers": true, "table": true, "measure": true, "print": true, "share": true, "locate": true})
+    );
+    assert_eq!(cfg["comuni"].as_array().unwrap().len(), 133);
     let (_, style) = send(&app, "GET", "/apps/015146/mobilita/style.json", None, None).await;
     let ids: Vec<&str> = style["layers"]
         .as_array()
@@ -403,6 +409,12 @@ async fn apps(t: TestStore) {
     c = config("x");
     c["script"] = json!("x");
     cases.push((c, "unknown field `script`"));
+    c = config("x");
+    c["tools"] = json!({"macro": true});
+    cases.push((c, "unknown field `macro`"));
+    c = config("x");
+    c["tools"] = json!({"table": "yes"});
+    cases.push((c, "invalid type"));
     for (body, msg) in cases {
         let (s, b) = send(&app, "PUT", path, Some(&milano), Some(body)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{msg}: {b}");

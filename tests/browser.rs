@@ -228,6 +228,29 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     // Labels: the stops' names (label_field chosen in the console) at z15 by the Duomo, and
     // the comuni's names of the base map; glyphs from this server, nothing from elsewhere.
     assert_labels(&online);
+    // The tools, against the server's own answer for the same filter.
+    let (status, items) = common::http_get(
+        server.port,
+        "/collections/015146_metro_fermate/items?limit=1000&filter=linee%20%3D%20%271%27",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let items: serde_json::Value = serde_json::from_slice(&items).unwrap();
+    let line1: Vec<(u64, [f64; 2])> = items["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let c = &f["geometry"]["coordinates"];
+            (
+                f["id"].as_u64().unwrap(),
+                [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()],
+            )
+        })
+        .collect();
+    assert!(line1.len() > 10, "{items}");
+    assert_tools(&online, &line1, dir.path());
     assert!(
         online["glyphRequests"]
             .as_array()
@@ -288,6 +311,7 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     // The bundle's own glyphs: only the ranges its labels need, answered by the file
     // server; no request leaves it.
     assert_labels(&offline);
+    assert_tools(&offline, &line1, dir.path());
     let glyphs: Vec<&str> = offline["glyphRequests"]
         .as_array()
         .unwrap()
@@ -344,6 +368,117 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
         online["firstMapMs"],
         offline["firstMapMs"]
     );
+}
+
+/// An app's tools did their work: the table's filter gives the rows `/items` gives for the
+/// same CQL2 (`line1`: fid and position of the stops of line 1) and the map draws exactly
+/// those in its view; the export has them all; the shared link restores view and filter;
+/// the measured length is the geodesic one; the PDF carries the title and the legend;
+/// axe-core finds nothing serious or critical.
+fn assert_tools(v: &serde_json::Value, line1: &[(u64, [f64; 2])], dir: &std::path::Path) {
+    use geo::Distance;
+    assert_eq!(v["cql"], "linee = '1'", "{v}");
+    let mut expected: Vec<u64> = line1.iter().map(|(fid, _)| *fid).collect();
+    expected.sort();
+    let mut table: Vec<u64> = v["tableFids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    table.sort();
+    assert_eq!(table, expected, "table rows = /items rows: {v}");
+    let b: Vec<f64> = v["viewBounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let in_view: Vec<u64> = line1
+        .iter()
+        .filter(|(_, p)| p[0] > b[0] && p[0] < b[2] && p[1] > b[1] && p[1] < b[3])
+        .map(|(fid, _)| *fid)
+        .collect();
+    let mut in_view = in_view;
+    in_view.sort();
+    let rendered: Vec<u64> = v["renderedFids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert!(in_view.len() >= 5, "{v}");
+    assert_eq!(
+        rendered, in_view,
+        "the map draws the filtered stops in view: {v}"
+    );
+    assert_eq!(
+        v["csvLines"].as_u64().unwrap() as usize,
+        expected.len() + 1,
+        "{v}"
+    );
+    assert!(v["afterRowClick"]["zoom"].as_f64().unwrap() >= 16.0, "{v}");
+    // Share.
+    assert_eq!(
+        v["shared"]["filters"],
+        serde_json::json!([["015146_metro_fermate", "linee = '1'"]]),
+        "{v}"
+    );
+    assert!(
+        (v["shared"]["zoom"].as_f64().unwrap() - 14.0).abs() < 0.01,
+        "{v}"
+    );
+    let c = &v["shared"]["center"];
+    assert!((c[0].as_f64().unwrap() - 9.18).abs() < 1e-4, "{v}");
+    assert!((c[1].as_f64().unwrap() - 45.47).abs() < 1e-4, "{v}");
+    assert!(
+        v["shareEmbed"]
+            .as_str()
+            .unwrap()
+            .starts_with("<iframe src=\""),
+        "{v}"
+    );
+    // Measure: the clicked points are the intended ones, and the length is the geodesic
+    // one (Karney's, from the geo crate) within 0.5 %.
+    let pts = v["measured"]["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 2, "{v}");
+    let p = |i: usize| geo::Point::new(pts[i][0].as_f64().unwrap(), pts[i][1].as_f64().unwrap());
+    for (i, want) in [[9.19187, 45.46416], [9.17905, 45.47046]]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            (p(i).x() - want[0]).abs() < 1e-4 && (p(i).y() - want[1]).abs() < 1e-4,
+            "{v}"
+        );
+    }
+    let truth = geo::Geodesic.distance(p(0), p(1));
+    let shown = v["measured"]["length"].as_f64().unwrap();
+    assert!(
+        (shown - truth).abs() / truth < 0.005,
+        "measured {shown} m, geodesic {truth} m"
+    );
+    // Print.
+    let pdf = v["pdf"].as_str().unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args([pdf, "-"])
+        .output()
+        .expect("pdftotext (poppler-utils: scripts/setup.sh)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for want in [
+        "Mobilità e scuole",
+        "Legenda",
+        "Metropolitana: fermate",
+        "Scuole",
+        "Statale",
+        "N",
+    ] {
+        assert!(text.contains(want), "{want} in the PDF: {text}");
+    }
+    let _ = dir;
+    // Accessibility.
+    assert_eq!(v["axe"]["app"], serde_json::json!([]), "{v}");
+    assert_eq!(v["axe"]["app-tools"], serde_json::json!([]), "{v}");
 }
 
 /// The texts of the labels a symbol layer placed (each feature's values, joined).

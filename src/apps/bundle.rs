@@ -23,6 +23,8 @@ use crate::tiles::index::LayerIndex;
 pub struct Gathered {
     pub layers: Vec<(Layer, Option<StyleDoc>)>,
     pub withheld: Vec<String>,
+    /// The comuni's names and boxes, with the base map.
+    pub comuni: Vec<(String, [f64; 4])>,
 }
 
 pub async fn gather(
@@ -36,6 +38,7 @@ pub async fn gather(
     let mut out = Gathered {
         layers: Vec::new(),
         withheld: Vec::new(),
+        comuni: Vec::new(),
     };
     for a in &cfg.layers {
         match catalog.visible(&a.id, viewer) {
@@ -50,6 +53,7 @@ pub async fn gather(
         let base = tiles.base().await.map_err(e)?;
         out.layers
             .extend(base.layers().into_iter().map(|l| (l, None)));
+        out.comuni = base.comuni.clone();
     }
     Ok(out)
 }
@@ -228,6 +232,17 @@ pub async fn bundle(
             .await
             .map_err(|e| BundleError::Failed(e.to_string()))??;
         out.extend(glyphs);
+        for (slot, a) in inputs.config.layers.iter().enumerate() {
+            let Some((l, _)) = inputs.layers.iter().find(|(l, _)| l.id == a.id) else {
+                continue;
+            };
+            match attributes(tiles.store().as_ref(), l, a.popup_fields.as_deref()).await? {
+                Some(bytes) => out.push((super::generate::data_file(slot), bytes)),
+                None => {
+                    tracing::warn!(layer = %l.id, "static bundle without the layer's attributes: too many")
+                }
+            }
+        }
     }
     Ok(out)
 }
@@ -298,4 +313,45 @@ fn glyph_files(
         }
     }
     Ok(out)
+}
+
+/// A static app's table, search and export read each layer's attributes (the popup
+/// fields) and geometries from a GeoJSON file of the bundle, not from its tiles (which
+/// are clipped, generalised and thinned). Layers beyond these limits go without: their
+/// table says the data is not in the app.
+const MAX_DATA_FEATURES: i64 = 100_000;
+const MAX_DATA_BYTES: usize = 16 << 20;
+
+/// The GeoJSON of a layer's `fields` (all when None) for a static app, or None past the
+/// limits.
+async fn attributes(
+    store: &dyn crate::store::Store,
+    layer: &Layer,
+    fields: Option<&[String]>,
+) -> Result<Option<Vec<u8>>, BundleError> {
+    if layer.feature_count > MAX_DATA_FEATURES {
+        return Ok(None);
+    }
+    let (features, _) = store
+        .items(layer, &crate::store::ItemQuery::everything())
+        .await
+        .map_err(|e| BundleError::Failed(e.to_string()))?;
+    let idx: Vec<usize> = (0..layer.fields.len())
+        .filter(|&i| fields.is_none_or(|f| f.contains(&layer.fields[i].name)))
+        .collect();
+    let mut output =
+        crate::features::Output::new(None).map_err(|e| BundleError::Failed(e.to_string()))?;
+    let mut out = br#"{"type":"FeatureCollection","features":["#.to_vec();
+    for (i, f) in features.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let json = crate::features::feature_json(layer, f, Some(&idx), &mut output);
+        serde_json::to_writer(&mut out, &json).map_err(|e| BundleError::Failed(e.to_string()))?;
+        if out.len() > MAX_DATA_BYTES {
+            return Ok(None);
+        }
+    }
+    out.extend_from_slice(b"]}");
+    Ok(Some(out))
 }

@@ -23,6 +23,8 @@ pub struct Inputs<'a> {
     pub layers: Vec<(Layer, Option<StyleDoc>)>,
     /// This server, e.g. `http://host:8080` (online mode reads from it).
     pub base: &'a str,
+    /// The comuni's names and boxes, for the search box (with the base map).
+    pub comuni: Vec<(String, [f64; 4])>,
 }
 
 /// The MapLibre style of an app: the base map at the bottom, then the config's layers from
@@ -133,7 +135,7 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
                 .fields
                 .iter()
                 .filter(|f| a.popup_fields.as_ref().is_none_or(|p| p.contains(&f.name)))
-                .map(|f| json!({"name": f.name, "label": f.label}))
+                .map(|f| json!({"name": f.name, "label": f.label, "type": f.kind}))
                 .collect();
             // Keep the popup order the config gives.
             let mut fields = fields;
@@ -148,6 +150,9 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
                 "label_field": a.label_field,
                 "popup_template": a.popup_template,
                 "legend": styles::legend(l, a.style.as_ref().or(saved.as_ref()), Some(slot)),
+                // Static apps: the attributes the table, search and export read (when the
+                // bundle could carry them: see `apps::bundle`).
+                "data": (mode == Mode::Static).then(|| data_file(slot)),
             }))
         })
         .collect();
@@ -162,8 +167,15 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
         "theme_color": inputs.config.theme_color,
         "server": match mode { Mode::Online => json!(inputs.base), Mode::Static => Json::Null },
         "search_fields": inputs.config.search_fields,
+        "tools": inputs.config.tools,
+        "comuni": inputs.comuni,
         "layers": layers,
     })
+}
+
+/// The file of a static app holding the attributes of its `slot`-th layer.
+pub fn data_file(slot: usize) -> String {
+    format!("data/{slot}.geojson")
 }
 
 /// The Content-Security-Policy of a generated app: no inline script or style, no eval;
@@ -200,14 +212,18 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
   <meta name="generator" content="Atlante {version}">
   <title>{title}</title>
   <link rel="stylesheet" href="vendor/maplibre-gl.css">
+  <link rel="stylesheet" href="tools.css">
   <link rel="stylesheet" href="app.css">
 </head>
 <body>
   <header id="bar"><span id="logo"></span><h1 id="title">{title}</h1><input id="search" type="search" autocomplete="off"></header>
-  <aside id="legend"></aside>
   <main id="map"></main>
+  <aside id="side"><section id="legend"></section></aside>
   <script src="vendor/maplibre-gl.js"></script>{pmtiles}
   <script src="common.js"></script>
+  <script src="cql2.js"></script>
+  <script src="pdf.js"></script>
+  <script src="tools.js"></script>
   <script src="app.js"></script>
 </body>
 </html>
@@ -223,6 +239,10 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
 const FILES: &[&str] = &[
     "index.html",
     "common.js",
+    "cql2.js",
+    "pdf.js",
+    "tools.js",
+    "tools.css",
     "app.js",
     "app.css",
     "config.json",
@@ -238,6 +258,10 @@ const FILES: &[&str] = &[
 pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
     let source = match name {
         "common.js" => "common/atlante.js",
+        "cql2.js" => "common/cql2.js",
+        "pdf.js" => "common/pdf.js",
+        "tools.js" => "common/tools.js",
+        "tools.css" => "common/tools.css",
         "app.js" => "app/app.js",
         "app.css" => "app/app.css",
         "vendor/maplibre-gl.js" => "vendor/maplibre-gl/maplibre-gl.js",

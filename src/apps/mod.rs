@@ -55,6 +55,40 @@ pub struct AppConfig {
     pub language: String,
     #[serde(default = "theme")]
     pub theme_color: String,
+    /// The tools the app offers (all by default).
+    #[serde(default)]
+    pub tools: Tools,
+}
+
+/// The tools of an app (`web/common/tools.js`), each on or off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tools {
+    /// Layer switcher: on/off, opacity, order, legend per class.
+    pub layers: bool,
+    /// Attribute table with a CQL2 filter builder and export.
+    pub table: bool,
+    /// Geodesic distance and area.
+    pub measure: bool,
+    /// PNG and PDF (A4/A3).
+    pub print: bool,
+    /// A link restoring the view, layers and filter, and an `<iframe>` snippet.
+    pub share: bool,
+    /// The reader's position (on HTTPS or localhost).
+    pub locate: bool,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools {
+            layers: true,
+            table: true,
+            measure: true,
+            print: true,
+            share: true,
+            locate: true,
+        }
+    }
 }
 
 fn comuni() -> String {

@@ -85,6 +85,7 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
                 config: &cfg,
                 layers: gathered.layers,
                 base: server.trim_end_matches('/'),
+                comuni: gathered.comuni,
             };
             let pb = progress(1, "building", "bundle");
             let limits = atlante::tiles::batch::Limits {

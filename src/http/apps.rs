@@ -388,6 +388,7 @@ async fn inputs<'a>(
         config: cfg,
         layers: gathered.layers,
         base,
+        comuni: gathered.comuni,
     })
 }
 

@@ -35,6 +35,8 @@ pub struct Base {
     pub indexes: Vec<Arc<LayerIndex>>,
     /// Every name drawn (for the glyph ranges a bundle carries).
     pub names: Vec<String>,
+    /// Each comune's name and box (for search boxes).
+    pub comuni: Vec<(String, [f64; 4])>,
     /// [west, south, east, north] of the comuni, EPSG:4326.
     pub bbox: Option<[f64; 4]>,
 }
@@ -48,6 +50,7 @@ impl Base {
         let mut zone: std::collections::BTreeMap<String, (String, [f64; 2], f64)> =
             Default::default();
         let mut names = Vec::new();
+        let mut boxes = Vec::new();
         let mut bbox = None;
         for o in orgs.iter().filter(|o| o.kind == "comune") {
             let Some(g) = o
@@ -64,6 +67,7 @@ impl Base {
             };
             if let Some(b) = crate::geom::bbox(&g) {
                 crate::geom::extend_bbox(&mut bbox, &b);
+                boxes.push((o.name.clone(), b));
             }
             let fid = comuni.len() as i64 + 1;
             let text = |s: &Option<String>| s.clone().map(Value::Text).unwrap_or(Value::Null);
@@ -153,6 +157,7 @@ impl Base {
         Base {
             indexes,
             names,
+            comuni: boxes,
             bbox,
         }
     }

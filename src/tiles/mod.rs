@@ -288,6 +288,11 @@ impl TileEngine {
         Ok(out)
     }
 
+    /// The store the indexes are built from.
+    pub fn store(&self) -> &crate::store::DynStore {
+        self.catalog.store()
+    }
+
     /// The base map ([`base`]), cut from the organisations of the store on first use (their
     /// names and boundaries only change with a new release's seed, which restarts).
     pub async fn base(&self) -> Result<Arc<base::Base>, StoreError> {

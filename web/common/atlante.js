@@ -56,6 +56,7 @@ window.Atlante = (function () {
       return layers.length ? map.queryRenderedFeatures(point, { layers }) : [];
     };
     map.on("click", (e) => {
+      if (map.atlanteMeasuring) return; // the click is a measured point
       const hits = hitsAt(e.point);
       if (!hits.length) return;
       const box = content(layerOf(hits[0].layer), hits[0]);

@@ -43,6 +43,24 @@ const renderedLabels = () => page.evaluate(() => {
 });
 page.on("console", (m) => { if (m.type() === "error") result.consoleErrors.push(m.text()); });
 
+// axe-core's serious and critical findings on the page (evaluated through DevTools, so the
+// pages' Content-Security-Policy stays as it is).
+const AXE = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+async function axe(where) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+    .then((r) => r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }))));
+  result.axe = result.axe || {};
+  result.axe[where] = found;
+}
+// Clicks `button` and saves the file it downloads as `name` in the output folder.
+async function downloaded(button, name) {
+  const [d] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click(button)]);
+  await d.saveAs(`${outDir}/${name}`);
+  return `${outDir}/${name}`;
+}
+
 async function mapIdle() {
   await page.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
   await page.waitForFunction(() => {
@@ -253,6 +271,68 @@ try {
     await page.screenshot({ path: `${outDir}/app-${process.env.APP_MODE || "online"}-popup.png` });
     result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
     result.elsewhere = fromElsewhere(new URL(url).origin);
+    const mode = process.env.APP_MODE || "online";
+    await page.keyboard.press("Escape");
+    await page.evaluate(() => document.querySelectorAll(".maplibregl-popup").forEach((p) => p.remove()));
+    await axe("app");
+
+    // The attribute table: a condition from the builder (stops of line 1), applied to the
+    // table and the map; the rows, and what the map draws in a view of the centre.
+    await page.click("#atl-tab-table");
+    await page.selectOption("#atl-pane-table .atl-table-layer", "015146_metro_fermate");
+    await page.click("#atl-pane-table .atl-add");
+    const cond = "#atl-pane-table .atl-cond";
+    await page.selectOption(`${cond} select:nth-of-type(1)`, "linee");
+    await page.selectOption(`${cond} select:nth-of-type(2)`, "=");
+    await page.fill(`${cond} input`, "1");
+    result.cql = await page.inputValue("#atl-pane-table .atl-cql");
+    await page.click("#atl-pane-table .atl-primary");
+    await page.waitForFunction(() => document.querySelectorAll("#atl-pane-table tbody tr").length > 0, null, { timeout: 20000 });
+    result.tableStatus = await page.textContent("#atl-pane-table .atl-status");
+    result.tableFids = await page.$$eval("#atl-pane-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.fid)));
+    await page.screenshot({ path: `${outDir}/app-${mode}-table.png` });
+    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.19, 45.467], zoom: 13 }));
+    await mapIdle();
+    Object.assign(result, await page.evaluate(() => {
+      const m = window.atlanteMap;
+      const ids = m.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:layer"] === "015146_metro_fermate" && x.type === "circle").map((x) => x.id);
+      const b = m.getBounds();
+      return { renderedFids: [...new Set(m.queryRenderedFeatures({ layers: ids }).map((f) => f.id))].sort((a, c) => a - c), viewBounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] };
+    }));
+    const csvPath = await downloaded("#atl-pane-table .atl-export-csv", `app-${mode}.csv`);
+    result.csvLines = readFileSync(csvPath, "utf8").trim().split("\r\n").length;
+    // Click a row: the map goes to that stop.
+    await page.click("#atl-pane-table tbody tr:first-child");
+    result.afterRowClick = await page.evaluate(() => ({ zoom: window.atlanteMap.getZoom(), center: window.atlanteMap.getCenter().toArray() }));
+
+    // Share: the link restores the view and the filter in a new page.
+    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.18, 45.47], zoom: 14 }));
+    await mapIdle();
+    await page.click("#atl-tab-share");
+    result.shareLink = await page.inputValue(".atl-share-link");
+    result.shareEmbed = await page.inputValue(".atl-share-embed");
+    const other = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+    await other.goto(result.shareLink);
+    await other.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
+    result.shared = await other.evaluate(() => ({ zoom: window.atlanteMap.getZoom(), center: window.atlanteMap.getCenter().toArray(), filters: [...window.atlanteTools.filters].map(([id, f]) => [id, f.text]) }));
+    await other.close();
+
+    // Measure: two clicks on the map, from the Duomo to the Castello Sforzesco.
+    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.185, 45.467], zoom: 14 }));
+    await mapIdle();
+    await page.click("#atl-tab-measure");
+    for (const p of [[9.19187, 45.46416], [9.17905, 45.47046]]) {
+      const px = await page.evaluate((p) => window.atlanteMap.project(p), p);
+      await page.mouse.click(box.x + px.x, box.y + px.y);
+    }
+    result.measured = await page.evaluate(() => window.atlanteTools.measured);
+    result.measureText = await page.textContent(".atl-measure");
+    await page.click("#atl-tab-measure");
+
+    // Print: an A4 landscape PDF.
+    await page.click("#atl-tab-print");
+    result.pdf = await downloaded("#atl-pane-print .atl-primary", `app-${mode}.pdf`);
+    await axe("app-tools");
     result.xss = await xssCount();
   } else if (scenario === "xss") {
     // Hostile strings in layer titles, attribute names and values and app titles: the viewer,
