@@ -89,6 +89,13 @@ fn viewer_identify_search_and_url_state() {
         zones.contains(&"Città Metropolitana") && zones.contains(&"Milano"),
         "{zones:?}"
     );
+    // The tools on the active layers: the table's filter on the map, the shared link.
+    let line1 = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(line1_stops(server.port));
+    assert_filter_and_share(&v, &line1);
+    assert_eq!(v["axe"]["viewer"], serde_json::json!([]), "{v}");
+    assert_eq!(v["axe"]["viewer-tools"], serde_json::json!([]), "{v}");
 }
 
 /// Open data in the browser: the console's description form fills a record and its
@@ -229,28 +236,8 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     // the comuni's names of the base map; glyphs from this server, nothing from elsewhere.
     assert_labels(&online);
     // The tools, against the server's own answer for the same filter.
-    let (status, items) = common::http_get(
-        server.port,
-        "/collections/015146_metro_fermate/items?limit=1000&filter=linee%20%3D%20%271%27",
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200);
-    let items: serde_json::Value = serde_json::from_slice(&items).unwrap();
-    let line1: Vec<(u64, [f64; 2])> = items["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let c = &f["geometry"]["coordinates"];
-            (
-                f["id"].as_u64().unwrap(),
-                [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()],
-            )
-        })
-        .collect();
-    assert!(line1.len() > 10, "{items}");
-    assert_tools(&online, &line1, dir.path());
+    let line1 = line1_stops(server.port).await;
+    assert_tools(&online, &line1);
     assert!(
         online["glyphRequests"]
             .as_array()
@@ -311,7 +298,7 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     // The bundle's own glyphs: only the ranges its labels need, answered by the file
     // server; no request leaves it.
     assert_labels(&offline);
-    assert_tools(&offline, &line1, dir.path());
+    assert_tools(&offline, &line1);
     let glyphs: Vec<&str> = offline["glyphRequests"]
         .as_array()
         .unwrap()
@@ -361,6 +348,16 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
         for f in ["console.png", "app-online-popup.png", "app-static.png"] {
             let _ = std::fs::copy(dir.path().join(f), std::path::Path::new(&to).join(f));
         }
+        let _ = std::fs::copy(
+            dir.path().join("app-static-table.png"),
+            std::path::Path::new(&to).join("app-table.png"),
+        );
+        // The printed page, as a picture.
+        let _ = Command::new("pdftoppm")
+            .args(["-png", "-r", "70", "-singlefile"])
+            .arg(dir.path().join("app-static.pdf"))
+            .arg(std::path::Path::new(&to).join("app-print"))
+            .status();
     }
     eprintln!(
         "static app: {} bytes zipped, {unpacked} bytes unpacked ({glyph_bytes} of them glyphs: {carried:?}); first map online {} ms, static {} ms",
@@ -370,74 +367,19 @@ async fn console_publishes_an_app_that_runs_online_and_static() {
     );
 }
 
-/// An app's tools did their work: the table's filter gives the rows `/items` gives for the
-/// same CQL2 (`line1`: fid and position of the stops of line 1) and the map draws exactly
-/// those in its view; the export has them all; the shared link restores view and filter;
-/// the measured length is the geodesic one; the PDF carries the title and the legend;
-/// axe-core finds nothing serious or critical.
-fn assert_tools(v: &serde_json::Value, line1: &[(u64, [f64; 2])], dir: &std::path::Path) {
+/// An app's tools did their work: the table and the map against `/items` and the shared
+/// link ([`assert_filter_and_share`]), the export has every filtered row, a row click zooms
+/// to it; the measured length is the geodesic one; the PDF carries the title and the
+/// legend; axe-core finds nothing serious or critical.
+fn assert_tools(v: &serde_json::Value, line1: &[(u64, [f64; 2])]) {
     use geo::Distance;
-    assert_eq!(v["cql"], "linee = '1'", "{v}");
-    let mut expected: Vec<u64> = line1.iter().map(|(fid, _)| *fid).collect();
-    expected.sort();
-    let mut table: Vec<u64> = v["tableFids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect();
-    table.sort();
-    assert_eq!(table, expected, "table rows = /items rows: {v}");
-    let b: Vec<f64> = v["viewBounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let in_view: Vec<u64> = line1
-        .iter()
-        .filter(|(_, p)| p[0] > b[0] && p[0] < b[2] && p[1] > b[1] && p[1] < b[3])
-        .map(|(fid, _)| *fid)
-        .collect();
-    let mut in_view = in_view;
-    in_view.sort();
-    let rendered: Vec<u64> = v["renderedFids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap())
-        .collect();
-    assert!(in_view.len() >= 5, "{v}");
-    assert_eq!(
-        rendered, in_view,
-        "the map draws the filtered stops in view: {v}"
-    );
+    assert_filter_and_share(v, line1);
     assert_eq!(
         v["csvLines"].as_u64().unwrap() as usize,
-        expected.len() + 1,
+        line1.len() + 1,
         "{v}"
     );
     assert!(v["afterRowClick"]["zoom"].as_f64().unwrap() >= 16.0, "{v}");
-    // Share.
-    assert_eq!(
-        v["shared"]["filters"],
-        serde_json::json!([["015146_metro_fermate", "linee = '1'"]]),
-        "{v}"
-    );
-    assert!(
-        (v["shared"]["zoom"].as_f64().unwrap() - 14.0).abs() < 0.01,
-        "{v}"
-    );
-    let c = &v["shared"]["center"];
-    assert!((c[0].as_f64().unwrap() - 9.18).abs() < 1e-4, "{v}");
-    assert!((c[1].as_f64().unwrap() - 45.47).abs() < 1e-4, "{v}");
-    assert!(
-        v["shareEmbed"]
-            .as_str()
-            .unwrap()
-            .starts_with("<iframe src=\""),
-        "{v}"
-    );
     // Measure: the clicked points are the intended ones, and the length is the geodesic
     // one (Karney's, from the geo crate) within 0.5 %.
     let pts = v["measured"]["points"].as_array().unwrap();
@@ -475,10 +417,96 @@ fn assert_tools(v: &serde_json::Value, line1: &[(u64, [f64; 2])], dir: &std::pat
     ] {
         assert!(text.contains(want), "{want} in the PDF: {text}");
     }
-    let _ = dir;
-    // Accessibility.
     assert_eq!(v["axe"]["app"], serde_json::json!([]), "{v}");
     assert_eq!(v["axe"]["app-tools"], serde_json::json!([]), "{v}");
+}
+
+/// The table's filter (built as `linee = '1'`) gives the rows `/items` gives for it
+/// (`line1`: fid and position of the stops of line 1), the map draws exactly those in its
+/// view, and the shared link brings view and filter back, drawn.
+fn assert_filter_and_share(v: &serde_json::Value, line1: &[(u64, [f64; 2])]) {
+    assert_eq!(v["cql"], "linee = '1'", "{v}");
+    let ids = |key: &str| -> Vec<u64> {
+        let mut out: Vec<u64> = v[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key}: {v}"))
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        out.sort();
+        out
+    };
+    let mut expected: Vec<u64> = line1.iter().map(|(fid, _)| *fid).collect();
+    expected.sort();
+    assert_eq!(ids("tableFids"), expected, "table rows = /items rows: {v}");
+    let b: Vec<f64> = v["viewBounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let mut in_view: Vec<u64> = line1
+        .iter()
+        .filter(|(_, p)| p[0] > b[0] && p[0] < b[2] && p[1] > b[1] && p[1] < b[3])
+        .map(|(fid, _)| *fid)
+        .collect();
+    in_view.sort();
+    assert!(in_view.len() >= 5, "{v}");
+    assert_eq!(
+        ids("renderedFids"),
+        in_view,
+        "the map draws the filtered stops in view: {v}"
+    );
+    assert_eq!(
+        v["shared"]["filters"],
+        serde_json::json!([["015146_metro_fermate", "linee = '1'"]]),
+        "{v}"
+    );
+    assert!(
+        (v["shared"]["zoom"].as_f64().unwrap() - 14.0).abs() < 0.01,
+        "{v}"
+    );
+    let c = &v["shared"]["center"];
+    assert!((c[0].as_f64().unwrap() - 9.18).abs() < 1e-4, "{v}");
+    assert!((c[1].as_f64().unwrap() - 45.47).abs() < 1e-4, "{v}");
+    assert!(
+        v["shareEmbed"]
+            .as_str()
+            .unwrap()
+            .starts_with("<iframe src=\""),
+        "{v}"
+    );
+    let drawn = v["shared"]["drawnFilter"].as_array().unwrap();
+    assert!(
+        !drawn.is_empty() && drawn.iter().all(|f| f == true),
+        "the filter drawn on the shared map: {v}"
+    );
+}
+
+/// The stops of line 1 (fid, position) as `/items` gives them for `linee = '1'`.
+async fn line1_stops(port: u16) -> Vec<(u64, [f64; 2])> {
+    let (status, items) = common::http_get(
+        port,
+        "/collections/015146_metro_fermate/items?limit=1000&filter=linee%20%3D%20%271%27",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let items: serde_json::Value = serde_json::from_slice(&items).unwrap();
+    let line1: Vec<(u64, [f64; 2])> = items["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let c = &f["geometry"]["coordinates"];
+            (
+                f["id"].as_u64().unwrap(),
+                [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()],
+            )
+        })
+        .collect();
+    assert!(line1.len() > 10, "{items}");
+    line1
 }
 
 /// The texts of the labels a symbol layer placed (each feature's values, joined).

@@ -36,7 +36,7 @@ window.AtlantePdf = (function () {
     const ops = []; // content stream, as arrays of bytes
     const put = (s) => ops.push(bytesOf(s + "\n"));
     const text = (x, y, size, s, bold) => {
-      ops.push(bytesOf(`BT /${bold ? "F2" : "F1"} ${size} Tf ${x.toFixed(2)} ${y.toFixed(2)} Td (`));
+      ops.push(bytesOf(`0.114 0.153 0.2 rg BT /${bold ? "F2" : "F1"} ${size} Tf ${x.toFixed(2)} ${y.toFixed(2)} Td (`));
       ops.push(winAnsi(s));
       ops.push(bytesOf(") Tj ET\n"));
     };

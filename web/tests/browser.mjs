@@ -61,6 +61,45 @@ async function downloaded(button, name) {
   return `${outDir}/${name}`;
 }
 
+// The attribute table: a condition from the builder (stops of line 1), applied to the
+// table and the map; the rows, and what the map draws in a view of the centre.
+async function filterStops(shot) {
+  await page.click("#atl-tab-table");
+  await page.selectOption("#atl-pane-table .atl-table-layer", "015146_metro_fermate");
+  await page.click("#atl-pane-table .atl-add");
+  const cond = "#atl-pane-table .atl-cond";
+  await page.selectOption(`${cond} select:nth-of-type(1)`, "linee");
+  await page.selectOption(`${cond} select:nth-of-type(2)`, "=");
+  await page.fill(`${cond} input`, "1");
+  result.cql = await page.inputValue("#atl-pane-table .atl-cql");
+  await page.click("#atl-pane-table .atl-primary");
+  await page.waitForFunction(() => document.querySelectorAll("#atl-pane-table tbody tr").length > 0, null, { timeout: 20000 });
+  result.tableStatus = await page.textContent("#atl-pane-table .atl-status");
+  result.tableFids = await page.$$eval("#atl-pane-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.fid)));
+  await page.screenshot({ path: `${outDir}/${shot}` });
+  await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.19, 45.467], zoom: 13 }));
+  await mapIdle();
+  Object.assign(result, await page.evaluate(() => {
+    const m = window.atlanteMap;
+    const ids = m.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:layer"] === "015146_metro_fermate" && x.type === "circle").map((x) => x.id);
+    const b = m.getBounds();
+    return { renderedFids: [...new Set(m.queryRenderedFeatures({ layers: ids }).map((f) => f.id))].sort((a, c) => a - c), viewBounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] };
+  }));
+}
+// Opens the share tab's link in a new page: its view and filters.
+async function openShared() {
+  await page.click("#atl-tab-share");
+  result.shareLink = await page.inputValue(".atl-share-link");
+  result.shareEmbed = await page.inputValue(".atl-share-embed");
+  const other = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  await other.goto(result.shareLink);
+  await other.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
+  await other.waitForTimeout(500);
+  result.shared = await other.evaluate(() => ({ zoom: window.atlanteMap.getZoom(), center: window.atlanteMap.getCenter().toArray(), filters: [...window.atlanteTools.filters].map(([id, f]) => [id, f.text]),
+    drawnFilter: window.atlanteMap.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:layer"] === "015146_metro_fermate").map((x) => !!x.filter) }));
+  await other.close();
+}
+
 async function mapIdle() {
   await page.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
   await page.waitForFunction(() => {
@@ -115,6 +154,14 @@ try {
     await page.press("#comune-search", "Enter");
     await page.waitForTimeout(500);
     result.centerAfterSearch = await page.evaluate(() => window.atlanteMap.getCenter().toArray());
+    await page.evaluate(() => document.querySelectorAll(".maplibregl-popup").forEach((p) => p.remove()));
+    await axe("viewer");
+    // The tools on the active layers: the table's filter, and a link that brings it back.
+    await filterStops("viewer-table.png");
+    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.18, 45.47], zoom: 14 }));
+    await mapIdle();
+    await openShared();
+    await axe("viewer-tools");
   } else if (scenario === "fresh") {
     // A store with one uploaded layer: the viewer opens on the base map (comuni tinted by
     // zona, the zone's names), then Milan at z11 with the comuni's names; the layer's own
@@ -134,7 +181,7 @@ try {
     await page.reload();
     await mapIdle();
     result.labelsZ11 = await renderedLabels();
-    await page.goto(`${base}/#map=15/45.4645/9.1890&layers=015146_scuole`);
+    await page.goto(`${base}/#map=14/45.4700/9.1900&layers=015146_scuole`);
     await page.reload();
     await mapIdle();
     result.labelsZ15 = await renderedLabels();
@@ -276,29 +323,7 @@ try {
     await page.evaluate(() => document.querySelectorAll(".maplibregl-popup").forEach((p) => p.remove()));
     await axe("app");
 
-    // The attribute table: a condition from the builder (stops of line 1), applied to the
-    // table and the map; the rows, and what the map draws in a view of the centre.
-    await page.click("#atl-tab-table");
-    await page.selectOption("#atl-pane-table .atl-table-layer", "015146_metro_fermate");
-    await page.click("#atl-pane-table .atl-add");
-    const cond = "#atl-pane-table .atl-cond";
-    await page.selectOption(`${cond} select:nth-of-type(1)`, "linee");
-    await page.selectOption(`${cond} select:nth-of-type(2)`, "=");
-    await page.fill(`${cond} input`, "1");
-    result.cql = await page.inputValue("#atl-pane-table .atl-cql");
-    await page.click("#atl-pane-table .atl-primary");
-    await page.waitForFunction(() => document.querySelectorAll("#atl-pane-table tbody tr").length > 0, null, { timeout: 20000 });
-    result.tableStatus = await page.textContent("#atl-pane-table .atl-status");
-    result.tableFids = await page.$$eval("#atl-pane-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.fid)));
-    await page.screenshot({ path: `${outDir}/app-${mode}-table.png` });
-    await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.19, 45.467], zoom: 13 }));
-    await mapIdle();
-    Object.assign(result, await page.evaluate(() => {
-      const m = window.atlanteMap;
-      const ids = m.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:layer"] === "015146_metro_fermate" && x.type === "circle").map((x) => x.id);
-      const b = m.getBounds();
-      return { renderedFids: [...new Set(m.queryRenderedFeatures({ layers: ids }).map((f) => f.id))].sort((a, c) => a - c), viewBounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] };
-    }));
+    await filterStops(`app-${mode}-table.png`);
     const csvPath = await downloaded("#atl-pane-table .atl-export-csv", `app-${mode}.csv`);
     result.csvLines = readFileSync(csvPath, "utf8").trim().split("\r\n").length;
     // Click a row: the map goes to that stop.
@@ -308,14 +333,7 @@ try {
     // Share: the link restores the view and the filter in a new page.
     await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.18, 45.47], zoom: 14 }));
     await mapIdle();
-    await page.click("#atl-tab-share");
-    result.shareLink = await page.inputValue(".atl-share-link");
-    result.shareEmbed = await page.inputValue(".atl-share-embed");
-    const other = await browser.newPage({ viewport: { width: 1100, height: 760 } });
-    await other.goto(result.shareLink);
-    await other.waitForFunction(() => window.atlanteReady === true, null, { timeout: 30000 });
-    result.shared = await other.evaluate(() => ({ zoom: window.atlanteMap.getZoom(), center: window.atlanteMap.getCenter().toArray(), filters: [...window.atlanteTools.filters].map(([id, f]) => [id, f.text]) }));
-    await other.close();
+    await openShared();
 
     // Measure: two clicks on the map, from the Duomo to the Castello Sforzesco.
     await page.evaluate(() => window.atlanteMap.jumpTo({ center: [9.185, 45.467], zoom: 14 }));

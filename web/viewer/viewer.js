@@ -23,6 +23,7 @@
   // A layer's colour for swatches: the server's default, then its style's first legend entry.
   const colour = new Map(layers.map((l) => [l.id, l.color]));
   const drawnIds = new Map(); // layer id → MapLibre layer ids from its style
+  const legends = new Map(); // layer id → its style's legend
   const slots = new Map(); // layer id → its position in the palette
   const freeSlot = () => { let n = 0; while ([...slots.values()].includes(n)) n++; return n; };
 
@@ -63,6 +64,10 @@
     drawnIds.set(l.id, ids);
     const legend = style.metadata && style.metadata["atlante:legend"];
     if (legend && legend.length) colour.set(l.id, legend[0][1]);
+    legends.set(l.id, legend || []);
+    // A filter or opacity the link carried, or set before the style arrived.
+    if (tools.filters.has(l.id)) tools.applyFilter(l.id, tools.filters.get(l.id).text);
+    if (tools.opacity.has(l.id)) tools.setOpacity(l.id, tools.opacity.get(l.id));
     changed();
   }
   function addBasemap() {
@@ -80,12 +85,33 @@
     [...active].reverse().forEach((id) => mapLayerIds(byId.get(id)).forEach((m) => map.getLayer(m) && map.moveLayer(m)));
   }
   function writeUrl() {
-    const c = map.getCenter();
-    const h = new URLSearchParams();
-    h.set("map", [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join("/"));
-    if (active.length) h.set("layers", active.join(","));
-    history.replaceState(null, "", "#" + h.toString().replace(/%2C/g, ",").replace(/%2F/g, "/"));
+    history.replaceState(null, "", "#" + tools.state().toString().replace(/%2C/g, ",").replace(/%2F/g, "/"));
   }
+
+  // The tools (common/tools.js) on the active layers; the list above is their switcher.
+  const tools = AtlanteTools.install(map, {
+    lang: "it",
+    title: "Atlante — SIT Metropolitano",
+    container: document.getElementById("tools"),
+    enabled: { layers: false },
+    layers: () => active.map((id) => { const l = byId.get(id); return { id, title: l.title, fields: l.fields, geom_type: l.geom_type, legend: legends.get(id) || [[l.title, colour.get(id)]] }; }),
+    styleIds: (id) => drawnIds.get(id) || [],
+    reorder: () => {},
+    rows: async (id, cql, sort, limit) => {
+      const q = new URLSearchParams({ limit: String(Math.min(limit, 10000)) });
+      if (cql) { q.set("filter", cql); q.set("filter-lang", "cql2-text"); }
+      if (sort) q.set("sortby", (sort[1] ? "" : "-") + sort[0]);
+      const r = await fetch("/collections/" + encodeURIComponent(id) + "/items?" + q);
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.detail || body.description || r.status);
+      return { features: body.features, matched: body.numberMatched ?? body.features.length };
+    },
+    canFilter: () => true,
+    attribution: () => document.getElementById("attribution").textContent,
+    state: () => (active.length ? [["layers", active.join(",")]] : []),
+    onChange: () => writeUrl(),
+  });
+  window.atlanteTools = tools;
 
   // Active list with reorder buttons and legend swatches.
   const swatch = (l) => el("span", { class: "swatch " + (l.geom_type === "MultiLineString" ? "line" : l.geom_type === "MultiPolygon" ? "" : "point"), style: "background:" + colour.get(l.id) });
@@ -98,7 +124,10 @@
       const down = el("button", { type: "button", title: "giù", "aria-label": "sposta giù", text: "↓" });
       up.onclick = () => { if (i > 0) { [active[i - 1], active[i]] = [active[i], active[i - 1]]; changed(); } };
       down.onclick = () => { if (i < active.length - 1) { [active[i + 1], active[i]] = [active[i], active[i + 1]]; changed(); } };
-      ol.append(el("li", { "data-layer": id }, swatch(l), el("span", { class: "title", text: l.title }), up, down));
+      const opacity = el("input", { type: "range", min: "0", max: "1", step: "0.05", class: "opacity", "aria-label": "Opacità: " + l.title });
+      opacity.value = String(tools.opacity.has(id) ? tools.opacity.get(id) : 1);
+      opacity.oninput = () => tools.setOpacity(id, Number(opacity.value));
+      ol.append(el("li", { "data-layer": id }, swatch(l), el("span", { class: "title", text: l.title }), up, down, opacity));
     });
     const attributions = new Set(active.map((id) => byId.get(id).attribution).filter(Boolean));
     if (basemap) attributions.add(basemap.attribution);
@@ -113,7 +142,7 @@
   function toggle(id, on) {
     const l = byId.get(id);
     if (on && !active.includes(id)) { active.unshift(id); addStyledLayer(l); }
-    if (!on && active.includes(id)) { active = active.filter((a) => a !== id); removeLayer(l); }
+    if (!on && active.includes(id)) { active = active.filter((a) => a !== id); removeLayer(l); tools.filters.delete(id); }
     changed();
   }
 
@@ -183,6 +212,7 @@
 
   map.on("load", () => {
     if (basemap) addBasemap();
+    tools.restore(params);
     Promise.all([...active].reverse().map((id) => addStyledLayer(byId.get(id)))).then(() => {
       changed();
       map.on("moveend", writeUrl);
