@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use common::TestStore;
 use gdal::vector::LayerAccess;
 use pbf_font_tools::prost::Message;
+use serde_json::json;
 
 /// The features of each layer of an MVT tile as GDAL reads them: layer → list of
 /// (field → value as text).
@@ -194,3 +195,173 @@ async fn glyph_ranges() {
         assert_eq!(r.status, status, "{uri}: {}", r.text());
     }
 }
+
+/// The CQL2 subset static apps evaluate in the browser (web/common/cql2.js, run by Node)
+/// keeps exactly the rows `/items?filter=` returns for the same text, on both stores —
+/// including SQL's three-valued logic on missing values — and refuses what it does not
+/// evaluate instead of guessing.
+async fn browser_cql2_matches_items(t: TestStore) {
+    // The metro stops, and a small layer with missing values and mixed text.
+    let (_, stops) = common::nil_and_stops(&t.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("punti.geojson");
+    let mut features = Vec::new();
+    for i in 0..40 {
+        let mut p = serde_json::Map::new();
+        p.insert("n".into(), json!(i));
+        p.insert(
+            "x".into(),
+            if i % 3 == 0 {
+                json!(null)
+            } else {
+                json!(i % 7)
+            },
+        );
+        p.insert(
+            "nome".into(),
+            match i % 5 {
+                0 => json!(null),
+                1 => json!(format!("Sant'Ambrogio {i}")),
+                2 => json!(format!("città_{i}%")),
+                3 => json!(format!("Via Dante {i}")),
+                _ => json!(format!("via dante {i}")),
+            },
+        );
+        p.insert("ok".into(), json!(i % 2 == 0));
+        features.push(json!({"type": "Feature", "properties": p,
+            "geometry": {"type": "Point", "coordinates": [9.1 + i as f64 * 0.001, 45.46]}}));
+    }
+    std::fs::write(
+        &file,
+        json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    let (punti, _) = common::add_layer(&t.store, "015146", "punti", &file).await;
+    let app = common::app(&t.store).await;
+
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            &stops.id,
+            vec![
+                "linee = '1'",
+                "linee <> '1'",
+                "id_amat > 950",
+                "id_amat BETWEEN 900 AND 920",
+                "id_amat NOT BETWEEN 900 AND 920",
+                "nome LIKE 'S%'",
+                "nome LIKE '%ANO%'",
+                "nome LIKE 'S_N%'",
+                "nome NOT LIKE '%A%'",
+                "linee IN ('1', '2')",
+                "linee NOT IN ('1', '2')",
+                "NOT (linee = '1' OR id_amat < 930)",
+                "\"nome\" >= 'M' AND nome < 'P'",
+                "nome = 'DUOMO M1' OR (linee = '3' AND NOT id_amat = 959)",
+            ],
+        ),
+        (
+            &punti.id,
+            vec![
+                "x = 3",
+                "x <> 3",
+                "NOT x = 3",
+                "NOT (x = 3 AND n > 10)",
+                "x = 3 OR n < 5",
+                "NOT (x = 3 OR n < 5)",
+                "x IS NULL",
+                "x IS NOT NULL AND NOT x IN (1, 2)",
+                "nome LIKE 'Sant''Ambrogio%'",
+                "nome LIKE 'città\\_%'",
+                "nome LIKE '%\\%'",
+                "nome > 'Via'",
+                "nome LIKE 'via%'",
+                "ok = 1 AND n >= 20",
+                "ok = 0 OR nome IS NULL",
+                "x >= 2 AND x < 5",
+            ],
+        ),
+    ];
+    for (layer, filters) in cases {
+        let all = common::get(&app, &format!("/collections/{layer}/items?limit=10000"))
+            .await
+            .json();
+        let input = json!({"features": all["features"], "filters": filters});
+        let mut node = std::process::Command::new("node")
+            .arg(common::repo().join("web/tests/cql2_rows.mjs"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node");
+        use std::io::Write;
+        node.stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        let out = node.wait_with_output().unwrap();
+        let browser: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        for (text, got) in filters.iter().zip(&browser) {
+            let q = url_encode(text);
+            let items = common::get(
+                &app,
+                &format!("/collections/{layer}/items?limit=10000&filter={q}"),
+            )
+            .await;
+            assert_eq!(items.status, 200, "{text}: {}", items.text());
+            let mut want: Vec<i64> = items.json()["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_i64().unwrap())
+                .collect();
+            want.sort();
+            let mut ids: Vec<i64> = got["ids"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{text}: {got}"))
+                .iter()
+                .map(|i| i.as_i64().unwrap())
+                .collect();
+            ids.sort();
+            assert_eq!(ids, want, "{layer}: {text}");
+        }
+    }
+    // Beyond the subset: refused with a message, never evaluated differently.
+    let refused = [
+        "S_INTERSECTS(geom, POINT(9 45))",
+        "CASEI(nome) = 'x'",
+        "n + 1 > 2",
+        "T_AFTER(d, DATE('2020-01-01'))",
+    ];
+    let input = json!({"features": [], "filters": refused});
+    let mut node = std::process::Command::new("node")
+        .arg(common::repo().join("web/tests/cql2_rows.mjs"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    node.stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out: Vec<serde_json::Value> =
+        serde_json::from_slice(&node.wait_with_output().unwrap().stdout).unwrap();
+    for (text, r) in refused.iter().zip(out) {
+        assert!(r["error"].is_string(), "{text}: {r}");
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+both_stores!(browser_cql2_matches_items);
