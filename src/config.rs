@@ -37,10 +37,10 @@ pub struct Config {
     /// Build absolute links from the reverse proxy's `Forwarded` / `X-Forwarded-Proto` /
     /// `X-Forwarded-Host` headers (only behind a proxy that sets them; `public_url` wins).
     pub trust_proxy_headers: bool,
-    /// An external raster basemap for the viewer, as an XYZ URL template; none by default
-    /// (the comuni boundaries are the basemap).
-    pub basemap_url: Option<String>,
-    pub basemap_attribution: Option<String>,
+    /// Backgrounds under the layers and the comuni: raster tiles from their host, vector
+    /// tiles from a PMTiles archive here (`[[backgrounds]]` tables; see
+    /// [`crate::backgrounds`]). `ATLANTE_BASEMAP_URL` adds a raster one named `raster`.
+    pub backgrounds: Vec<crate::backgrounds::Background>,
     /// Folders of the fonts map labels are cut from (`.ttf`/`.otf`; see [`crate::fonts`]).
     pub fonts_dirs: Vec<std::path::PathBuf>,
     /// Folder of the disk tile cache (what `atlante tiles seed` fills); none: no disk cache.
@@ -108,8 +108,7 @@ impl Default for Config {
             retention_days: 30,
             web_dir: None,
             trust_proxy_headers: false,
-            basemap_url: None,
-            basemap_attribution: None,
+            backgrounds: Vec::new(),
             fonts_dirs: vec![
                 "/usr/share/fonts/truetype/open-sans".into(),
                 "/usr/share/fonts/truetype/dejavu".into(),
@@ -131,6 +130,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        crate::backgrounds::check(&cfg.backgrounds).map_err(|e| anyhow::anyhow!(e))?;
         match &cfg.tile_index_dir {
             None => cfg.tile_index_dir = Some(cfg.cache_dir.join("indexes")),
             Some(p) if p.as_os_str().is_empty() => cfg.tile_index_dir = None,
@@ -181,7 +181,20 @@ impl Config {
             self.trust_proxy_headers = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = get("ATLANTE_BASEMAP_URL") {
-            self.basemap_url = Some(v).filter(|v| !v.is_empty());
+            if !v.is_empty() {
+                self.backgrounds.retain(|b| b.id != "raster");
+                self.backgrounds.push(crate::backgrounds::Background {
+                    id: "raster".into(),
+                    title: "Sfondo".into(),
+                    kind: "raster".into(),
+                    url: Some(v),
+                    path: None,
+                    style: None,
+                    attribution: get("ATLANTE_BASEMAP_ATTRIBUTION").unwrap_or_default(),
+                    tile_size: 256,
+                    max_zoom: 19,
+                });
+            }
         }
         if let Some(v) = get("ATLANTE_FONTS_DIRS") {
             self.fonts_dirs = std::env::split_paths(&v).collect();

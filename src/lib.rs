@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod assets;
 pub mod auth;
+pub mod backgrounds;
 pub mod catalog;
 pub mod config;
 pub mod cql2;

@@ -591,6 +591,39 @@ fn viewer_opens_on_the_base_map_with_names() {
     }
 }
 
+/// An operator's vector background (`[[backgrounds]]` in the configuration file: an archive
+/// made by `atlante tiles export` from OpenStreetMap layers) drawn in the viewer under the
+/// comuni when the link names it, read by range from this server and nothing else.
+#[test]
+fn the_viewer_draws_an_operator_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::osm_archive(dir.path());
+    let config = dir.path().join("atlante.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[backgrounds]]\nid = \"osm\"\ntitle = \"OpenStreetMap\"\nkind = \"pmtiles\"\npath = {:?}\nattribution = \"© OpenStreetMap contributors\"\n",
+            archive.display().to_string()
+        ),
+    )
+    .unwrap();
+    let store = dir.path().join("atlante.gpkg").display().to_string();
+    let server = common::serve_with(&store, &["--config", config.to_str().unwrap()]);
+    let v = run("background", &server.url(), dir.path());
+    assert!(v["backgroundFeatures"].as_u64().unwrap() > 50, "{v}");
+    assert_eq!(v["picked"], "osm", "{v}");
+    assert_eq!(v["comuniFill"], "none", "the comuni step aside: {v}");
+    assert!(v["archiveRequests"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["elsewhere"], serde_json::json!([]), "{v}");
+    assert_eq!(v["axe"]["viewer-background"], serde_json::json!([]), "{v}");
+    if let Ok(to) = std::env::var("ATLANTE_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            dir.path().join("viewer-background.png"),
+            std::path::Path::new(&to).join("viewer-background.png"),
+        );
+    }
+}
+
 fn walk_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .unwrap()

@@ -365,3 +365,163 @@ fn url_encode(s: &str) -> String {
 }
 
 both_stores!(browser_cql2_matches_items);
+
+/// The operator's backgrounds: a PMTiles archive made by `atlante tiles export` from the
+/// OpenStreetMap layers and a raster source, listed for the viewer with their styles; the
+/// archive served by range; the pages' CSP opened for the raster host only; apps offering
+/// them, online (both need the network) and static (the archive carried, the raster not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backgrounds_an_operator_adds() {
+    let t = common::gpkg().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::osm_archive(dir.path());
+    let cache = tempfile::tempdir().unwrap();
+    let backgrounds: Vec<atlante::backgrounds::Background> = serde_json::from_value(json!([
+        {"id": "osm", "title": "OpenStreetMap", "kind": "pmtiles", "path": archive,
+         "attribution": "© OpenStreetMap contributors"},
+        {"id": "orto", "title": "Ortofoto", "kind": "raster",
+         "url": "https://tiles.example.it/orto/{z}/{x}/{y}.jpg", "attribution": "Regione Lombardia"}
+    ]))
+    .unwrap();
+    atlante::backgrounds::check(&backgrounds).unwrap();
+    let config = atlante::config::Config {
+        backgrounds,
+        cache_dir: cache.path().to_path_buf(),
+        ..Default::default()
+    };
+    common::nil_and_stops(&t.store).await;
+    let app = common::app_with(&t.store, config).await;
+
+    let cfg = common::get(&app, "/api/viewer-config").await.json();
+    let bgs = cfg["backgrounds"].as_array().unwrap();
+    assert_eq!(bgs.len(), 2);
+    let osm = &bgs[0];
+    assert_eq!(osm["network"], false);
+    assert!(osm["source"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/backgrounds/osm.pmtiles"));
+    let source_layers: std::collections::BTreeSet<&str> = osm["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["source-layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        source_layers,
+        ["servizi", "strade"].into_iter().collect(),
+        "Atlante's own style over the archive's layers: {osm}"
+    );
+    assert_eq!(bgs[1]["network"], true);
+    assert_eq!(bgs[1]["source"]["type"], "raster");
+
+    // The archive, by range.
+    let r = common::get_with(
+        &app,
+        "/backgrounds/osm.pmtiles",
+        &[("range", "bytes=0-126")],
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body.len(), 127);
+    assert_eq!(&r.body[..7], b"PMTiles");
+    for bad in [
+        "/backgrounds/orto.pmtiles",
+        "/backgrounds/nope.pmtiles",
+        "/backgrounds/osm",
+        "/backgrounds/..%2F..%2Fetc%2Fpasswd.pmtiles",
+    ] {
+        assert_eq!(common::get(&app, bad).await.status, 404, "{bad}");
+    }
+    // The viewer's CSP names the raster host, and no other.
+    let page = common::get_with(&app, "/", &[("accept", "text/html")]).await;
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("img-src 'self' data: blob: https://tiles.example.it;"),
+        "{csp}"
+    );
+    assert!(!csp.contains("*"), "{csp}");
+
+    // An app offering both.
+    let tok = common::token(t.store.as_ref(), "015146", "editor").await;
+    let body = json!({"title": "Sfondi", "layers": [{"id": "015146_fermate"}], "backgrounds": ["osm", "orto"]});
+    let path = "/api/orgs/015146/apps/sfondi";
+    let put = |b: serde_json::Value| {
+        common::request(
+            &app,
+            "PUT",
+            path,
+            Some(&tok),
+            axum::body::Body::from(b.to_string()),
+            &[("content-type", "application/json")],
+        )
+    };
+    assert_eq!(put(body.clone()).await.status, 200);
+    let mut unknown = body.clone();
+    unknown["backgrounds"] = json!(["nope"]);
+    let r = put(unknown).await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no background 'nope'"), "{}", r.text());
+    let publish = common::request(
+        &app,
+        "POST",
+        &format!("{path}/publish"),
+        Some(&tok),
+        axum::body::Body::empty(),
+        &[],
+    )
+    .await;
+    assert_eq!(publish.status, 200, "{}", publish.text());
+    let online = common::get(&app, "/apps/015146/sfondi/config.json")
+        .await
+        .json();
+    let net: Vec<(&str, bool)> = online["backgrounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["id"].as_str().unwrap(), b["network"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(net, [("osm", true), ("orto", true)]);
+    let page = common::get(&app, "/apps/015146/sfondi/").await;
+    assert!(page
+        .header("content-security-policy")
+        .contains("https://tiles.example.it"));
+    let zip = common::get(&app, "/apps/015146/sfondi/bundle.zip?mode=static").await;
+    assert_eq!(zip.status, 200, "{}", zip.text());
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip.body.to_vec())).unwrap();
+    let names: Vec<String> = (0..z.len())
+        .map(|i| z.by_index(i).unwrap().name().to_string())
+        .collect();
+    assert!(
+        names.contains(&"015146-sfondi/backgrounds/osm.pmtiles".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"015146-sfondi/data/0.geojson".to_string()),
+        "{names:?}"
+    );
+    let cfg: serde_json::Value = {
+        use std::io::Read;
+        let mut s = String::new();
+        z.by_name("015146-sfondi/config.json")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        serde_json::from_str(&s).unwrap()
+    };
+    let net: Vec<(&str, bool)> = cfg["backgrounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["id"].as_str().unwrap(), b["network"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        net,
+        [("osm", false), ("orto", true)],
+        "the static bundle says which need the network"
+    );
+    assert_eq!(
+        cfg["backgrounds"][0]["source"]["url"],
+        "pmtiles://backgrounds/osm.pmtiles"
+    );
+}

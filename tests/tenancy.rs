@@ -182,6 +182,16 @@ fn rows() -> Vec<Row> {
     ] {
         add(&mut rows, "GET", route, uri, Send::None, Prepare::None, all);
     }
+    // No background is configured here: the same 404 for everyone.
+    add(
+        &mut rows,
+        "GET",
+        "/backgrounds/{file}",
+        "/backgrounds/osm.pmtiles",
+        Send::None,
+        Prepare::None,
+        "404 404 404 404 401 401",
+    );
     add(
         &mut rows,
         "GET",

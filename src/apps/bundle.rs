@@ -232,6 +232,14 @@ pub async fn bundle(
             .await
             .map_err(|e| BundleError::Failed(e.to_string()))??;
         out.extend(glyphs);
+        for bg in &inputs.backgrounds {
+            if let (true, Some(path)) = (super::generate::carried(inputs, &bg.id), &bg.path) {
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| BundleError::Failed(format!("background {}: {e}", bg.id)))?;
+                out.push((super::generate::background_file(&bg.id), bytes));
+            }
+        }
         for (slot, a) in inputs.config.layers.iter().enumerate() {
             let Some((l, _)) = inputs.layers.iter().find(|(l, _)| l.id == a.id) else {
                 continue;

@@ -25,6 +25,8 @@ pub struct Inputs<'a> {
     pub base: &'a str,
     /// The comuni's names and boxes, for the search box (with the base map).
     pub comuni: Vec<(String, [f64; 4])>,
+    /// The backgrounds the config names, from the server's configuration.
+    pub backgrounds: Vec<crate::backgrounds::Background>,
 }
 
 /// The MapLibre style of an app: the base map at the bottom, then the config's layers from
@@ -168,9 +170,53 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
         "server": match mode { Mode::Online => json!(inputs.base), Mode::Static => Json::Null },
         "search_fields": inputs.config.search_fields,
         "tools": inputs.config.tools,
+        "backgrounds": backgrounds_json(inputs, mode),
         "comuni": inputs.comuni,
         "layers": layers,
     })
+}
+
+/// The backgrounds of an app as its script reads them, each saying whether it needs the
+/// network: raster tiles always; a PMTiles archive online (from this server) or when too
+/// large for a static bundle (then it is left out of it, with `left_out`).
+fn backgrounds_json(inputs: &Inputs, mode: Mode) -> Json {
+    let mut list = crate::backgrounds::client_json(&inputs.backgrounds, inputs.base);
+    for b in list.as_array_mut().into_iter().flatten() {
+        if b["kind"] != "pmtiles" {
+            continue;
+        }
+        let id = b["id"].as_str().unwrap_or_default().to_string();
+        match mode {
+            Mode::Online => b["network"] = json!(true),
+            Mode::Static if carried(inputs, &id) => {
+                b["source"]["url"] = json!(format!("pmtiles://{}", background_file(&id)));
+            }
+            Mode::Static => b["left_out"] = json!(true),
+        }
+    }
+    if let Some(a) = list.as_array_mut() {
+        a.retain(|b| b["left_out"] != true);
+    }
+    list
+}
+
+/// Whether a static bundle carries a background's archive (up to [`MAX_CARRIED`] bytes).
+pub fn carried(inputs: &Inputs, id: &str) -> bool {
+    inputs.backgrounds.iter().any(|b| {
+        b.id == id
+            && b.path
+                .as_deref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .is_some_and(|m| m.len() <= MAX_CARRIED)
+    })
+}
+
+/// The largest background archive a static bundle carries.
+pub const MAX_CARRIED: u64 = 64 << 20;
+
+/// Where a static bundle keeps a background's archive (ids come from the configuration).
+pub fn background_file(id: &str) -> String {
+    format!("backgrounds/{id}.pmtiles")
 }
 
 /// The file of a static app holding the attributes of its `slot`-th layer.
@@ -180,13 +226,14 @@ pub fn data_file(slot: usize) -> String {
 
 /// The Content-Security-Policy of a generated app: no inline script or style, no eval;
 /// MapLibre's workers come from blob: URLs; an online app talks to its server at `base`.
-pub fn csp(base: &str, mode: Mode) -> String {
+pub fn csp(base: &str, mode: Mode, backgrounds: &[crate::backgrounds::Background]) -> String {
+    let hosts = crate::backgrounds::hosts(backgrounds);
     let connect = match mode {
-        Mode::Online => format!("'self' {base}"),
-        Mode::Static => "'self'".into(),
+        Mode::Online => format!("'self' {base} {hosts}"),
+        Mode::Static => format!("'self' {hosts}"),
     };
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {hosts}; \
          connect-src {connect}; worker-src blob:; child-src blob:; object-src 'none'; base-uri 'none'; form-action 'none'"
     )
 }
@@ -196,7 +243,7 @@ pub fn csp(base: &str, mode: Mode) -> String {
 pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
     let c = inputs.config;
     let lang = if c.language == "en" { "en" } else { "it" };
-    let pmtiles = if mode == Mode::Static {
+    let pmtiles = if mode == Mode::Static || !inputs.backgrounds.is_empty() {
         "\n  <script src=\"vendor/pmtiles.js\"></script>"
     } else {
         ""
@@ -228,14 +275,14 @@ pub fn index_html(inputs: &Inputs, mode: Mode) -> String {
 </body>
 </html>
 "#,
-        csp = escape_html(&csp(inputs.base, mode)),
+        csp = escape_html(&csp(inputs.base, mode, &inputs.backgrounds)),
         desc = escape_html(&c.description),
         title = escape_html(&c.title),
         version = env!("CARGO_PKG_VERSION"),
     )
 }
 
-/// The files of a bundle but the tiles, by name; `pmtiles.js` only in static mode.
+/// The files of a bundle but the tiles, by name.
 const FILES: &[&str] = &[
     "index.html",
     "common.js",
@@ -255,7 +302,7 @@ const FILES: &[&str] = &[
 
 /// A file of a bundle that is the same for every app (the script, its styles, MapLibre), by
 /// name; None for any other name. From the embedded assets, or `web_dir` when configured.
-pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
+pub fn asset(web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
     let source = match name {
         "common.js" => "common/atlante.js",
         "cql2.js" => "common/cql2.js",
@@ -267,20 +314,19 @@ pub fn asset(mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> 
         "vendor/maplibre-gl.js" => "vendor/maplibre-gl/maplibre-gl.js",
         "vendor/maplibre-gl.css" => "vendor/maplibre-gl/maplibre-gl.css",
         "vendor/LICENSE-maplibre.txt" => "vendor/maplibre-gl/LICENSE.txt",
-        "vendor/pmtiles.js" if mode == Mode::Static => "vendor/pmtiles/pmtiles.js",
+        "vendor/pmtiles.js" => "vendor/pmtiles/pmtiles.js",
         _ => return None,
     };
     crate::assets::get(web_dir, source).map(|b| b.into_owned())
 }
 
-/// One file of a bundle by its name; None for a name that is not one of [`FILES`] (or
-/// `pmtiles.js` in online mode).
+/// One file of a bundle by its name; None for a name that is not one of [`FILES`].
 pub fn file(inputs: &Inputs, mode: Mode, web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
     match name {
         "index.html" => Some(index_html(inputs, mode).into_bytes()),
         "config.json" => Some(pretty(&runtime_config(inputs, mode))),
         "style.json" => Some(pretty(&style(inputs, mode))),
-        _ => asset(mode, web_dir, name),
+        _ => asset(web_dir, name),
     }
 }
 

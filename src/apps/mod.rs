@@ -58,6 +58,10 @@ pub struct AppConfig {
     /// The tools the app offers (all by default).
     #[serde(default)]
     pub tools: Tools,
+    /// Backgrounds of this server's configuration the app offers (by id): raster ones need
+    /// the network; a PMTiles archive is carried by a static bundle when small enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backgrounds: Vec<String>,
 }
 
 /// The tools of an app (`web/common/tools.js`), each on or off.
@@ -139,6 +143,17 @@ pub struct View {
 pub struct SearchField {
     pub layer: String,
     pub field: String,
+}
+
+/// The server's backgrounds an app's configuration names, in its order.
+pub fn backgrounds_of(
+    cfg: &AppConfig,
+    all: &[crate::backgrounds::Background],
+) -> Vec<crate::backgrounds::Background> {
+    cfg.backgrounds
+        .iter()
+        .filter_map(|id| all.iter().find(|b| &b.id == id).cloned())
+        .collect()
 }
 
 /// An app slug: 1–48 of `a-z`, `0-9`, `-`, starting with a letter or digit.

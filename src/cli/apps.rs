@@ -86,6 +86,7 @@ pub async fn apps(store: DynStore, config: &Config, action: AppsAction) -> anyho
                 layers: gathered.layers,
                 base: server.trim_end_matches('/'),
                 comuni: gathered.comuni,
+                backgrounds: apps::backgrounds_of(&cfg, &config.backgrounds),
             };
             let pb = progress(1, "building", "bundle");
             let limits = atlante::tiles::batch::Limits {

@@ -205,6 +205,14 @@ fn checked_config(state: &AppState, who: &Who, body: &[u8]) -> Result<AppConfig,
             .map(|l| (*l).clone())
     })
     .map_err(|e| ApiError::bad_request(e.0))?;
+    for id in &cfg.backgrounds {
+        if !state.config.backgrounds.iter().any(|b| &b.id == id) {
+            return Err(ApiError::bad_request(format!(
+                "backgrounds: no background '{}' on this server",
+                id.chars().take(40).collect::<String>()
+            )));
+        }
+    }
     Ok(cfg)
 }
 
@@ -389,6 +397,7 @@ async fn inputs<'a>(
         layers: gathered.layers,
         base,
         comuni: gathered.comuni,
+        backgrounds: apps::backgrounds_of(cfg, &state.config.backgrounds),
     })
 }
 
@@ -425,8 +434,9 @@ pub async fn serve_app(
     let base = base_url(&state, &headers);
     let web_dir = state.config.web_dir.as_deref();
     // The script, styles and MapLibre are the same for every app: no layers to gather.
-    if let Some(bytes) = apps::asset(Mode::Online, web_dir, file) {
-        return app_file(file, bytes, &base);
+    if let Some(bytes) = apps::asset(web_dir, file) {
+        let backgrounds = apps::backgrounds_of(&cfg, &state.config.backgrounds);
+        return app_file(file, bytes, &base, &backgrounds);
     }
     // A published app is public: its layers are gathered for no one in particular.
     let inputs = inputs(&state, &Who(None), org, slug, &cfg, &base).await?;
@@ -476,12 +486,17 @@ pub async fn serve_app(
     // The online app's own generated files, by their fixed names.
     let bytes = apps::file(&inputs, Mode::Online, web_dir, file)
         .ok_or_else(|| ApiError::not_found("file"))?;
-    app_file(file, bytes, &base)
+    app_file(file, bytes, &base, &inputs.backgrounds)
 }
 
 /// A file of an online app, with its type and the app's Content-Security-Policy.
-fn app_file(file: &str, bytes: Vec<u8>, base: &str) -> Result<Response, ApiError> {
-    let csp = apps::csp(base, Mode::Online);
+fn app_file(
+    file: &str,
+    bytes: Vec<u8>,
+    base: &str,
+    backgrounds: &[crate::backgrounds::Background],
+) -> Result<Response, ApiError> {
+    let csp = apps::csp(base, Mode::Online, backgrounds);
     Ok((
         [
             (

@@ -73,13 +73,8 @@ pub async fn landing(
 fn web_page(state: &AppState, page: &str) -> Result<Response, ApiError> {
     let bytes = crate::assets::get(state.config.web_dir.as_deref(), page)
         .ok_or_else(|| ApiError::not_found("page"))?;
-    let basemap = state
-        .config
-        .basemap_url
-        .as_deref()
-        .and_then(|u| u.split('/').take(3).collect::<Vec<_>>().join("/").into())
-        .filter(|o: &String| o.starts_with("http"))
-        .unwrap_or_default();
+    // Raster backgrounds come from their hosts, named here and nowhere else.
+    let basemap = crate::backgrounds::hosts(&state.config.backgrounds);
     let csp = format!(
         "default-src 'self'; script-src 'self'; worker-src blob:; child-src blob:; \
          img-src 'self' data: blob: {basemap}; connect-src 'self' {basemap}; \
@@ -118,13 +113,12 @@ pub async fn static_file(
 
 /// What the viewer needs from the configuration: the base map (always there: the comuni
 /// and zone omogenee of the catalog, with names), the glyphs of its labels and the
-/// operator's raster background, if any.
+/// operator's backgrounds.
 pub async fn viewer_config(State(state): State<AppState>, headers: HeaderMap) -> Json<Json_> {
     let base = base_url(&state, &headers);
     let names = crate::tiles::base::MVT_LAYERS.map(|(_, name)| name);
     Json(json!({
-        "basemap_url": state.config.basemap_url,
-        "basemap_attribution": state.config.basemap_attribution,
+        "backgrounds": crate::backgrounds::client_json(&state.config.backgrounds, &base),
         "glyphs": crate::styles::glyphs_url(&base),
         "basemap": {
             "tiles": [format!("{base}/basemap/{{z}}/{{x}}/{{y}}.mvt")],

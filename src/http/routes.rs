@@ -285,6 +285,12 @@ pub const ROUTES: &[Route] = &[
         "A vector tile of the base map: comuni and zone omogenee with names (`{y}.mvt`)",
     ),
     r("GET", "/basemap.json", Tiles, "The base map's TileJSON"),
+    r(
+        "GET",
+        "/backgrounds/{file}",
+        Tiles,
+        "A background's PMTiles archive (`{id}.pmtiles`, with range requests)",
+    ),
     r("GET", "/fonts", Catalog, "The fonts map labels may use"),
     r(
         "GET",
@@ -487,6 +493,7 @@ pub(super) fn handler(route: &Route) -> MethodRouter<AppState> {
         ("GET", "/tiles/{layers}/{z}/{x}/{y}") => get(tiles::xyz),
         ("GET", "/basemap/{z}/{x}/{y}") => get(tiles::basemap_tile),
         ("GET", "/basemap.json") => get(tiles::basemap_tilejson),
+        ("GET", "/backgrounds/{file}") => get(tiles::background_archive),
         ("GET", "/fonts") => get(tiles::fonts),
         ("GET", "/fonts/{fontstack}/{range}") => get(tiles::glyphs),
         ("GET", "/styles/{spec}") => get(apps::style_json),

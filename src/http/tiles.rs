@@ -304,3 +304,32 @@ pub async fn glyphs(
     )
         .into_response())
 }
+
+/// `GET /backgrounds/{id}.pmtiles`: a background's PMTiles archive, with HTTP range
+/// requests (MapLibre's pmtiles protocol reads its directories and tiles by range). Only
+/// the ids of the configuration name a file.
+pub async fn background_archive(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use tower::ServiceExt;
+    let path = file
+        .strip_suffix(".pmtiles")
+        .and_then(|id| state.config.backgrounds.iter().find(|b| b.id == id))
+        .and_then(|b| b.path.clone())
+        .ok_or_else(|| ApiError::not_found("background"))?;
+    let res = tower_http::services::ServeFile::new_with_mime(
+        path,
+        &"application/vnd.pmtiles".parse().expect("a mime type"),
+    )
+    .oneshot(req)
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut res = res.map(axum::body::Body::new);
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    Ok(res)
+}

@@ -11,7 +11,7 @@ mod spec;
 
 pub use classify::{propose, Draft, MAX_CATEGORIES};
 pub use render::{basemap_layers, glyphs_url, legend, map_layers, style_document, Placement};
-pub use spec::{check_color, validate_layers};
+pub use spec::{check_color, validate_background_layers, validate_layers};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;

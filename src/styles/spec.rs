@@ -297,6 +297,69 @@ pub fn validate_layers(layers: &[Json]) -> Result<(), StyleError> {
     Ok(())
 }
 
+/// Checks the MapLibre layers of an operator's background style (see
+/// [`crate::backgrounds`]): their shape — types, ids, source layers, zooms, filters and
+/// expressions — but not every property name, as styles made by other tools (Protomaps'
+/// basemaps) use the whole spec. `source` is Atlante's to set.
+pub fn validate_background_layers(layers: &[Json]) -> Result<(), StyleError> {
+    const TYPES: &[&str] = &[
+        "fill",
+        "line",
+        "circle",
+        "symbol",
+        "fill-extrusion",
+        "raster",
+        "heatmap",
+    ];
+    if layers.is_empty() || layers.len() > 512 {
+        return bad("a background style has 1 to 512 layers");
+    }
+    for l in layers {
+        let Some(o) = l.as_object() else {
+            return bad("a style layer is an object");
+        };
+        if !o.get("id").is_some_and(Json::is_string) {
+            return bad("every layer has a string id");
+        }
+        if !o
+            .get("type")
+            .and_then(Json::as_str)
+            .is_some_and(|t| TYPES.contains(&t))
+        {
+            return bad(format!("layer types: {}", TYPES.join(", ")));
+        }
+        for (k, v) in o {
+            match k.as_str() {
+                "id" | "type" | "metadata" => {}
+                "source-layer" if v.is_string() => {}
+                "minzoom" | "maxzoom" if v.as_f64().is_some_and(|z| (0.0..=24.0).contains(&z)) => {}
+                "filter" => check_expression(v, 0)?,
+                "paint" | "layout" => {
+                    let Some(props) = v.as_object() else {
+                        return bad(format!("'{k}' is an object"));
+                    };
+                    for (pk, pv) in props {
+                        // Font stacks are arrays of names, not expressions.
+                        if pk != "text-font"
+                            && pv.is_array()
+                            && pv.get(0).is_some_and(Json::is_string)
+                        {
+                            check_expression(pv, 0)?;
+                        }
+                    }
+                }
+                other => {
+                    return bad(format!(
+                        "'{}' is not set in a background layer",
+                        other.chars().take(40).collect::<String>()
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,6 +221,36 @@ impl PmtilesWriter {
     }
 }
 
+/// The JSON metadata of a PMTiles v3 archive on disk (for an archive's layer names).
+pub fn read_metadata(path: &std::path::Path) -> std::io::Result<serde_json::Value> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut f = std::fs::File::open(path)?;
+    let mut h = [0u8; 127];
+    f.read_exact(&mut h)?;
+    if &h[..7] != b"PMTiles" || h[7] != 3 {
+        return Err(bad("not a PMTiles v3 archive"));
+    }
+    let at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or_default());
+    let (offset, len) = (at(24), at(32));
+    if len > 16 << 20 {
+        return Err(bad("metadata over 16 MiB"));
+    }
+    f.seek(SeekFrom::Start(offset))?;
+    let mut raw = vec![0u8; len as usize];
+    f.read_exact(&mut raw)?;
+    let text = match h[97] {
+        2 => {
+            let mut s = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut s)?;
+            s
+        }
+        0 | 1 => raw,
+        _ => return Err(bad("metadata compression not supported")),
+    };
+    serde_json::from_slice(&text).map_err(|e| bad(&e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -460,9 +460,15 @@ impl Drop for Server {
 
 /// Starts the binary on a free port over `location` and waits until it accepts connections.
 pub fn serve(location: &str) -> Server {
+    serve_with(location, &[])
+}
+
+/// [`serve`] with more arguments before `serve` (e.g. `--config FILE`).
+pub fn serve_with(location: &str, args: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_atlante"))
         .current_dir(repo())
+        .args(args)
         .args([
             "--store",
             location,
@@ -707,5 +713,53 @@ pub fn gunzip(path: &Path) -> Vec<u8> {
     flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
         .read_to_end(&mut out)
         .unwrap();
+    out
+}
+
+/// A PMTiles archive of OpenStreetMap streets and amenities of Milan (tests/fixtures/osm),
+/// made as an operator would: ingested into a store of its own, then
+/// `atlante tiles export` (z10–14). Returns its path, in `dir`.
+pub fn osm_archive(dir: &Path) -> PathBuf {
+    use std::io::Read;
+    let store = dir.join("osm.gpkg").display().to_string();
+    for (name, slug) in [
+        ("osm_streets_milano_2016", "strade"),
+        ("osm_amenities_milano_2016", "servizi"),
+    ] {
+        let gz = std::fs::read(fixture(&format!("osm/{name}.geojson.gz"))).unwrap();
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut text)
+            .unwrap();
+        let file = dir.join(format!("{name}.geojson"));
+        std::fs::write(&file, text).unwrap();
+        cli_ok(
+            &store,
+            &[
+                "ingest",
+                "--org",
+                "cmm",
+                "--layer",
+                slug,
+                "--visibility",
+                "public",
+                file.to_str().unwrap(),
+            ],
+        );
+    }
+    let out = dir.join("osm.pmtiles");
+    cli_ok(
+        &store,
+        &[
+            "tiles",
+            "export",
+            "--layers",
+            "cmm_strade,cmm_servizi",
+            "--zooms",
+            "10-14",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     out
 }

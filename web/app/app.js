@@ -36,14 +36,7 @@
   if (cfg.mode === "static") {
     // The archive is read whole, once: any static host will do, even one without HTTP
     // range requests (python3 -m http.server).
-    const bytes = await fetch("tiles.pmtiles").then((r) => r.arrayBuffer());
-    const source = {
-      getKey: () => "tiles.pmtiles",
-      getBytes: async (offset, length) => ({ data: bytes.slice(offset, offset + length) }),
-    };
-    const protocol = new pmtiles.Protocol();
-    protocol.add(new pmtiles.PMTiles(source));
-    maplibregl.addProtocol("pmtiles", protocol.tile);
+    await AtlanteTools.addWholeArchive("tiles.pmtiles", here + "tiles.pmtiles");
     style.sources.atlante.url = "pmtiles://tiles.pmtiles";
     // The bundle's own glyphs (only the ranges its labels need), by a whole URL.
     style.glyphs = here + "fonts/{fontstack}/{range}.pbf";
@@ -115,6 +108,11 @@
     return { features: hits.slice(0, limit), matched: hits.length };
   }
 
+  // The backgrounds the app offers (raster ones from their hosts; PMTiles from the server
+  // or, static, from the bundle).
+  const backgrounds = cfg.backgrounds || [];
+  let background = backgrounds.some((b) => b.id === params.get("bg")) ? params.get("bg") : "";
+
   // The app's layers, top first, as the tools see them; reordering moves their map layers.
   const order = cfg.layers.map((l) => l.id);
   const styleIds = (id) => map.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:layer"] === id).map((x) => x.id);
@@ -137,6 +135,7 @@
     rows,
     canFilter: (id) => (cfg.mode === "online" || byId.get(id).data ? true : tools.words.noData),
     attribution: () => Object.values(map.getStyle().sources).map((s) => textOf(s.attribution)).filter(Boolean).join(" · "),
+    state: () => (background ? [["bg", background]] : []),
     onChange: () => history.replaceState(null, "", "#" + tools.state().toString()),
   });
   window.atlanteTools = tools;
@@ -174,6 +173,17 @@
   });
 
   map.on("load", () => {
+    if (backgrounds.length) {
+      const words = { it: ["Sfondo", "Solo i comuni"], en: ["Background", "Comuni only"] }[cfg.language] || ["Sfondo", "Solo i comuni"];
+      const pick = AtlanteTools.backgroundPicker(backgrounds, words[0], words[1], (id) => {
+        background = id;
+        AtlanteTools.setBackground(map, backgrounds, id, here);
+        history.replaceState(null, "", "#" + tools.state().toString());
+      });
+      pick.value = background;
+      document.getElementById("side").prepend(Atlante.el("label", { class: "atl-field" }, Atlante.el("span", { text: words[0] }), pick));
+      if (background) AtlanteTools.setBackground(map, backgrounds, background, here);
+    }
     tools.restore(params);
     window.atlanteReady = true;
   });

@@ -435,5 +435,47 @@ window.AtlanteTools = (function () {
     return api;
   }
 
-  return { install, geodesicDistance, lineLength, ringArea, WORDS };
+  // One pmtiles protocol for the page (a second registration would replace the first).
+  let protocol = null;
+  function pmtilesProtocol() {
+    if (!protocol) { protocol = new pmtiles.Protocol(); maplibregl.addProtocol("pmtiles", protocol.tile); }
+    return protocol;
+  }
+  // An archive read whole, once, from a relative URL: any static host will do, even one
+  // without HTTP range requests (python3 -m http.server).
+  async function addWholeArchive(key, url) {
+    const bytes = await fetch(url).then((r) => r.arrayBuffer());
+    pmtilesProtocol().add(new pmtiles.PMTiles({ getKey: () => key, getBytes: async (offset, length) => ({ data: bytes.slice(offset, offset + length) }) }));
+  }
+
+  // Backgrounds (from the server's configuration; see src/backgrounds.rs): `list` of
+  // {id, title, source_id, source, layers, kind}. Draws background `id` (none: "") under the
+  // base map's comuni, whose fill then steps aside. A PMTiles archive of this server is read
+  // by range requests; one in a static bundle (a relative URL) is read whole from `base`.
+  const archives = new Set();
+  async function setBackground(map, list, id, base) {
+    for (const l of map.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:background"])) map.removeLayer(l.id);
+    for (const b of list) if (map.getSource(b.source_id)) map.removeSource(b.source_id);
+    const b = list.find((x) => x.id === id);
+    if (b) {
+      if (b.kind === "pmtiles") {
+        const key = b.source.url.replace(/^pmtiles:\/\//, "");
+        if (/^https?:/.test(key)) pmtilesProtocol();
+        else if (!archives.has(key)) { await addWholeArchive(key, (base || "") + key); archives.add(key); }
+      }
+      map.addSource(b.source_id, b.source);
+      const under = map.getStyle().layers.find((x) => x.metadata && x.metadata["atlante:basemap"]);
+      b.layers.forEach((l) => map.addLayer(l, under ? under.id : undefined));
+    }
+    if (map.getLayer("basemap:fill")) map.setLayoutProperty("basemap:fill", "visibility", b ? "none" : "visible");
+  }
+  // A select listing the backgrounds ("" first: the comuni alone); calls onPick(id).
+  function backgroundPicker(list, label, none, onPick) {
+    const sel = Atlante.el("select", { "aria-label": label, class: "atl-background" }, Atlante.el("option", { value: "", text: none }),
+      ...list.map((b) => Atlante.el("option", { value: b.id, text: b.title })));
+    sel.onchange = () => onPick(sel.value);
+    return sel;
+  }
+
+  return { install, setBackground, backgroundPicker, addWholeArchive, geodesicDistance, lineLength, ringArea, WORDS };
 })();

@@ -188,6 +188,27 @@ try {
     await page.screenshot({ path: `${outDir}/viewer-labels.png` });
     result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
     result.elsewhere = fromElsewhere(base);
+  } else if (scenario === "background") {
+    // The operator's vector background (an archive of OpenStreetMap streets and amenities)
+    // chosen by the link, read by range from the server, under the comuni's names.
+    await page.goto(`${base}/#map=14/45.4642/9.1900&bg=osm`);
+    await mapIdle();
+    await page.waitForFunction(() => {
+      const m = window.atlanteMap;
+      const ids = m.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:background"]).map((x) => x.id);
+      return ids.length && m.queryRenderedFeatures({ layers: ids }).length > 0;
+    }, null, { timeout: 30000, polling: 200 });
+    result.backgroundFeatures = await page.evaluate(() => {
+      const m = window.atlanteMap;
+      const ids = m.getStyle().layers.filter((x) => x.metadata && x.metadata["atlante:background"]).map((x) => x.id);
+      return m.queryRenderedFeatures({ layers: ids }).length;
+    });
+    result.picked = await page.inputValue(".atl-background");
+    result.comuniFill = await page.evaluate(() => window.atlanteMap.getLayoutProperty("basemap:fill", "visibility"));
+    result.archiveRequests = requested.filter((u) => u.includes("/backgrounds/osm.pmtiles")).length;
+    await page.screenshot({ path: `${outDir}/viewer-background.png` });
+    await axe("viewer-background");
+    result.elsewhere = fromElsewhere(base);
   } else if (scenario === "tiles") {
     // MapLibre draws Atlante's tiles: the z12 view of Milan.
     await page.goto(`${base}/#map=12/45.4642/9.1900&layers=015146_nil,015146_aree_pedonali_ztl`);

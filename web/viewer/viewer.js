@@ -37,10 +37,9 @@
     : { bounds: metro && metro.bbox ? metro.bbox : [8.7, 45.16, 9.55, 45.64] };
 
   const style = { version: 8, glyphs: configDoc.glyphs, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef1f5" } }] };
-  if (configDoc.basemap_url) {
-    style.sources.basemap = { type: "raster", tiles: [configDoc.basemap_url], tileSize: 256, attribution: configDoc.basemap_attribution || "" };
-    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
-  }
+  // The operator's backgrounds (raster or PMTiles), switchable under everything.
+  const backgrounds = configDoc.backgrounds || [];
+  let background = backgrounds.some((b) => b.id === params.get("bg")) ? params.get("bg") : "";
   const map = new maplibregl.Map({ container: "map", style, ...start, fitBoundsOptions: { padding: 20 }, hash: false, attributionControl: { compact: true } });
   map.addControl(new maplibregl.NavigationControl(), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
@@ -108,7 +107,7 @@
     },
     canFilter: () => true,
     attribution: () => document.getElementById("attribution").textContent,
-    state: () => (active.length ? [["layers", active.join(",")]] : []),
+    state: () => [...(active.length ? [["layers", active.join(",")]] : []), ...(background ? [["bg", background]] : [])],
     onChange: () => writeUrl(),
   });
   window.atlanteTools = tools;
@@ -212,6 +211,13 @@
 
   map.on("load", () => {
     if (basemap) addBasemap();
+    if (backgrounds.length) {
+      const pick = AtlanteTools.backgroundPicker(backgrounds, "Sfondo", "Solo i comuni", (id) => { background = id; AtlanteTools.setBackground(map, backgrounds, id); writeUrl(); });
+      pick.value = background;
+      document.getElementById("background-field").append(pick);
+      document.getElementById("background-field").hidden = false;
+      if (background) AtlanteTools.setBackground(map, backgrounds, background);
+    }
     tools.restore(params);
     Promise.all([...active].reverse().map((id) => addStyledLayer(byId.get(id)))).then(() => {
       changed();
