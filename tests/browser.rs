@@ -581,6 +581,22 @@ fn viewer_opens_on_the_base_map_with_names() {
         "{v}"
     );
     assert_eq!(v["elsewhere"], serde_json::json!([]), "{v}");
+    // English, and the keyboard.
+    assert_eq!(v["english"]["lang"], "en", "{v}");
+    assert_eq!(
+        v["english"]["headings"],
+        serde_json::json!(["Layers on the map", "Tools", "Catalogue"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["english"]["tabs"],
+        serde_json::json!(["Table", "Measure", "Print", "Share"]),
+        "{v}"
+    );
+    assert_eq!(v["keyboard"]["tableOpen"], true, "{v}");
+    assert_eq!(v["keyboard"]["focused"], "atl-table-layer", "{v}");
+    assert_eq!(v["keyboard"]["rowMoved"], true, "{v}");
+    assert_eq!(v["axe"]["viewer-en"], serde_json::json!([]), "{v}");
     if let Ok(to) = std::env::var("ATLANTE_SCREENSHOTS") {
         for (f, name) in [
             ("viewer-fresh.png", "viewer-basemap.png"),

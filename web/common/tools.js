@@ -130,9 +130,21 @@ window.AtlanteTools = (function () {
       const id = "atl-pane-" + key;
       const tab = el("button", { type: "button", role: "tab", id: "atl-tab-" + key, "aria-controls": id, "aria-selected": "false", text: w[key] });
       const pane = el("div", { id, role: "tabpanel", "aria-labelledby": "atl-tab-" + key, class: "atl-pane", hidden: "" });
+      // One tab in the Tab order (the open one, else the first); arrows move between them.
+      tab.tabIndex = tabs.children.length ? -1 : 0;
+      tab.onkeydown = (e) => {
+        const all = [...tabs.querySelectorAll("[role=tab]")];
+        const i = all.indexOf(tab);
+        const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: all.length - 1 }[e.key];
+        if (to === undefined) return;
+        e.preventDefault();
+        const next = all[(to + all.length) % all.length];
+        all.forEach((t) => { t.tabIndex = t === next ? 0 : -1; });
+        next.focus();
+      };
       tab.onclick = () => {
         const open = tab.getAttribute("aria-selected") !== "true";
-        tabs.querySelectorAll("[role=tab]").forEach((t) => t.setAttribute("aria-selected", "false"));
+        tabs.querySelectorAll("[role=tab]").forEach((t) => { t.setAttribute("aria-selected", "false"); t.tabIndex = t === tab ? 0 : -1; });
         panes.querySelectorAll(".atl-pane").forEach((p) => { p.hidden = true; });
         if (open) { tab.setAttribute("aria-selected", "true"); pane.hidden = false; pane.dispatchEvent(new Event("open")); }
         else pane.dispatchEvent(new Event("close"));

@@ -219,6 +219,8 @@
       layers: appLayers.map((a) => ({ id: a.id, popup_fields: a.popup_fields, ...(a.label_field ? { label_field: a.label_field } : {}) })),
     };
     if (search) { const [layer, field] = search.split("|"); cfg.search_fields = [{ layer, field }]; }
+    cfg.tools = Object.fromEntries([...document.querySelectorAll("#a-tools input")].map((c) => [c.value, c.checked]));
+    cfg.backgrounds = [...document.querySelectorAll("#a-backgrounds input:checked")].map((c) => c.value);
     if (view) cfg.view = view;
     return cfg;
   }
@@ -277,7 +279,13 @@
     $("a-add").value = "";
     changedApp();
   };
-  for (const id of ["a-title", "a-lang", "a-color", "a-search"]) $(id).addEventListener("change", changedApp);
+  for (const id of ["a-title", "a-lang", "a-color", "a-search", "a-tools", "a-backgrounds"]) $(id).addEventListener("change", changedApp);
+  // The backgrounds this server offers (its configuration), to pick for the app.
+  fetch("/api/viewer-config").then((r) => r.json()).then((c) => {
+    const box = $("a-backgrounds");
+    for (const b of c.backgrounds || []) box.append(el("label", {}, el("input", { type: "checkbox", value: b.id }), document.createTextNode(" " + b.title + (b.network ? " (rete)" : ""))));
+    box.hidden = !(c.backgrounds || []).length;
+  }).catch(() => {});
   $("a-view").onclick = () => { if (appMap) { view = { center: appMap.getCenter().toArray(), zoom: Math.round(appMap.getZoom() * 100) / 100 }; changedApp(); } };
   const appPath = () => "/api/orgs/" + encodeURIComponent(me.org) + "/apps/" + encodeURIComponent($("a-slug").value.trim());
   $("a-save").onclick = async () => {
@@ -313,6 +321,9 @@
         $("a-slug").value = a.slug; $("a-title").value = a.config.title; $("a-description").value = a.config.description || "";
         $("a-lang").value = a.config.language; $("a-color").value = a.config.theme_color;
         view = a.config.view || null;
+        const tools = a.config.tools || {};
+        document.querySelectorAll("#a-tools input").forEach((c) => { c.checked = tools[c.value] !== false; });
+        document.querySelectorAll("#a-backgrounds input").forEach((c) => { c.checked = (a.config.backgrounds || []).includes(c.value); });
         appLayers = a.config.layers.map((x) => ({ id: x.id, label_field: x.label_field, popup_fields: x.popup_fields || layers.find((l) => l.id === x.id).fields.map((f) => f.name) }));
         changedApp();
       };

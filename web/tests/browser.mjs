@@ -188,6 +188,28 @@ try {
     await page.screenshot({ path: `${outDir}/viewer-labels.png` });
     result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
     result.elsewhere = fromElsewhere(base);
+    // In English, and by keyboard: the tools' tabs open with Enter, their controls take focus.
+    await page.goto(`${base}/#lang=en&layers=015146_scuole`);
+    await page.reload();
+    await mapIdle();
+    result.english = {
+      lang: await page.evaluate(() => document.documentElement.lang),
+      headings: await page.$$eval("#panel h2", (hs) => hs.map((h) => h.textContent)),
+      tabs: await page.$$eval(".atl-tabs [role=tab]", (ts) => ts.map((t) => t.textContent)),
+    };
+    await page.focus("#atl-tab-table");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Tab");
+    result.keyboard = {
+      tableOpen: await page.evaluate(() => !document.getElementById("atl-pane-table").hidden),
+      focused: await page.evaluate(() => document.activeElement && document.activeElement.className),
+    };
+    await page.waitForFunction(() => document.querySelectorAll("#atl-pane-table tbody tr").length > 0, null, { timeout: 20000 });
+    await page.focus("#atl-pane-table tbody tr:first-child");
+    const before = await page.evaluate(() => window.atlanteMap.getCenter().toArray());
+    await page.keyboard.press("Enter");
+    result.keyboard.rowMoved = await page.evaluate((b) => { const c = window.atlanteMap.getCenter().toArray(); return Math.abs(c[0] - b[0]) + Math.abs(c[1] - b[1]) > 1e-6; }, before);
+    await axe("viewer-en");
   } else if (scenario === "background") {
     // The operator's vector background (an archive of OpenStreetMap streets and amenities)
     // chosen by the link, read by range from the server, under the comuni's names.

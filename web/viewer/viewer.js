@@ -10,6 +10,23 @@
 
 (async function () {
   const { el } = Atlante;
+  // Italian, or English with #lang=en (the page's texts carry their English in data-en).
+  const lang = new URLSearchParams(location.hash.slice(1)).get("lang") === "en" ? "en" : "it";
+  const T = {
+    it: { metro: "Città Metropolitana", other: "Altro", dataset: "scheda e download", datasetFor: "Scheda e download: ", up: "sposta su", down: "sposta giù", opacity: "Opacità: ", background: "Sfondo", comuniOnly: "Solo i comuni", title: "Atlante — SIT Metropolitano", switchTo: ["English", "#lang=en"] },
+    en: { metro: "Metropolitan City", other: "Other", dataset: "details and download", datasetFor: "Details and download: ", up: "move up", down: "move down", opacity: "Opacity: ", background: "Background", comuniOnly: "Comuni only", title: "Atlante — Metropolitan GIS", switchTo: ["Italiano", "#lang=it"] },
+  }[lang];
+  if (lang === "en") {
+    document.documentElement.lang = "en";
+    document.querySelectorAll("[data-en]").forEach((e) => { e.textContent = e.dataset.en; });
+    document.querySelectorAll("[data-en-placeholder]").forEach((e) => { e.placeholder = e.dataset.enPlaceholder; });
+    document.querySelectorAll("[data-en-aria-label]").forEach((e) => e.setAttribute("aria-label", e.dataset.enAriaLabel));
+  }
+  const switcher = document.getElementById("lang-switch");
+  switcher.textContent = T.switchTo[0];
+  switcher.setAttribute("lang", lang === "en" ? "it" : "en");
+  switcher.setAttribute("hreflang", lang === "en" ? "it" : "en");
+  switcher.onclick = (e) => { e.preventDefault(); location.hash = T.switchTo[1].slice(1); location.reload(); };
 
   const [layersDoc, orgsDoc, configDoc] = await Promise.all([
     fetch("/api/layers").then((r) => r.json()),
@@ -89,8 +106,8 @@
 
   // The tools (common/tools.js) on the active layers; the list above is their switcher.
   const tools = AtlanteTools.install(map, {
-    lang: "it",
-    title: "Atlante — SIT Metropolitano",
+    lang,
+    title: T.title,
     container: document.getElementById("tools"),
     enabled: { layers: false },
     layers: () => active.map((id) => { const l = byId.get(id); return { id, title: l.title, fields: l.fields, geom_type: l.geom_type, legend: legends.get(id) || [[l.title, colour.get(id)]] }; }),
@@ -107,7 +124,7 @@
     },
     canFilter: () => true,
     attribution: () => document.getElementById("attribution").textContent,
-    state: () => [...(active.length ? [["layers", active.join(",")]] : []), ...(background ? [["bg", background]] : [])],
+    state: () => [...(active.length ? [["layers", active.join(",")]] : []), ...(background ? [["bg", background]] : []), ...(lang === "en" ? [["lang", "en"]] : [])],
     onChange: () => writeUrl(),
   });
   window.atlanteTools = tools;
@@ -119,11 +136,11 @@
     ol.replaceChildren();
     active.forEach((id, i) => {
       const l = byId.get(id);
-      const up = el("button", { type: "button", title: "su", "aria-label": "sposta su", text: "↑" });
-      const down = el("button", { type: "button", title: "giù", "aria-label": "sposta giù", text: "↓" });
+      const up = el("button", { type: "button", title: T.up, "aria-label": T.up + ": " + l.title, text: "↑" });
+      const down = el("button", { type: "button", title: T.down, "aria-label": T.down + ": " + l.title, text: "↓" });
       up.onclick = () => { if (i > 0) { [active[i - 1], active[i]] = [active[i], active[i - 1]]; changed(); } };
       down.onclick = () => { if (i < active.length - 1) { [active[i + 1], active[i]] = [active[i], active[i + 1]]; changed(); } };
-      const opacity = el("input", { type: "range", min: "0", max: "1", step: "0.05", class: "opacity", "aria-label": "Opacità: " + l.title });
+      const opacity = el("input", { type: "range", min: "0", max: "1", step: "0.05", class: "opacity", "aria-label": T.opacity + l.title });
       opacity.value = String(tools.opacity.has(id) ? tools.opacity.get(id) : 1);
       opacity.oninput = () => tools.setOpacity(id, Number(opacity.value));
       ol.append(el("li", { "data-layer": id }, swatch(l), el("span", { class: "title", text: l.title }), up, down, opacity));
@@ -148,8 +165,8 @@
   // Catalog: zona omogenea → comune → theme.
   function zoneOf(l) {
     const o = orgs.get(l.org);
-    if (!o || o.kind === "metro") return "Città Metropolitana";
-    return o.zona_omogenea || "Altro";
+    if (!o || o.kind === "metro") return T.metro;
+    return o.zona_omogenea || T.other;
   }
   function renderCatalog(filter) {
     const f = (filter || "").trim().toLowerCase();
@@ -179,7 +196,7 @@
             cb.onchange = () => toggle(l.id, cb.checked);
             td.append(el("label", { class: "layer", title: l.description || l.title }, cb, swatch(l), el("span", { text: l.title })));
             // A public layer's open-data page: description, licence, downloads.
-            if (l.visibility === "public") td.append(el("a", { class: "dataset-link", href: "/datasets/" + encodeURIComponent(l.id), text: "scheda e download", "aria-label": "Scheda e download: " + l.title }));
+            if (l.visibility === "public") td.append(el("a", { class: "dataset-link", href: "/datasets/" + encodeURIComponent(l.id), text: T.dataset, "aria-label": T.datasetFor + l.title }));
           }
           cd.append(td);
         }
@@ -212,9 +229,9 @@
   map.on("load", () => {
     if (basemap) addBasemap();
     if (backgrounds.length) {
-      const pick = AtlanteTools.backgroundPicker(backgrounds, "Sfondo", "Solo i comuni", (id) => { background = id; AtlanteTools.setBackground(map, backgrounds, id); writeUrl(); });
+      const pick = AtlanteTools.backgroundPicker(backgrounds, T.background, T.comuniOnly, (id) => { background = id; AtlanteTools.setBackground(map, backgrounds, id); writeUrl(); });
       pick.value = background;
-      document.getElementById("background-field").append(pick);
+      document.getElementById("background-field").append(el("span", { text: T.background }), pick);
       document.getElementById("background-field").hidden = false;
       if (background) AtlanteTools.setBackground(map, backgrounds, background);
     }
