@@ -419,6 +419,14 @@ fn assert_tools(v: &serde_json::Value, line1: &[(u64, [f64; 2])]) {
     }
     assert_eq!(v["axe"]["app"], serde_json::json!([]), "{v}");
     assert_eq!(v["axe"]["app-tools"], serde_json::json!([]), "{v}");
+    // A phone's screen: the map as wide as the screen, the panel under it.
+    let phone = &v["phone"];
+    let f = |k: &str| phone[k].as_f64().unwrap();
+    assert!(f("mapWidth") >= 389.0 && f("canvasWidth") >= 389.0, "{v}");
+    assert!(
+        f("sideTop") >= f("mapBottom") - 1.0 && f("sideWidth") >= 389.0,
+        "{v}"
+    );
 }
 
 /// The table's filter (built as `linee = '1'`) gives the rows `/items` gives for it

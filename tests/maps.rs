@@ -302,7 +302,7 @@ async fn browser_cql2_matches_items(t: TestStore) {
         let browser: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
         for (text, got) in filters.iter().zip(&browser) {
-            let q = url_encode(text);
+            let q = common::url_encode(text);
             let items = common::get(
                 &app,
                 &format!("/collections/{layer}/items?limit=10000&filter={q}"),
@@ -351,17 +351,6 @@ async fn browser_cql2_matches_items(t: TestStore) {
     for (text, r) in refused.iter().zip(out) {
         assert!(r["error"].is_string(), "{text}: {r}");
     }
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 both_stores!(browser_cql2_matches_items);
@@ -475,13 +464,24 @@ async fn backgrounds_an_operator_adds() {
     let online = common::get(&app, "/apps/015146/sfondi/config.json")
         .await
         .json();
-    let net: Vec<(&str, bool)> = online["backgrounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b["id"].as_str().unwrap(), b["network"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(net, [("osm", true), ("orto", true)]);
+    // (id, needs the network) of each background an app's config.json lists.
+    let network = |cfg: &serde_json::Value| -> Vec<(String, bool)> {
+        cfg["backgrounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["id"].as_str().unwrap().into(),
+                    b["network"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        network(&online),
+        [("osm".into(), true), ("orto".into(), true)]
+    );
     let page = common::get(&app, "/apps/015146/sfondi/").await;
     assert!(page
         .header("content-security-policy")
@@ -509,15 +509,9 @@ async fn backgrounds_an_operator_adds() {
             .unwrap();
         serde_json::from_str(&s).unwrap()
     };
-    let net: Vec<(&str, bool)> = cfg["backgrounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b["id"].as_str().unwrap(), b["network"].as_bool().unwrap()))
-        .collect();
     assert_eq!(
-        net,
-        [("osm", false), ("orto", true)],
+        network(&cfg),
+        [("osm".into(), false), ("orto".into(), true)],
         "the static bundle says which need the network"
     );
     assert_eq!(

@@ -13,7 +13,7 @@ use geo::{Area, Centroid, InteriorPoint};
 use geo_types::{Geometry, MultiPolygon, Point};
 
 use super::index::LayerIndex;
-use crate::model::{Field, FieldType, GeomType, Layer, OpenMeta, Org, SourceInfo, Value};
+use crate::model::{Field, FieldType, GeomType, Layer, Org, Value};
 use crate::store::StoredFeature;
 
 /// The ids of the base's layers (never a catalog id: those are `{org}_{slug}` with an ISTAT
@@ -177,27 +177,14 @@ fn layer(
     extent: Option<[f64; 4]>,
 ) -> Layer {
     Layer {
-        id: id.into(),
         org: crate::model::METRO_ORG.into(),
         slug: slug.into(),
         title: "Comuni e zone omogenee".into(),
-        description: String::new(),
         theme: "base".into(),
         licence: "CC-BY-4.0".into(),
         attribution: "ISTAT; openpolis/geojson-italy".into(),
-        attribution_url: String::new(),
-        visibility: "public".into(),
-        version: 1,
-        change_seq: 0,
-        data_seq: 0,
-        base_seq: 0,
-        geom_type,
         feature_count: count as i64,
         extent,
-        fields,
-        source: SourceInfo::default(),
-        updated_at: String::new(),
-        data_updated_at: String::new(),
-        meta: OpenMeta::default(),
+        ..Layer::sketch(id, geom_type, fields)
     }
 }

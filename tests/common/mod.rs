@@ -763,3 +763,15 @@ pub fn osm_archive(dir: &Path) -> PathBuf {
     );
     out
 }
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -394,6 +394,15 @@ try {
     await page.click("#atl-tab-print");
     result.pdf = await downloaded("#atl-pane-print .atl-primary", `app-${mode}.pdf`);
     await axe("app-tools");
+    // On a phone: the map full width on top, the panel below it.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(500);
+    result.phone = await page.evaluate(() => {
+      const m = document.getElementById("map").getBoundingClientRect();
+      const p = document.getElementById("side").getBoundingClientRect();
+      return { mapWidth: m.width, mapBottom: m.bottom, sideTop: p.top, sideWidth: p.width, canvasWidth: window.atlanteMap.getCanvas().clientWidth };
+    });
+    await page.screenshot({ path: `${outDir}/app-${mode}-phone.png`, fullPage: true });
     result.xss = await xssCount();
   } else if (scenario === "xss") {
     // Hostile strings in layer titles, attribute names and values and app titles: the viewer,
