@@ -135,7 +135,7 @@ PY
         t0=$(now); serve "$loc" "$port" "$work/serve.log"
         wait_ok "http://127.0.0.1:$port/tiles/$layer/$tz/$tx/$ty.mvt"; t1=$(now)
         sleep 3
-        echo "$store $kind first tile after $run: $(secs "$t0" "$t1") s; RSS $(rss_mb "$pid") MB (before the layer $base_rss MB): $(python3 -c "print(f'{($(rss_mb "$pid") - $base_rss) / ($size / 1e6):.0f}')") MB per million; $(sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -o 'tile index [a-z ]*layer=[a-z_]* .*' | tail -1)"
+        echo "$store $kind first tile after $run: $(secs "$t0" "$t1") s; RSS $(rss_mb "$pid") MB (before the layer $base_rss MB): $(python3 -c "print(f'{($(rss_mb "$pid") - $base_rss) / ($size / 1e6):.0f}')") MB per million; $(sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -o 'tile index [a-z ]*layer=[a-z_]* .*' | tail -1) $(sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -o 'stages=.*' | tail -1)"
         stop "$pid"
       done
     fi

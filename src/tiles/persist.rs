@@ -111,6 +111,9 @@ pub fn load(path: &Path, layer: &Layer) -> Option<LayerIndex> {
 }
 
 fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
+    let started = std::time::Instant::now();
+    let mut stages: Vec<(&str, u128)> = Vec::new();
+    let mut stage = |name: &'static str| stages.push((name, started.elapsed().as_millis()));
     let seq = r.i64()?;
     let n = r.len(SLOT_BYTES)?;
     let mut slots = Vec::with_capacity(n);
@@ -140,10 +143,11 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
         left -= take;
     }
     let n = r.len(4)?;
-    let free: Vec<u32> = (0..n).map(|_| r.u32()).collect::<Option<_>>()?;
+    let free = r.u32s(n)?;
     let geoms = r.arena()?;
     let n = r.len(1)?;
     let values = Values::from_bytes(r.bytes(n)?);
+    stage("slots, geometries, values");
     let live = |s: &Slot| s.fid != EMPTY;
     if slots
         .iter()
@@ -188,12 +192,15 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             geoms,
         });
     }
+    stage("checks and levels");
     let mut tree = PackedTree::new(slots.iter().map(|s| s.bbox()));
     for (i, s) in slots.iter().enumerate() {
         if !live(s) {
             tree.remove(i as u32);
         }
     }
+    stage("tree");
+    tracing::info!(layer = %layer.id, ?stages, "tile index read: milliseconds since the start, by stage");
     let inner = Inner {
         tree,
         slots,
@@ -297,9 +304,6 @@ impl Reader {
     fn u8(&mut self) -> Option<u8> {
         Some(self.array::<1>()?[0])
     }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.array()?))
-    }
     fn i64(&mut self) -> Option<i64> {
         Some(i64::from_le_bytes(self.array()?))
     }
@@ -312,8 +316,25 @@ impl Reader {
         let n = self.len(1)?;
         let pts = self.bytes(n)?;
         let n = self.len(4)?;
-        let rings: Vec<u32> = (0..n).map(|_| self.u32()).collect::<Option<_>>()?;
+        let rings = self.u32s(n)?;
         Some(Arena::from_parts(pts, rings))
+    }
+    /// `n` little-endian u32s, read a block at a time.
+    fn u32s(&mut self, n: usize) -> Option<Vec<u32>> {
+        let mut out = Vec::with_capacity(n);
+        let mut block = vec![0u8; 4 * 16384];
+        let mut left = n;
+        while left > 0 {
+            let take = left.min(16384);
+            let buf = &mut block[..take * 4];
+            self.fill(buf)?;
+            out.extend(
+                buf.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            left -= take;
+        }
+        Some(out)
     }
 }
 
