@@ -15,6 +15,16 @@
 const NODE: usize = 16;
 /// Items put in since the last packing that make the tree pack again.
 const DELTA_MAX: usize = 4096;
+/// How many boxes a tree of `n` items holds: the items and every level of nodes.
+fn with_nodes(n: usize) -> usize {
+    let (mut total, mut level) = (n, n);
+    while level > 1 {
+        level = level.div_ceil(NODE);
+        total += level;
+    }
+    total
+}
+
 /// A box that meets nothing: what a gone item contributes to a new packing.
 const NOTHING: [f32; 4] = [
     f32::INFINITY,
@@ -38,16 +48,22 @@ pub struct PackedTree {
 impl PackedTree {
     /// A tree of items 0..n with these boxes (min x, min y, max x, max y).
     pub fn new(boxes: impl IntoIterator<Item = [f64; 4]>) -> PackedTree {
-        PackedTree::pack(boxes.into_iter().map(|b| outward(&b)).collect())
+        let boxes = boxes.into_iter();
+        let mut all = Vec::with_capacity(with_nodes(boxes.size_hint().0));
+        all.extend(boxes.map(|b| outward(&b)));
+        PackedTree::pack(all)
     }
 
+    /// Packs level 0 (`boxes`) and the nodes above it into the same array; room for the
+    /// nodes is made once, exactly, before they are added (growing it as it filled doubled
+    /// the array for a moment: memory the allocator then kept).
     fn pack(mut boxes: Vec<[f32; 4]>) -> PackedTree {
         let n = boxes.len();
+        boxes.reserve_exact(with_nodes(n) - n);
         let mut ends = vec![n];
         let mut start = 0;
         while boxes.len() - start > 1 {
             let end = boxes.len();
-            boxes.reserve((end - start).div_ceil(NODE));
             for at in (start..end).step_by(NODE) {
                 let node = boxes[at..(at + NODE).min(end)].iter().fold(NOTHING, union);
                 boxes.push(node);

@@ -358,7 +358,11 @@ impl super::TileEngine {
         }
         let file = self.index_file(layer)?;
         let l = layer.clone();
-        tokio::task::spawn_blocking(move || load(&file, &l))
+        tokio::task::spawn_blocking(move || {
+            let idx = load(&file, &l);
+            super::give_back();
+            idx
+        })
             .await
             .ok()
             .flatten()
