@@ -30,6 +30,7 @@
   const search = document.getElementById("search");
   search.placeholder = w.search;
   search.setAttribute("aria-label", w.search);
+  search.hidden = !(cfg.search_fields || []).length && !(cfg.comuni || []).length;
   document.getElementById("side").setAttribute("aria-label", w.panel);
 
   const here = location.href.replace(/[?#].*$/, "").replace(/[^/]*$/, "");
