@@ -363,9 +363,9 @@ impl super::TileEngine {
             super::give_back();
             idx
         })
-            .await
-            .ok()
-            .flatten()
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Persists an index in the background (a failure is logged: the index is rebuilt

@@ -92,15 +92,7 @@
   const compareValues = (a, b) => (a === null || a === undefined ? (b === null || b === undefined ? 0 : 1) : b === null || b === undefined ? -1 : a < b ? -1 : a > b ? 1 : 0);
   async function rows(id, cql, sort, limit) {
     const l = byId.get(id);
-    if (cfg.mode === "online") {
-      const q = new URLSearchParams({ limit: String(Math.min(limit, 10000)) });
-      if (cql) { q.set("filter", cql); q.set("filter-lang", "cql2-text"); }
-      if (sort) q.set("sortby", (sort[1] ? "" : "-") + sort[0]);
-      const r = await fetch(`${cfg.server}/collections/${encodeURIComponent(id)}/items?${q}`);
-      const body = await r.json();
-      if (!r.ok) throw new Error(body.detail || body.description || r.status);
-      return { features: body.features, matched: body.numberMatched ?? body.features.length };
-    }
+    if (cfg.mode === "online") return AtlanteTools.serverRows(cfg.server, id, cql, sort, limit);
     const all = await embeddedRows(l);
     if (!all) throw new Error(tools.words.noData);
     const ast = cql ? C.parse(cql) : null;

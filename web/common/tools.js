@@ -447,6 +447,18 @@ window.AtlanteTools = (function () {
     return api;
   }
 
+  // Rows from a server's `/items` (at `server`, "" for this one) with a CQL2 filter, a sort
+  // ([field, ascending] or null) and a limit (at most the server's 10,000).
+  async function serverRows(server, id, cql, sort, limit) {
+    const q = new URLSearchParams({ limit: String(Math.min(limit, 10000)) });
+    if (cql) { q.set("filter", cql); q.set("filter-lang", "cql2-text"); }
+    if (sort) q.set("sortby", (sort[1] ? "" : "-") + sort[0]);
+    const r = await fetch(`${server}/collections/${encodeURIComponent(id)}/items?${q}`);
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.detail || body.description || r.status);
+    return { features: body.features, matched: body.numberMatched ?? body.features.length };
+  }
+
   // One pmtiles protocol for the page (a second registration would replace the first).
   let protocol = null;
   function pmtilesProtocol() {
@@ -489,5 +501,5 @@ window.AtlanteTools = (function () {
     return sel;
   }
 
-  return { install, setBackground, backgroundPicker, addWholeArchive, geodesicDistance, lineLength, ringArea, WORDS };
+  return { install, serverRows, setBackground, backgroundPicker, addWholeArchive, geodesicDistance, lineLength, ringArea, WORDS };
 })();

@@ -113,15 +113,7 @@
     layers: () => active.map((id) => { const l = byId.get(id); return { id, title: l.title, fields: l.fields, geom_type: l.geom_type, legend: legends.get(id) || [[l.title, colour.get(id)]] }; }),
     styleIds: (id) => drawnIds.get(id) || [],
     reorder: () => {},
-    rows: async (id, cql, sort, limit) => {
-      const q = new URLSearchParams({ limit: String(Math.min(limit, 10000)) });
-      if (cql) { q.set("filter", cql); q.set("filter-lang", "cql2-text"); }
-      if (sort) q.set("sortby", (sort[1] ? "" : "-") + sort[0]);
-      const r = await fetch("/collections/" + encodeURIComponent(id) + "/items?" + q);
-      const body = await r.json();
-      if (!r.ok) throw new Error(body.detail || body.description || r.status);
-      return { features: body.features, matched: body.numberMatched ?? body.features.length };
-    },
+    rows: (id, cql, sort, limit) => AtlanteTools.serverRows("", id, cql, sort, limit),
     canFilter: () => true,
     attribution: () => document.getElementById("attribution").textContent,
     state: () => [...(active.length ? [["layers", active.join(",")]] : []), ...(background ? [["bg", background]] : []), ...(lang === "en" ? [["lang", "en"]] : [])],
