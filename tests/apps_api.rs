@@ -292,6 +292,19 @@ async fn apps(t: TestStore) {
         cfg["layers"][0]["fields"],
         json!([{"name": "nome", "label": "nome", "type": "text"}, {"name": "linee", "label": "linee", "type": "text"}])
     );
+    // An English app shows a layer's English title where its owner gave one.
+    t.store
+        .update_layer_meta(
+            "015146_metro_fermate",
+            &atlante::store::LayerMetaUpdate {
+                title_en: Some("Underground stops".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (_, english) = send(&app, "GET", "/apps/015146/mobilita/config.json", None, None).await;
+    assert_eq!(english["layers"][0]["title"], "Underground stops");
     // Every tool is on unless the config says otherwise; the comuni for the search box.
     assert_eq!(
         cfg["tools"],

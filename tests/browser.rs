@@ -601,6 +601,11 @@ fn viewer_opens_on_the_base_map_with_names() {
         serde_json::json!(["Table", "Measure", "Print", "Share"]),
         "{v}"
     );
+    assert_eq!(
+        v["english"]["active"],
+        serde_json::json!(["Schools of Milan"]),
+        "the layer's English title: {v}"
+    );
     assert_eq!(v["keyboard"]["tableOpen"], true, "{v}");
     assert_eq!(v["keyboard"]["focused"], "atl-table-layer", "{v}");
     assert_eq!(v["keyboard"]["rowMoved"], true, "{v}");

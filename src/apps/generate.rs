@@ -146,7 +146,11 @@ pub fn runtime_config(inputs: &Inputs, mode: Mode) -> Json {
             }
             Some(json!({
                 "id": l.id,
-                "title": a.title.clone().unwrap_or_else(|| l.title.clone()),
+                // The config's title, else (an English app) the layer's English one.
+                "title": a.title.clone().unwrap_or_else(|| match inputs.config.language.as_str() {
+                    "en" if !l.meta.title_en.is_empty() => l.meta.title_en.clone(),
+                    _ => l.title.clone(),
+                }),
                 "geom_type": l.geom_type,
                 "fields": fields,
                 "label_field": a.label_field,

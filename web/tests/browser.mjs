@@ -189,6 +189,7 @@ try {
     result.glyphRequests = requested.filter((u) => u.includes("/fonts/")).map((u) => decodeURIComponent(new URL(u).pathname));
     result.elsewhere = fromElsewhere(base);
     // In English, and by keyboard: the tools' tabs open with Enter, their controls take focus.
+    await api("PATCH", "/api/layers/015146_scuole", { title_en: "Schools of Milan" });
     await page.goto(`${base}/#lang=en&layers=015146_scuole`);
     await page.reload();
     await mapIdle();
@@ -196,6 +197,7 @@ try {
       lang: await page.evaluate(() => document.documentElement.lang),
       headings: await page.$$eval("#panel h2", (hs) => hs.map((h) => h.textContent)),
       tabs: await page.$$eval(".atl-tabs [role=tab]", (ts) => ts.map((t) => t.textContent)),
+      active: await page.$$eval("#active li .title", (ts) => ts.map((t) => t.textContent)),
     };
     await page.focus("#atl-tab-table");
     await page.keyboard.press("Enter");

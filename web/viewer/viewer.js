@@ -34,6 +34,8 @@
     fetch("/api/viewer-config").then((r) => (r.ok ? r.json() : {})).catch(() => ({})),
   ]);
   const layers = layersDoc.layers;
+  // In English, the layers' English title and description where their owners gave one.
+  if (lang === "en") for (const l of layers) { l.title = (l.meta && l.meta.title_en) || l.title; l.description = (l.meta && l.meta.description_en) || l.description; }
   const byId = new Map(layers.map((l) => [l.id, l]));
   const orgs = new Map(orgsDoc.orgs.map((o) => [o.id, o]));
   const basemap = configDoc.basemap || null; // { tiles, attribution, layers }: under everything
