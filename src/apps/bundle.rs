@@ -138,7 +138,10 @@ impl Bundler {
         // One folder per app, mode and zoom, holding the zip of the current version only.
         let folder = PathBuf::from(format!("{}-{}", inputs.org, inputs.slug))
             .join(format!("{}-z{maxzoom}", mode.name()));
-        let key = folder.join(format!("{}.zip", version_key(inputs, mode, maxzoom)));
+        let key = folder.join(format!(
+            "{}.zip",
+            version_key(inputs, mode, maxzoom, web_dir)
+        ));
         if let Some(c) = self.cache.clone() {
             let k = key.clone();
             if let Ok(Some(bytes)) = tokio::task::spawn_blocking(move || c.get(&k)).await {
@@ -175,13 +178,16 @@ impl Bundler {
     }
 }
 
-/// A digest of everything a bundle is made from: the configuration, each layer's state
-/// (its last change of any kind), their saved styles, the mode, the zoom and, online, the
-/// server it reads.
-fn version_key(inputs: &Inputs, mode: Mode, maxzoom: u8) -> String {
+/// A digest of everything a bundle is made from: the generator's own files (scripts,
+/// styles, MapLibre: a new build of Atlante with the same version number changes them),
+/// the configuration, each layer's state (its last change of any kind), their saved
+/// styles, the backgrounds, the mode, the zoom and, online, the server it reads.
+fn version_key(inputs: &Inputs, mode: Mode, maxzoom: u8, web_dir: Option<&Path>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION"));
+    h.update(super::generate::assets_digest(web_dir));
+    h.update(serde_json::to_vec(&inputs.backgrounds).unwrap_or_default());
     h.update(mode.name());
     h.update([maxzoom]);
     if mode == Mode::Online {

@@ -304,6 +304,26 @@ const FILES: &[&str] = &[
     "vendor/pmtiles.js",
 ];
 
+/// A digest of the files every bundle shares ([`asset`]); the embedded ones' once.
+pub fn assets_digest(web_dir: Option<&Path>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    static EMBEDDED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let digest = || {
+        let mut h = Sha256::new();
+        for name in FILES {
+            if let Some(bytes) = asset(web_dir, name) {
+                h.update(name);
+                h.update(bytes);
+            }
+        }
+        h.finalize().into()
+    };
+    match web_dir {
+        None => *EMBEDDED.get_or_init(digest),
+        Some(_) => digest(),
+    }
+}
+
 /// A file of a bundle that is the same for every app (the script, its styles, MapLibre), by
 /// name; None for any other name. From the embedded assets, or `web_dir` when configured.
 pub fn asset(web_dir: Option<&Path>, name: &str) -> Option<Vec<u8>> {
@@ -371,4 +391,26 @@ pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()>
         std::fs::write(p, bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle built by another build of Atlante (other scripts) has another key: the
+    /// shared files' digest follows their bytes.
+    #[test]
+    fn the_assets_digest_follows_the_files() {
+        let embedded = assets_digest(None);
+        assert_eq!(assets_digest(None), embedded);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            assets_digest(Some(dir.path())),
+            embedded,
+            "nothing overridden"
+        );
+        std::fs::create_dir_all(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("app/app.js"), "// another build").unwrap();
+        assert_ne!(assets_digest(Some(dir.path())), embedded);
+    }
 }

@@ -317,15 +317,23 @@ window.AtlanteTools = (function () {
         table.append(body);
         status.textContent = last.matched + " " + w.rows + (last.features.length < last.matched ? " (" + last.features.length + " " + w.shown + ")" : "");
       }
+      // Loads are answered out of order at times: only the latest one fills the table, which
+      // then says what it shows (data-query: layer and filter).
+      let loads = 0;
       async function load() {
         const l = current();
         if (!l) return;
         const ok = host.canFilter(l.id);
         if (ok !== true) { status.textContent = ok; table.replaceChildren(); return; }
+        const mine = ++loads;
+        const cql = filters.has(l.id) ? filters.get(l.id).text : "";
         try {
-          last = await host.rows(l.id, filters.has(l.id) ? filters.get(l.id).text : "", sort, 500);
+          const rows = await host.rows(l.id, cql, sort, 500);
+          if (mine !== loads) return;
+          last = rows;
           renderTable();
-        } catch (err) { status.textContent = w.filterError + ": " + err.message; }
+          table.dataset.query = l.id + "|" + cql;
+        } catch (err) { if (mine === loads) status.textContent = w.filterError + ": " + err.message; }
       }
       apply.onclick = async () => {
         try { api.applyFilter(layerSel.value, text.value.trim()); } catch (err) { status.textContent = w.filterError + ": " + err.message; return; }

@@ -73,7 +73,11 @@ async function filterStops(shot) {
   await page.fill(`${cond} input`, "1");
   result.cql = await page.inputValue("#atl-pane-table .atl-cql");
   await page.click("#atl-pane-table .atl-primary");
-  await page.waitForFunction(() => document.querySelectorAll("#atl-pane-table tbody tr").length > 0, null, { timeout: 20000 });
+  await page.waitForFunction((q) => document.querySelector("#atl-pane-table .atl-table").dataset.query === q, `015146_metro_fermate|${result.cql}`, { timeout: 20000 })
+    .catch(async (e) => {
+      result.tableDebug = await page.evaluate(() => ({ status: document.querySelector("#atl-pane-table .atl-status").textContent, query: document.querySelector("#atl-pane-table .atl-table").dataset.query }));
+      throw e;
+    });
   result.tableStatus = await page.textContent("#atl-pane-table .atl-status");
   result.tableFids = await page.$$eval("#atl-pane-table tbody tr", (trs) => trs.map((t) => Number(t.dataset.fid)));
   await page.screenshot({ path: `${outDir}/${shot}` });
