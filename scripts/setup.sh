@@ -5,10 +5,13 @@ set -euo pipefail
 
 # libclang-dev: bindgen (libsqlite3-sys, gdal-sys build scripts) needs libclang.
 # python3-qgis: QGIS's OAPIF provider as a client in the tests (headless).
-# fonts-open-sans: map labels (glyphs cut from it by FreeType, see src/fonts.rs).
+# fonts-open-sans: map labels (glyphs cut from it by FreeType, see src/fonts.rs). The
+#   FreeType is the one pbf_font_tools' freetype-sys vendors, compiled by build-essential's
+#   C compiler and linked statically (its symbols not exported): no libfreetype-dev; it
+#   needs zlib's headers, zlib1g-dev (libz-sys finds them with pkg-config).
 # poppler-utils: the tests read the text of the PDF an app prints (pdftotext).
 # python3-venv: the tests' Python tools (rdflib, pyshacl, OWSLib) from PyPI, in target/pyenv.
-packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libsqlite3-dev sqlite3 fonts-open-sans poppler-utils
+packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libsqlite3-dev sqlite3 zlib1g-dev fonts-open-sans poppler-utils
           postgresql postgresql-postgis chromium ca-certificates python3 python3-venv python3-qgis)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
