@@ -33,12 +33,8 @@ pub fn is_base(id: &str) -> bool {
 pub struct Base {
     /// In [`MVT_LAYERS`] order.
     pub indexes: Vec<Arc<LayerIndex>>,
-    /// Every name drawn (for the glyph ranges a bundle carries).
-    pub names: Vec<String>,
     /// Each comune's name and box (for search boxes).
     pub comuni: Vec<(String, [f64; 4])>,
-    /// [west, south, east, north] of the comuni, EPSG:4326.
-    pub bbox: Option<[f64; 4]>,
 }
 
 impl Base {
@@ -49,6 +45,7 @@ impl Base {
         // zona code → (name, Σ area·centroid, Σ area)
         let mut zone: std::collections::BTreeMap<String, (String, [f64; 2], f64)> =
             Default::default();
+        // The comuni's names (a zona named like one is named as that comune).
         let mut names = Vec::new();
         let mut boxes = Vec::new();
         let mut bbox = None;
@@ -111,15 +108,10 @@ impl Base {
             .into_values()
             .filter(|(name, _, a)| *a > 0.0 && !names.contains(name))
             .enumerate()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(i, (name, c, a))| {
-                names.push(name.clone());
-                StoredFeature {
-                    fid: i as i64 + 1,
-                    wkb: crate::geom::to_wkb(&Geometry::Point(Point::new(c[0] / a, c[1] / a))),
-                    values: vec![Value::Text(name)],
-                }
+            .map(|(i, (name, c, a))| StoredFeature {
+                fid: i as i64 + 1,
+                wkb: crate::geom::to_wkb(&Geometry::Point(Point::new(c[0] / a, c[1] / a))),
+                values: vec![Value::Text(name)],
             })
             .collect();
         let f = |name: &str, kind: FieldType| Field {
@@ -156,9 +148,7 @@ impl Base {
             .collect();
         Base {
             indexes,
-            names,
             comuni: boxes,
-            bbox,
         }
     }
 
