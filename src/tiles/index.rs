@@ -556,7 +556,8 @@ impl Inner {
             }
         };
         let bbox = f.bbox;
-        self.tree.insert(slot, &bbox);
+        self.tree
+            .insert(slot, &bbox, |i| self.slots[i as usize].bbox());
         for (level, item) in self.levels.iter_mut().zip(f.levels) {
             match level.tree.as_mut() {
                 None => {
@@ -569,7 +570,10 @@ impl Inner {
                 Some(tree) => {
                     if let Some(g) = item {
                         let g = g.map(|g| level.geoms.push(&g));
-                        tree.insert(level.items.len() as u32, &bbox);
+                        let items = &level.items;
+                        tree.insert(items.len() as u32, &bbox, |k| {
+                            self.slots[items[k as usize].0 as usize].bbox()
+                        });
                         level.items.push((slot, g));
                     }
                 }

@@ -1,28 +1,28 @@
 //! A packed R-tree of boxes (the layout of flatbush and FlatGeobuf's index): the items'
 //! boxes in the order given — spatial order, as the index lays features out — grouped 16
-//! to a node, level by level, all in one flat array of `f32` boxes rounded outward. About
-//! 17 bytes an item, built in one pass without sorting, nothing allocated per item: a
-//! fifth of a pointer-based R-tree's memory, and rebuilt from the boxes faster than a
-//! file of them can be read.
+//! to a node, level by level, all in one flat array of `f32` boxes rounded outward. The
+//! items' own boxes are not kept: the index holds them already (each slot's box), so a
+//! query answers every item of the leaf nodes it meets and callers check their exact
+//! boxes. About one byte an item, built in one pass without sorting, nothing allocated per
+//! item.
 //!
-//! Edits do not repack: an item taken out is marked gone (its box stays in its nodes, which
-//! only loosens them); an item put in — new, or moved by an edit — goes in a short list
-//! that queries scan. When that list is long the tree is packed again, in one pass.
-//! Queries answer a superset by at most the `f32` rounding (under a metre in Web
-//! Mercator): callers check their exact boxes.
+//! Edits do not repack: an item taken out is marked gone (its box stays in its node, which
+//! only loosens it); an item put in — new, or moved by an edit — goes in a short list
+//! that queries scan. When that list is long the tree is packed again, in one pass, from
+//! the items' boxes as the caller has them.
 
 /// Children per node.
 const NODE: usize = 16;
 /// Items put in since the last packing that make the tree pack again.
 const DELTA_MAX: usize = 4096;
-/// How many boxes a tree of `n` items holds: the items and every level of nodes.
-fn with_nodes(n: usize) -> usize {
-    let (mut total, mut level) = (n, n);
+/// How many node boxes a tree of `n` items holds: every level of nodes.
+fn nodes(n: usize) -> usize {
+    let (mut total, mut level) = (0, n);
     while level > 1 {
         level = level.div_ceil(NODE);
         total += level;
     }
-    total
+    total.max(usize::from(n > 0))
 }
 
 /// A box that meets nothing: what a gone item contributes to a new packing.
@@ -35,9 +35,12 @@ const NOTHING: [f32; 4] = [
 
 #[derive(Default)]
 pub struct PackedTree {
-    /// Level 0 (the items), then each level of nodes up to the root.
+    /// Items packed.
+    n: usize,
+    /// The leaf nodes (each the union of 16 items' boxes), then each level of nodes up to
+    /// the root.
     boxes: Vec<[f32; 4]>,
-    /// Where each level ends in `boxes`.
+    /// Where each level of nodes ends in `boxes`.
     ends: Vec<usize>,
     /// A bit per packed item taken out since.
     gone: Vec<u64>,
@@ -48,19 +51,28 @@ pub struct PackedTree {
 impl PackedTree {
     /// A tree of items 0..n with these boxes (min x, min y, max x, max y).
     pub fn new(boxes: impl IntoIterator<Item = [f64; 4]>) -> PackedTree {
-        let boxes = boxes.into_iter();
-        let mut all = Vec::with_capacity(with_nodes(boxes.size_hint().0));
-        all.extend(boxes.map(|b| outward(&b)));
-        PackedTree::pack(all)
+        PackedTree::pack(boxes.into_iter().map(|b| outward(&b)))
     }
 
-    /// Packs level 0 (`boxes`) and the nodes above it into the same array; room for the
-    /// nodes is made once, exactly, before they are added (growing it as it filled doubled
-    /// the array for a moment: memory the allocator then kept).
-    fn pack(mut boxes: Vec<[f32; 4]>) -> PackedTree {
-        let n = boxes.len();
-        boxes.reserve_exact(with_nodes(n) - n);
-        let mut ends = vec![n];
+    /// Packs the items' boxes into leaf nodes as they come, then the nodes above them into
+    /// the same array, made once at its exact size (growing it as it filled doubled it
+    /// for a moment: memory the allocator then kept).
+    fn pack(items: impl Iterator<Item = [f32; 4]>) -> PackedTree {
+        let mut boxes: Vec<[f32; 4]> = Vec::with_capacity(nodes(items.size_hint().0));
+        let (mut n, mut node) = (0, NOTHING);
+        for b in items {
+            node = union(node, &b);
+            n += 1;
+            if n % NODE == 0 {
+                boxes.push(node);
+                node = NOTHING;
+            }
+        }
+        if n % NODE != 0 {
+            boxes.push(node);
+        }
+        boxes.reserve_exact(nodes(n).saturating_sub(boxes.len()));
+        let mut ends = vec![boxes.len()];
         let mut start = 0;
         while boxes.len() - start > 1 {
             let end = boxes.len();
@@ -73,28 +85,26 @@ impl PackedTree {
         }
         boxes.shrink_to_fit();
         PackedTree {
+            n,
             boxes,
-            ends,
+            ends: if n == 0 { Vec::new() } else { ends },
             gone: vec![0; n.div_ceil(64)],
             delta: Vec::new(),
         }
-    }
-
-    fn packed(&self) -> usize {
-        self.ends.first().copied().unwrap_or(0)
     }
 
     fn is_gone(&self, id: usize) -> bool {
         self.gone[id / 64] & (1 << (id % 64)) != 0
     }
 
-    /// Calls `found` with every item whose box meets `q` (and a few just beyond it).
+    /// Calls `found` with every item held in a leaf node whose box meets `q`, and every
+    /// item put in since the packing whose box meets it: a superset of the items that
+    /// meet `q`, which callers narrow by their exact boxes.
     pub fn query(&self, q: &[f64; 4], mut found: impl FnMut(u32)) {
         let q = outward(q);
         let meets = |b: &[f32; 4]| b[0] <= q[2] && b[2] >= q[0] && b[1] <= q[3] && b[3] >= q[1];
-        if self.packed() > 0 {
+        if let Some(top) = self.ends.len().checked_sub(1) {
             let start = |level: usize| if level == 0 { 0 } else { self.ends[level - 1] };
-            let top = self.ends.len() - 1;
             let mut stack: Vec<(usize, usize)> =
                 (start(top)..self.ends[top]).map(|i| (top, i)).collect();
             while let Some((level, i)) = stack.pop() {
@@ -102,8 +112,11 @@ impl PackedTree {
                     continue;
                 }
                 if level == 0 {
-                    if !self.is_gone(i) {
-                        found(i as u32);
+                    let first = i * NODE;
+                    for id in first..(first + NODE).min(self.n) {
+                        if !self.is_gone(id) {
+                            found(id as u32);
+                        }
                     }
                     continue;
                 }
@@ -122,55 +135,54 @@ impl PackedTree {
     /// Takes item `id` out (if held).
     pub fn remove(&mut self, id: u32) {
         let i = id as usize;
-        if i < self.packed() {
+        if i < self.n {
             self.gone[i / 64] |= 1 << (i % 64);
         }
         self.delta.retain(|(d, _)| *d != id);
     }
 
-    /// Puts item `id` in with this box (in place of any box it had).
-    pub fn insert(&mut self, id: u32, bbox: &[f64; 4]) {
+    /// Puts item `id` in with this box (in place of any box it had). `held` gives the box
+    /// of any item held, should the tree pack again.
+    pub fn insert(&mut self, id: u32, bbox: &[f64; 4], held: impl Fn(u32) -> [f64; 4]) {
         self.remove(id);
         self.delta.push((id, outward(bbox)));
         if self.delta.len() > DELTA_MAX {
-            self.repack();
+            self.repack(held);
         }
     }
 
     /// Packs the held items again, delta included.
-    fn repack(&mut self) {
-        let n = self.packed();
-        let len = self
-            .delta
-            .iter()
-            .map(|(id, _)| *id as usize + 1)
-            .max()
-            .unwrap_or(0)
-            .max(n);
-        let mut items: Vec<[f32; 4]> = (0..len)
-            .map(|i| {
-                if i < n && !self.is_gone(i) {
-                    self.boxes[i]
-                } else {
-                    NOTHING
-                }
-            })
-            .collect();
-        for (id, b) in &self.delta {
-            items[*id as usize] = *b;
-        }
-        *self = PackedTree::pack(items);
+    fn repack(&mut self, held: impl Fn(u32) -> [f64; 4]) {
+        let n = self.n;
+        let mut delta = std::mem::take(&mut self.delta);
+        delta.sort_unstable_by_key(|(id, _)| *id);
+        let len = delta.last().map_or(0, |(id, _)| *id as usize + 1).max(n);
+        let mut next = delta.iter().peekable();
+        let items = (0..len).map(|i| {
+            if let Some((_, b)) = next.next_if(|(id, _)| *id as usize == i) {
+                *b
+            } else if i < n && !self.is_gone(i) {
+                outward(&held(i as u32))
+            } else {
+                NOTHING
+            }
+        });
+        let mut packed = PackedTree::pack(items);
         // Ids gone, or past the old end and never put in, stay out.
         for i in 0..len {
-            if self.boxes[i] == NOTHING {
-                self.gone[i / 64] |= 1 << (i % 64);
+            let put_in = delta
+                .binary_search_by_key(&(i as u32), |(id, _)| *id)
+                .is_ok();
+            if !put_in && (i >= n || self.is_gone(i)) {
+                packed.gone[i / 64] |= 1 << (i % 64);
             }
         }
+        *self = packed;
     }
 
     /// The ids held, in order.
     pub fn ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = (0..self.packed())
+        let mut ids: Vec<u32> = (0..self.n)
             .filter(|&i| !self.is_gone(i))
             .map(|i| i as u32)
             .chain(self.delta.iter().map(|(id, _)| *id))
@@ -289,7 +301,7 @@ mod tests {
                 t.remove(id);
                 held[id as usize] = None;
             } else {
-                t.insert(id, b);
+                t.insert(id, b, |i| held[i as usize].unwrap());
                 held[id as usize] = Some(*b);
             }
             if k % 1000 == 0 {
