@@ -1,12 +1,11 @@
 //! Features held compactly for tiling: every geometry's points in one flat array of
 //! quantised Web Mercator coordinates (2³² steps across the world, 0.93 cm), ring sizes in
-//! another, attribute values packed in one byte array. No heap object per feature: a
-//! million buildings are a handful of allocations. Geometries and values are decoded into
+//! another (attribute values are packed beside them: [`super::values`]). No heap object per
+//! feature: a million buildings are a handful of allocations. Geometries are decoded into
 //! reused scratch space as a tile is cut.
 
 use super::feature::{MercGeom, Pt};
 use super::math::HALF;
-use crate::model::Value;
 
 /// A geometry in an [`Arena`]: where its coded points start, its ring sizes, and its kind
 /// with the number of rings in one word (never zero, so `Option<GeomRef>` costs nothing).
@@ -70,7 +69,7 @@ impl QBox {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -78,7 +77,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+pub(super) fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *b.get(*at)?;
@@ -91,11 +90,11 @@ fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-fn zigzag(d: i64) -> u64 {
+pub(super) fn zigzag(d: i64) -> u64 {
     ((d << 1) ^ (d >> 63)) as u64
 }
 
-fn unzigzag(u: u64) -> i64 {
+pub(super) fn unzigzag(u: u64) -> i64 {
     (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
@@ -349,166 +348,6 @@ impl Arena {
     }
 }
 
-/// Attribute values packed one feature after another: a tag byte, then the value
-/// (integers and text lengths as varints), and an end byte after each feature's.
-#[derive(Default)]
-pub struct Values {
-    bytes: Vec<u8>,
-}
-
-/// Where a feature's values start in [`Values`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ValuesRef {
-    pub at: u32,
-}
-
-/// Ends a feature's values.
-const END: u8 = 0xff;
-
-impl Values {
-    pub fn push(&mut self, values: &[Value]) -> ValuesRef {
-        let at = self.bytes.len();
-        let b = &mut self.bytes;
-        for v in values {
-            match v {
-                Value::Null => b.push(0),
-                Value::Integer(i) => {
-                    b.push(1);
-                    put_varint(b, zigzag(*i));
-                }
-                Value::Real(f) => {
-                    b.push(2);
-                    b.extend_from_slice(&f.to_le_bytes());
-                }
-                Value::Boolean(x) => b.push(if *x { 4 } else { 3 }),
-                Value::Text(s) | Value::Date(s) | Value::Datetime(s) => {
-                    b.push(match v {
-                        Value::Text(_) => 5,
-                        Value::Date(_) => 6,
-                        _ => 7,
-                    });
-                    put_varint(b, s.len() as u64);
-                    b.extend_from_slice(s.as_bytes());
-                }
-            }
-        }
-        b.push(END);
-        ValuesRef { at: at as u32 }
-    }
-
-    /// The bytes of a feature's values, end byte included, if they are whole.
-    fn span(&self, r: ValuesRef) -> Option<usize> {
-        let b = &self.bytes;
-        let mut at = r.at as usize;
-        loop {
-            let tag = *b.get(at)?;
-            at += 1;
-            match tag {
-                END => return Some(at - r.at as usize),
-                0 | 3 | 4 => {}
-                1 => {
-                    get_varint(b, &mut at)?;
-                }
-                2 => at += 8,
-                5..=7 => {
-                    let n = usize::try_from(get_varint(b, &mut at)?).ok()?;
-                    at = at.checked_add(n)?;
-                    std::str::from_utf8(b.get(at - n..at)?).ok()?;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    pub fn copy(&mut self, from: &Values, r: ValuesRef) -> ValuesRef {
-        let at = self.bytes.len() as u32;
-        let len = from.span(r).unwrap_or(0);
-        let start = r.at as usize;
-        self.bytes
-            .extend_from_slice(&from.bytes[start..start + len]);
-        if len == 0 {
-            self.bytes.push(END);
-        }
-        ValuesRef { at }
-    }
-
-    /// The values, into `out` (its text buffers reused where the kinds line up).
-    pub fn decode(&self, r: ValuesRef, out: &mut Vec<Value>) {
-        let b = &self.bytes;
-        let mut at = r.at as usize;
-        let mut i = 0;
-        while let Some(&tag) = b.get(at) {
-            at += 1;
-            let v = match tag {
-                END => break,
-                1 => Value::Integer(unzigzag(get_varint(b, &mut at).unwrap_or(0))),
-                2 => {
-                    let x = b
-                        .get(at..at + 8)
-                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                        .unwrap_or_default();
-                    at += 8;
-                    Value::Real(f64::from_le_bytes(x))
-                }
-                3 => Value::Boolean(false),
-                4 => Value::Boolean(true),
-                5..=7 => {
-                    let n = get_varint(b, &mut at).unwrap_or(0) as usize;
-                    let text = b
-                        .get(at..at + n)
-                        .and_then(|t| std::str::from_utf8(t).ok())
-                        .unwrap_or_default();
-                    at += n;
-                    // Reuse the String already in this position.
-                    let mut s = match out.get_mut(i) {
-                        Some(Value::Text(s) | Value::Date(s) | Value::Datetime(s)) => {
-                            std::mem::take(s)
-                        }
-                        _ => String::new(),
-                    };
-                    s.clear();
-                    s.push_str(text);
-                    match tag {
-                        5 => Value::Text(s),
-                        6 => Value::Date(s),
-                        _ => Value::Datetime(s),
-                    }
-                }
-                _ => Value::Null,
-            };
-            match out.get_mut(i) {
-                Some(slot) => *slot = v,
-                None => out.push(v),
-            }
-            i += 1;
-        }
-        out.truncate(i);
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
-    }
-
-    /// Gives back what growing left unused.
-    pub fn shrink(&mut self) {
-        self.bytes.shrink_to_fit();
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    pub fn from_bytes(bytes: Vec<u8>) -> Values {
-        Values { bytes }
-    }
-
-    /// Whether a reference lies inside (for references read from disk; decoding checks
-    /// every read).
-    pub fn holds(&self, r: ValuesRef) -> bool {
-        (r.at as usize) < self.bytes.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,23 +402,6 @@ mod tests {
         b.decode(copied, &mut again);
         a.decode(refs[0], &mut out);
         assert_eq!(again, out);
-
-        let mut v = Values::default();
-        let row = vec![
-            Value::Text("Città di Milano".into()),
-            Value::Null,
-            Value::Integer(-42),
-            Value::Real(45.464_203_1),
-            Value::Boolean(true),
-            Value::Date("2024-05-01".into()),
-        ];
-        let r = v.push(&row);
-        let mut out = vec![Value::Integer(1)];
-        v.decode(r, &mut out);
-        assert_eq!(out, row);
-        let empty = v.push(&[]);
-        v.decode(empty, &mut out);
-        assert!(out.is_empty());
     }
 
     #[test]
@@ -608,13 +430,5 @@ mod tests {
         cut.decode(g, &mut out);
         assert!(matches!(&out, MercGeom::Polygons(p) if p[0][0].len() == 4));
         assert!(!Arena::from_parts(Vec::new(), rings.to_vec()).holds(g));
-        let mut v = Values::default();
-        let r = v.push(&[Value::Integer(1999), Value::Text("residenziale".into())]);
-        assert_eq!(v.bytes().len(), 1 + 2 + 1 + 1 + 12 + 1);
-        let torn = Values::from_bytes(v.bytes()[..v.bytes().len() - 3].to_vec());
-        let mut vals = Vec::new();
-        torn.decode(r, &mut vals);
-        assert_eq!(vals, [Value::Integer(1999), Value::Text(String::new())]);
-        assert!(v.holds(r) && !Values::default().holds(r));
     }
 }

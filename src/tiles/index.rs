@@ -7,13 +7,14 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use super::arena::{Arena, GeomRef, QBox, Values, ValuesRef};
+use super::arena::{Arena, GeomRef, QBox};
 use super::clip::{clip_line, quantize, simplify, simplify_merc, IPt, TileSpace};
 use super::feature::{from_wkb, merc_bbox, MercGeom, Pt};
 use super::math::{TileCoord, BUFFER, EXTENT};
 use super::mvt::{Commands, GeomKind, LayerBuilder};
 use super::packed::PackedTree;
 use super::polygon::PolygonBuilder;
+use super::values::{Values, ValuesRef};
 use crate::model::{GeomType, Layer, Value};
 use crate::store::StoredFeature;
 
@@ -160,24 +161,26 @@ impl LayerIndex {
         let mut order: Vec<u32> = (0..scanned.len() as u32).collect();
         order.sort_by_key(|&i| scanned[i as usize].0);
         let mut slot_of = vec![0u32; order.len()];
+        let (values, values_at) =
+            values.reorder(order.iter().map(|&old| scanned[old as usize].1.values));
         let mut inner = Inner {
             slots: Vec::with_capacity(order.len()),
             geoms: Arena::default(),
-            values: Values::default(),
+            values,
             tree: PackedTree::default(),
             levels: Vec::new(),
             free: Vec::new(),
         };
-        for (new, &old) in order.iter().enumerate() {
+        for ((new, &old), values) in order.iter().enumerate().zip(values_at) {
             slot_of[old as usize] = new as u32;
             let s = scanned[old as usize].1;
             inner.slots.push(Slot {
                 geom: inner.geoms.copy(&geoms, s.geom),
-                values: inner.values.copy(&values, s.values),
+                values,
                 ..s
             });
         }
-        drop((scanned, geoms, values));
+        drop((scanned, geoms));
         inner.geoms.shrink();
         inner.values.shrink();
         inner.tree = PackedTree::new(inner.slots.iter().map(|s| s.bbox()));

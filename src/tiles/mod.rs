@@ -25,6 +25,7 @@ pub mod pmtiles;
 mod polygon;
 mod threads;
 pub mod tilejson;
+mod values;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

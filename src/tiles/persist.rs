@@ -12,15 +12,16 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::arena::{Arena, GeomRef, QBox, Values, ValuesRef};
+use super::arena::{Arena, GeomRef, QBox};
 use super::index::{Inner, LayerIndex, Level, Slot, EMPTY};
 use super::packed::PackedTree;
+use super::values::{Values, ValuesRef};
 use super::versioned;
 use crate::model::Layer;
 
-/// Version 3: boxes in steps, coded geometries, values with an end byte, fixed-size
-/// slots and level items.
-const MAGIC: &[u8; 8] = b"ATLIDX03";
+/// Version 4: boxes in steps, coded geometries, values with an end byte, decimals and
+/// shared texts, fixed-size slots and level items.
+const MAGIC: &[u8; 8] = b"ATLIDX04";
 /// A slot on disk: fid, box, geometry reference, values offset.
 const SLOT_BYTES: usize = 8 + 16 + 12 + 4;
 /// A low-zoom level's item on disk: slot, generalised geometry reference (zeros: none).
@@ -54,8 +55,18 @@ pub fn save(path: &Path, idx: &LayerIndex) -> std::io::Result<()> {
         w.u64(inner.free.len() as u64)?;
         w.words(&inner.free)?;
         w.arena(&inner.geoms)?;
-        w.u64(inner.values.bytes().len() as u64)?;
-        w.bytes(inner.values.bytes())?;
+        let (values, texts, per_field) = inner.values.parts();
+        w.u64(values.len() as u64)?;
+        w.bytes(values)?;
+        // The shared texts: their lengths, then their bytes one after another.
+        w.u64(texts.len() as u64)?;
+        w.words(&texts.iter().map(|t| t.len() as u32).collect::<Vec<_>>())?;
+        w.u64(texts.iter().map(|t| t.len() as u64).sum())?;
+        for t in texts {
+            w.bytes(t.as_bytes())?;
+        }
+        w.u64(per_field.len() as u64)?;
+        w.words(per_field)?;
         w.u64(inner.levels.len() as u64)?;
         for l in &inner.levels {
             w.bytes(&[l.max_zoom, u8::from(l.tree.is_some())])?;
@@ -146,7 +157,21 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
     let free = r.u32s(n)?;
     let geoms = r.arena()?;
     let n = r.len(1)?;
-    let values = Values::from_bytes(r.bytes(n)?);
+    let values = r.bytes(n)?;
+    let n = r.len(4)?;
+    let lengths = r.u32s(n)?;
+    let n = r.len(1)?;
+    let all = String::from_utf8(r.bytes(n)?).ok()?;
+    let mut texts = Vec::with_capacity(lengths.len());
+    let mut at = 0usize;
+    for len in lengths {
+        let end = at.checked_add(len as usize)?;
+        texts.push(Box::<str>::from(all.get(at..end)?));
+        at = end;
+    }
+    let n = r.len(4)?;
+    let per_field = r.u32s(n)?;
+    let values = Values::from_parts(values, texts, per_field);
     stage("slots, geometries, values");
     let live = |s: &Slot| s.fid != EMPTY;
     if slots
