@@ -18,6 +18,7 @@ mod edits;
 pub mod feature;
 pub mod index;
 pub mod math;
+mod memory;
 pub mod mvt;
 mod packed;
 pub mod persist;
@@ -199,13 +200,14 @@ impl TileEngine {
                     self.make_room(&versioned(layer), idx.heap_bytes());
                     return Ok(Arc::new(idx));
                 }
+                let _purging = memory::PurgeAtOnce::start();
                 // Rows are made compact as they arrive, off the async runtime.
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredFeature>>(2);
                 let l = layer.clone();
                 let build = tokio::task::spawn_blocking(move || {
                     let rows = std::iter::from_fn(move || rx.blocking_recv()).flatten();
                     let idx = LayerIndex::build(l, rows);
-                    give_back();
+                    memory::give_back();
                     idx
                 });
                 let scanned = self.catalog.store().scan_batches(layer, 4096, tx).await;
@@ -489,17 +491,4 @@ pub fn render(indexes: &[Arc<LayerIndex>], t: TileCoord) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Hands back to the system the memory a build freed (its first, unsorted copy of the
-/// features; SQLite's and GDAL's buffers, from the C allocator): both allocators would
-/// keep those pages a while, and a server's resident size should be what its indexes hold.
-fn give_back() {
-    // SAFETY: neither call takes a pointer; each only returns what its allocator holds
-    // unused (mi_collect is a no-op where mimalloc is not the allocator).
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        libc::malloc_trim(0);
-    }
 }

@@ -385,7 +385,7 @@ impl super::TileEngine {
         let l = layer.clone();
         tokio::task::spawn_blocking(move || {
             let idx = load(&file, &l);
-            super::give_back();
+            super::memory::give_back();
             idx
         })
         .await
