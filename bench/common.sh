@@ -20,7 +20,12 @@ wait_up() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; slee
 cargo build --release --quiet
 bin=./target/release/atlante
 
-# The layer.
+# The layer: BENCH_SOURCE, a file of features (bench/scale.sh's generated buildings, say),
+# or the census sections laid 30 times. Its id is bench_sezioni either way, so that every
+# script finds it.
+if [ -n "${BENCH_SOURCE:-}" ]; then
+  gpkg=$BENCH_SOURCE
+else
 gpkg="$work/sezioni.gpkg"
 for i in 0 1 2 3 4 5; do
   for j in 0 1 2 3 4; do
@@ -29,6 +34,7 @@ for i in 0 1 2 3 4 5; do
       -dialect SQLite -sql "SELECT ST_Translate(geometry, $dx, $dy, 0) AS geometry, SEZ21, POP21, FAM21, COD_TIPO_S FROM istat_sezioni_censimento_2021_milano"
   done
 done
+fi
 
 # A throwaway PostGIS.
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
