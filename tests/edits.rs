@@ -575,7 +575,122 @@ async fn a_restart_reads_the_persisted_index_and_serves_the_same_bytes(t: TestSt
     assert_eq!(third.state.tiles.indexes_loaded(), 0);
 }
 
+/// Items of a plain bbox answered through a held index are the store's own answer: the
+/// same numberMatched and the same features, bytes and values, for boxes of every size —
+/// a point's own coordinates, a polygon's exact box, edges through features, the whole
+/// layer, pages past the first — before and after edits. Requests the index cannot answer
+/// (a filter, a sort, a box beyond Web Mercator) go to the store.
+async fn items_from_the_index_are_the_stores(t: TestStore) {
+    use atlante::store::ItemQuery;
+    let extent = setup(&t).await;
+    let s = Server::new(&t.store).await;
+    let token = common::token(t.store.as_ref(), "015146", "editor").await;
+    let layers = ["015146_nil", "015146_fermate"];
+    let mut rng = 17u64;
+    let mut next = move || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (w, h) = (extent[2] - extent[0], extent[3] - extent[1]);
+    let mut boxes: Vec<([f64; 4], i64, i64)> = vec![(extent, 10, 0), (extent, 100, 37)];
+    for i in 0..60 {
+        let size = [0.0005, 0.003, 0.01, 0.04][i % 4];
+        let (x, y) = (extent[0] + next() * w, extent[1] + next() * h);
+        boxes.push((
+            [x, y, x + size * (0.5 + next()), y + size * (0.5 + next())],
+            10,
+            i as i64 % 3,
+        ));
+    }
+    // Boxes made of the features' own coordinates: a point's (a box of no size), and a
+    // polygon's exact bounds, whose edges touch it.
+    for layer in layers {
+        let page = common::get(&s.app, &format!("/collections/{layer}/items?limit=6"))
+            .await
+            .json();
+        for f in page["features"].as_array().unwrap() {
+            let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            let mut walk = vec![&f["geometry"]["coordinates"]];
+            while let Some(c) = walk.pop() {
+                match c.as_array().unwrap().as_slice() {
+                    [x, y] if x.is_f64() => {
+                        let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                        b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+                    }
+                    more => walk.extend(more),
+                }
+            }
+            boxes.push((b, 10, 0));
+            boxes.push(([b[2], b[3], b[2] + 0.001, b[3] + 0.001], 10, 0));
+        }
+    }
+    let check = |round: &'static str| {
+        let (s, boxes) = (&s, &boxes);
+        let t = &t;
+        async move {
+            for layer in layers {
+                let l = s.state.catalog.get(layer).unwrap();
+                // The index held (its tiles asked for), then the same requests both ways.
+                s.tiles(layer, &[tile_for_lonlat(extent[0], extent[1], 10)])
+                    .await;
+                let before = s.state.tiles.items_from_index();
+                for (b, limit, offset) in boxes {
+                    let q = ItemQuery {
+                        limit: *limit,
+                        offset: *offset,
+                        ..ItemQuery::bbox(*b)
+                    };
+                    let (want, n) = t.store.items(&l, &q).await.unwrap();
+                    let (got, m) = s.state.tiles.items(&l, &q).await.unwrap();
+                    assert_eq!(n, m, "{round} {layer} {b:?}: numberMatched");
+                    let ids = |v: &[atlante::store::StoredFeature]| -> Vec<i64> {
+                        v.iter().map(|f| f.fid).collect()
+                    };
+                    assert_eq!(ids(&want), ids(&got), "{round} {layer} {b:?}");
+                    for (x, y) in want.iter().zip(&got) {
+                        assert_eq!((&x.wkb, &x.values), (&y.wkb, &y.values));
+                    }
+                }
+                assert_eq!(
+                    s.state.tiles.items_from_index() - before,
+                    boxes.len() as u64,
+                    "{round} {layer}: every plain bbox answered through the index"
+                );
+                // Not for the index: a filter, a sort, a box beyond Web Mercator.
+                let before = s.state.tiles.items_from_index();
+                let field = if layer == "015146_nil" { "nil" } else { "nome" };
+                for uri in [
+                    format!("/collections/{layer}/items?bbox=9.1,45.4,9.3,45.5&filter={field}%20IS%20NOT%20NULL"),
+                    format!("/collections/{layer}/items?bbox=9.1,45.4,9.3,45.5&sortby=-fid"),
+                    format!("/collections/{layer}/items?bbox=9,84,10,89"),
+                ] {
+                    let r = common::get(&s.app, &uri).await;
+                    assert!(r.status.is_success(), "{uri}: {}", r.status);
+                }
+                assert_eq!(s.state.tiles.items_from_index(), before, "{round} {layer}");
+                // And through HTTP, the handler goes through the index.
+                let r = common::get(
+                    &s.app,
+                    &format!(
+                        "/collections/{layer}/items?bbox={},{},{},{}",
+                        extent[0], extent[1], extent[2], extent[3]
+                    ),
+                )
+                .await;
+                assert!(r.status.is_success());
+                assert_eq!(s.state.tiles.items_from_index(), before + 1);
+            }
+        }
+    };
+    check("as loaded").await;
+    edit(&s, &token).await;
+    check("after edits").await;
+}
+
 both_stores!(
+    items_from_the_index_are_the_stores,
     an_edit_changes_only_the_tiles_it_touches,
     a_tiny_index_budget_evicts_and_still_serves_the_same_tiles,
     a_restart_reads_the_persisted_index_and_serves_the_same_bytes

@@ -193,7 +193,7 @@ pub async fn items(
     }
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (found, matched) = state.store.items(&layer, &req.query).await?;
+    let (found, matched) = state.tiles.items(&layer, &req.query).await?;
     if html {
         let mut rows = String::new();
         for f in &found {

@@ -227,6 +227,14 @@ pub struct ItemQuery {
 }
 
 impl ItemQuery {
+    /// The features whose geometry intersects a box (EPSG:4326), by fid.
+    pub fn bbox(bbox: [f64; 4]) -> ItemQuery {
+        ItemQuery {
+            bbox: Some(bbox),
+            ..ItemQuery::everything()
+        }
+    }
+
     /// Every feature, by fid.
     pub fn everything() -> ItemQuery {
         ItemQuery {
@@ -336,6 +344,16 @@ pub trait FeatureStore {
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)>;
     /// One feature by id.
     async fn item(&self, layer: &Layer, fid: i64) -> Result<Option<StoredFeature>>;
+    /// Of `fids`, those whose geometry intersects `bbox` (EPSG:4326, as an items request's
+    /// bbox), ascending.
+    async fn fids_intersecting(
+        &self,
+        layer: &Layer,
+        fids: &[i64],
+        bbox: [f64; 4],
+    ) -> Result<Vec<i64>>;
+    /// The features of `fids` (ascending; ids that do not exist are left out).
+    async fn features_by_fid(&self, layer: &Layer, fids: &[i64]) -> Result<Vec<StoredFeature>>;
     /// Applies edits to the published version in one transaction (all or nothing) and
     /// returns the feature id each touched. A missing id is `NotFound`; a layer republished
     /// since `layer` was read is a `Conflict`; either way nothing changes.

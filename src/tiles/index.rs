@@ -312,6 +312,32 @@ impl LayerIndex {
         self.len() == 0
     }
 
+    /// The ids of the features whose box (Web Mercator) lies inside `inner`, and of those
+    /// whose box meets `outer` but does not lie inside `inner`, each ascending.
+    pub fn fids_in(&self, inner: &[f64; 4], outer: &[f64; 4]) -> (Vec<i64>, Vec<i64>) {
+        let within = |b: &[f64; 4]| {
+            b[0] >= inner[0] && b[1] >= inner[1] && b[2] <= inner[2] && b[3] <= inner[3]
+        };
+        let (mut sure, mut edge) = (Vec::new(), Vec::new());
+        let data = self.read();
+        data.tree.query(outer, |id| {
+            let s = &data.slots[id as usize];
+            let b = s.bbox();
+            if s.fid == EMPTY || !meets(&b, outer) {
+                return;
+            }
+            if within(&b) {
+                sure.push(s.fid)
+            } else {
+                edge.push(s.fid)
+            }
+        });
+        drop(data);
+        sure.sort_unstable();
+        edge.sort_unstable();
+        (sure, edge)
+    }
+
     /// Renders this layer's part of a tile into an MVT layer called `name`.
     pub fn render(&self, tile: TileCoord, name: &str) -> LayerBuilder {
         let bounds = tile.bounds();

@@ -17,6 +17,7 @@ pub mod clip;
 mod edits;
 pub mod feature;
 pub mod index;
+mod items;
 pub mod math;
 mod memory;
 pub mod mvt;
@@ -61,6 +62,8 @@ pub struct TileEngine {
     log_id: OnceCell<String>,
     /// Indexes read back from disk since start.
     loaded: std::sync::atomic::AtomicU64,
+    /// Items requests answered through an index since start ([`items`]).
+    items_from_index: std::sync::atomic::AtomicU64,
     recent: Mutex<edits::Recent>,
     ticks: std::sync::atomic::AtomicU64,
     pub cache: TileCache,
@@ -120,6 +123,7 @@ impl TileEngine {
             index_dir: opts.index_dir,
             log_id: OnceCell::new(),
             loaded: Default::default(),
+            items_from_index: Default::default(),
             recent: Mutex::default(),
             ticks: Default::default(),
             cache: TileCache::new(opts.cache_bytes),
@@ -228,6 +232,17 @@ impl TileEngine {
             .clone();
         self.catch_up(&idx).await?;
         Ok(idx)
+    }
+
+    /// The index of a layer's current version if it is held (built or read back), without
+    /// building it.
+    fn held(&self, layer: &Layer) -> Option<Arc<LayerIndex>> {
+        let mut map = self.indexes.lock().ok()?;
+        let held = map.get_mut(&versioned(layer))?;
+        held.1 = self
+            .ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        held.0.get().cloned()
     }
 
     /// Heap bytes of the indexes built, for metrics.

@@ -140,16 +140,49 @@ impl GpkgStore {
             }
             if let Some(c) = &cond {
                 qb.push(sep);
-                for piece in sql::compile(c, layer, sql::Dialect::Sqlite) {
-                    match piece {
-                        sql::Piece::Sql(s) => {
-                            qb.push(s);
-                        }
-                        sql::Piece::Bind(b) => push_bind(qb, b),
-                    }
-                }
+                push_cond(qb, layer, c);
             }
         })
+    }
+
+    /// Rows of `fids`, a few hundred ids per statement: `select` with `WHERE fid IN (…)`,
+    /// then `and` (which may add conditions), ordered by fid.
+    async fn by_fid<T>(
+        &self,
+        fids: &[i64],
+        select: &str,
+        and: impl Fn(&mut QueryBuilder<'_, Sqlite>),
+        row: impl Fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(fids.len());
+        for part in fids.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(select);
+            qb.push(" WHERE fid IN (");
+            let mut ids = qb.separated(", ");
+            for fid in part {
+                ids.push_bind(*fid);
+            }
+            qb.push(")");
+            and(&mut qb);
+            qb.push(" ORDER BY fid");
+            for r in qb.build().fetch_all(&self.pool).await? {
+                out.push(row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Writes a CQL2 condition compiled for SQLite.
+fn push_cond(qb: &mut QueryBuilder<'_, Sqlite>, layer: &Layer, c: &crate::cql2::Cond) {
+    use crate::store::filter as sql;
+    for piece in sql::compile(c, layer, sql::Dialect::Sqlite) {
+        match piece {
+            sql::Piece::Sql(s) => {
+                qb.push(s);
+            }
+            sql::Piece::Bind(b) => push_bind(qb, b),
+        }
     }
 }
 
@@ -198,6 +231,44 @@ impl FeatureStore for GpkgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
+    }
+
+    async fn fids_intersecting(
+        &self,
+        layer: &Layer,
+        fids: &[i64],
+        bbox: [f64; 4],
+    ) -> Result<Vec<i64>> {
+        let Some(cond) = item_condition(&ItemQuery::bbox(bbox)) else {
+            return Ok(fids.to_vec());
+        };
+        let select = format!("SELECT fid FROM {}", quote_ident(&layer.id));
+        let mut out = self
+            .by_fid(
+                fids,
+                &select,
+                |qb| {
+                    qb.push(" AND ");
+                    push_cond(qb, layer, &cond);
+                },
+                |r| Ok(r.try_get(0)?),
+            )
+            .await?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn features_by_fid(&self, layer: &Layer, fids: &[i64]) -> Result<Vec<StoredFeature>> {
+        let mut out = self
+            .by_fid(
+                fids,
+                &select_features(layer),
+                |_| {},
+                |r| feature_from_row(layer, r),
+            )
+            .await?;
+        out.sort_unstable_by_key(|f| f.fid);
+        Ok(out)
     }
 
     async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>> {

@@ -151,6 +151,30 @@ impl FeatureStore for PgStore {
         row.as_ref().map(|r| feature_from_row(layer, r)).transpose()
     }
 
+    async fn fids_intersecting(
+        &self,
+        layer: &Layer,
+        fids: &[i64],
+        bbox: [f64; 4],
+    ) -> Result<Vec<i64>> {
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT fid FROM {}", quote_ident(&layer.id)));
+        push_where(&mut qb, layer, &ItemQuery::bbox(bbox));
+        qb.push(" AND fid = ANY(")
+            .push_bind(fids.to_vec())
+            .push(") ORDER BY fid");
+        Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+    }
+
+    async fn features_by_fid(&self, layer: &Layer, fids: &[i64]) -> Result<Vec<StoredFeature>> {
+        let mut qb = QueryBuilder::<Postgres>::new(select_features(layer));
+        qb.push(" WHERE fid = ANY(")
+            .push_bind(fids.to_vec())
+            .push(") ORDER BY fid");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| feature_from_row(layer, r)).collect()
+    }
+
     async fn edit(&self, layer: &Layer, edits: &[Edit]) -> Result<Vec<i64>> {
         let table = quote_ident(&layer.id);
         let mut tx = self.pool.begin().await?;
