@@ -578,9 +578,11 @@ async fn a_restart_reads_the_persisted_index_and_serves_the_same_bytes(t: TestSt
 /// Items of a plain bbox answered through a held index are the store's own answer: the
 /// same numberMatched and the same features, bytes and values, for boxes of every size —
 /// a point's own coordinates, a polygon's exact box, edges through features, the whole
-/// layer, pages past the first — before and after edits. Requests the index cannot answer
+/// layer, pages past the first and past the end — before and after edits; and the store's
+/// one-scan answer (ids with `count(*) OVER ()`) is its two-scan one. Requests the index cannot answer
 /// (a filter, a sort, a box beyond Web Mercator) go to the store.
 async fn items_from_the_index_are_the_stores(t: TestStore) {
+    use atlante::cql2::{Bind, Cond, SpatialOp, Val};
     use atlante::store::ItemQuery;
     let extent = setup(&t).await;
     let s = Server::new(&t.store).await;
@@ -594,7 +596,8 @@ async fn items_from_the_index_are_the_stores(t: TestStore) {
         (rng >> 11) as f64 / (1u64 << 53) as f64
     };
     let (w, h) = (extent[2] - extent[0], extent[3] - extent[1]);
-    let mut boxes: Vec<([f64; 4], i64, i64)> = vec![(extent, 10, 0), (extent, 100, 37)];
+    let mut boxes: Vec<([f64; 4], i64, i64)> =
+        vec![(extent, 10, 0), (extent, 100, 37), (extent, 10, 100_000)];
     for i in 0..60 {
         let size = [0.0005, 0.003, 0.01, 0.04][i % 4];
         let (x, y) = (extent[0] + next() * w, extent[1] + next() * h);
@@ -626,8 +629,19 @@ async fn items_from_the_index_are_the_stores(t: TestStore) {
             boxes.push(([b[2], b[3], b[2] + 0.001, b[3] + 0.001], 10, 0));
         }
     }
+    let ids =
+        |v: &[atlante::store::StoredFeature]| -> Vec<i64> { v.iter().map(|f| f.fid).collect() };
+    let box_cond = |b: &[f64; 4]| {
+        let rect = geo_types::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon();
+        let wkb = atlante::geom::to_wkb(&geo_types::Geometry::Polygon(rect));
+        Cond::Spatial(
+            SpatialOp::Intersects,
+            Val::Geometry,
+            Val::Bind(Bind::Geometry(wkb)),
+        )
+    };
     let check = |round: &'static str| {
-        let (s, boxes) = (&s, &boxes);
+        let (s, boxes, ids, box_cond) = (&s, &boxes, &ids, &box_cond);
         let t = &t;
         async move {
             for layer in layers {
@@ -644,10 +658,22 @@ async fn items_from_the_index_are_the_stores(t: TestStore) {
                     };
                     let (want, n) = t.store.items(&l, &q).await.unwrap();
                     let (got, m) = s.state.tiles.items(&l, &q).await.unwrap();
-                    assert_eq!(n, m, "{round} {layer} {b:?}: numberMatched");
-                    let ids = |v: &[atlante::store::StoredFeature]| -> Vec<i64> {
-                        v.iter().map(|f| f.fid).collect()
+                    // The store's count and page as two scans (a condition with no place
+                    // of its own: the box, or nothing), the same.
+                    let wide = ItemQuery {
+                        filter: Some(Cond::Or(vec![box_cond(b), Cond::Const(false)])),
+                        ..ItemQuery {
+                            bbox: None,
+                            ..q.clone()
+                        }
                     };
+                    let (two, k) = t.store.items(&l, &wide).await.unwrap();
+                    assert_eq!(
+                        (n, ids(&two)),
+                        (k, ids(&want)),
+                        "{round} {layer} {b:?}: one scan"
+                    );
+                    assert_eq!(n, m, "{round} {layer} {b:?}: numberMatched");
                     assert_eq!(ids(&want), ids(&got), "{round} {layer} {b:?}");
                     for (x, y) in want.iter().zip(&got) {
                         assert_eq!((&x.wkb, &x.values), (&y.wkb, &y.values));

@@ -247,6 +247,22 @@ impl ItemQuery {
     }
 }
 
+/// Whether an items request is answered in one scan of the rows it matches (their ids
+/// in order, each with how many match in all: `count(*) OVER ()`) and then the page read by
+/// id, rather than a count and a page that each scan them: when its condition bounds the
+/// matches to a place (a bbox, a spatial filter). A condition that may match most of a
+/// layer keeps the count and the page, which reads only the page's rows in order.
+pub(crate) fn one_scan(q: &ItemQuery) -> bool {
+    item_condition(q).is_some_and(|c| filter::envelope(&c).is_some())
+}
+
+/// Features read by id, in the order of `ids` (ids not read are left out).
+pub(crate) fn in_order(features: Vec<StoredFeature>, ids: &[i64]) -> Vec<StoredFeature> {
+    let mut by_id: std::collections::HashMap<i64, StoredFeature> =
+        features.into_iter().map(|f| (f.fid, f)).collect();
+    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
 /// One change to a layer's published features (OGC API - Features Part 4).
 #[derive(Debug, Clone)]
 pub enum Edit {

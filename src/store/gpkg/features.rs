@@ -11,8 +11,8 @@ use crate::model::{Field, FieldType, GeomType, Layer, Value};
 use crate::store::changes::{self, ChangeKind, FeatureChange};
 use crate::store::sql::{value_at, Dialect};
 use crate::store::{
-    item_condition, order_by, quote_ident, republished, Edit, FeatureStore, ItemQuery, Result,
-    StoreError, StoredFeature,
+    in_order, item_condition, one_scan, order_by, quote_ident, republished, Edit, FeatureStore,
+    ItemQuery, Result, StoreError, StoredFeature,
 };
 
 /// The extent of a stored geometry blob.
@@ -205,6 +205,27 @@ impl FeatureStore for GpkgStore {
 
     async fn items(&self, layer: &Layer, q: &ItemQuery) -> Result<(Vec<StoredFeature>, i64)> {
         let push_where = self.where_clause(layer, q).await?;
+        if one_scan(q) {
+            let mut ids = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT fid, count(*) OVER () FROM {}",
+                quote_ident(&layer.id)
+            ));
+            push_where(&mut ids);
+            ids.push(order_by(layer, &q.sort, ""));
+            ids.push(" LIMIT ")
+                .push_bind(q.limit)
+                .push(" OFFSET ")
+                .push_bind(q.offset);
+            let page: Vec<(i64, i64)> = ids.build_query_as().fetch_all(&self.pool).await?;
+            // An empty page past the first says nothing of the count: counted below.
+            if let Some(&(_, matched)) = page.first() {
+                let ids: Vec<i64> = page.iter().map(|p| p.0).collect();
+                let features = self.features_by_fid(layer, &ids).await?;
+                return Ok((in_order(features, &ids), matched));
+            } else if q.offset == 0 {
+                return Ok((Vec::new(), 0));
+            }
+        }
         let mut count =
             QueryBuilder::<Sqlite>::new(format!("SELECT count(*) FROM {}", quote_ident(&layer.id)));
         push_where(&mut count);
