@@ -178,12 +178,15 @@ impl FeatureStore for PgStore {
         fids: &[i64],
         bbox: [f64; 4],
     ) -> Result<Vec<i64>> {
-        let mut qb =
-            QueryBuilder::<Postgres>::new(format!("SELECT fid FROM {}", quote_ident(&layer.id)));
+        // Each id looked up by key, then tested: with `fid = ANY(…)` beside the spatial
+        // test, PostgreSQL may scan the box's whole GiST range and search the list per row.
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT t.fid FROM unnest(");
+        qb.push_bind(fids.to_vec()).push(format!(
+            "::int8[]) AS u(id) JOIN {} AS t ON t.fid = u.id",
+            quote_ident(&layer.id)
+        ));
         push_where(&mut qb, layer, &ItemQuery::bbox(bbox));
-        qb.push(" AND fid = ANY(")
-            .push_bind(fids.to_vec())
-            .push(") ORDER BY fid");
+        qb.push(" ORDER BY t.fid");
         Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
