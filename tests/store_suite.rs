@@ -523,6 +523,113 @@ async fn gpkg_store_is_a_valid_geopackage_for_gdal() {
     assert_eq!(alias, "NIL");
 }
 
+/// `rtreecheck()` of the punti layer's R-tree ("ok" asserted), and how many entries it holds.
+async fn rtree_checked(c: &mut sqlx::SqliteConnection) -> i64 {
+    let ok: String = sqlx::query_scalar("SELECT rtreecheck('rtree_015146_punti_geom')")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    assert_eq!(ok, "ok");
+    sqlx::query_scalar("SELECT count(*) FROM rtree_015146_punti_geom")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+/// The GeoPackage R-tree written in bulk (three levels for 6,000 points) is one SQLite's
+/// `rtreecheck()` finds whole, holds every feature, narrows boxes to a superset of what
+/// the features' coordinates say (f32, rounded outward) — so items by bbox are exact — and
+/// takes edits through the module afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpkg_rtree_is_packed_whole() {
+    use atlante::store::{Edit, ItemQuery};
+    use sqlx::Connection;
+    let t = common::gpkg().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("punti.geojson");
+    let points: Vec<[f64; 2]> = (0..6000)
+        .map(|i| {
+            let (a, r) = (i as f64 * 2.399_963, (i as f64).sqrt() * 0.0012);
+            [9.19 + r * a.cos(), 45.46 + r * a.sin()]
+        })
+        .collect();
+    let features: Vec<serde_json::Value> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            serde_json::json!({"type": "Feature", "properties": {"n": i},
+                "geometry": {"type": "Point", "coordinates": p}})
+        })
+        .collect();
+    let doc = serde_json::json!({"type": "FeatureCollection", "features": features});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let (layer, _) = common::add_layer(&t.store, "015146", "punti", &file).await;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.location))
+        .await
+        .unwrap();
+    assert_eq!(rtree_checked(&mut c).await, 6000);
+    let depth: Vec<u8> = sqlx::query_scalar(
+        "SELECT substr(data, 1, 2) FROM rtree_015146_punti_geom_node WHERE nodeno = 1",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(depth, [0, 2], "three levels");
+    for k in 0..20 {
+        let (x, y) = (9.17 + k as f64 * 0.002, 45.45 + k as f64 * 0.001);
+        let b = [x, y, x + 0.01, y + 0.008];
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM rtree_015146_punti_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+        )
+        .bind(b[0])
+        .bind(b[2])
+        .bind(b[1])
+        .bind(b[3])
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        ids.sort_unstable();
+        let inside: Vec<i64> = (0..points.len())
+            .filter(|&i| {
+                let p = points[i];
+                p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3]
+            })
+            .map(|i| i as i64 + 1)
+            .collect();
+        assert!(
+            inside.iter().all(|i| ids.binary_search(i).is_ok()),
+            "box {k}"
+        );
+        assert!(
+            ids.len() <= inside.len() + 4,
+            "box {k}: {} for {}",
+            ids.len(),
+            inside.len()
+        );
+        let (found, n) = t.store.items(&layer, &ItemQuery::bbox(b)).await.unwrap();
+        assert_eq!(n as usize, inside.len(), "box {k}");
+        assert!(found.iter().all(|f| inside.contains(&f.fid)));
+    }
+    // Edits go through the module: still whole.
+    let row = |x: f64| atlante::model::Row {
+        wkb: atlante::geom::to_wkb(&geo_types::Geometry::Point(geo_types::Point::new(x, 45.5))),
+        bbox: [x, 45.5, x, 45.5],
+        values: vec![Value::Integer(-1)],
+    };
+    t.store
+        .edit(
+            &layer,
+            &[
+                Edit::Insert(row(9.3)),
+                Edit::Delete(1),
+                Edit::Replace(2, row(9.31)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rtree_checked(&mut c).await, 6000);
+}
+
 /// Converts a demo file with ogr2ogr (the conversion is GDAL's, the ingest is Atlante's).
 fn convert(src: &std::path::Path, dst: &std::path::Path, args: &[&str]) {
     let st = std::process::Command::new("ogr2ogr")

@@ -3,6 +3,7 @@
 //! `atlante_*` tables beside the GeoPackage system tables.
 
 mod features;
+mod rtree;
 mod sqlite_fns;
 mod versions;
 

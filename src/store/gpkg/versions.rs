@@ -35,32 +35,105 @@ fn insert_rows_sql(table: &str, fields: &[Field], rows: usize) -> String {
 }
 
 impl GpkgStore {
-    /// Fills a staging table's R-tree from the rows' boxes, sorted along a Z-order curve
-    /// (SQLite's R-tree inserts fast when neighbours arrive together), many per statement.
-    async fn fill_rtree(
+    /// Writes pairs into a table of a staging table (`replace`: after emptying it), many
+    /// per statement, in transactions of a few statements: SQLite's one writer is held a
+    /// moment at a time.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_pairs<A, B>(
         &self,
         conn: &mut sqlx::SqliteConnection,
         staging: &str,
-        mut boxes: Vec<(i64, [f64; 4])>,
-    ) -> Result<()> {
+        table: &str,
+        columns: &str,
+        per_statement: usize,
+        pairs: &[(A, B)],
+        replace: bool,
+    ) -> Result<()>
+    where
+        for<'q> &'q A: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send,
+        for<'q> &'q B: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send,
+        A: Sync,
+        B: Sync,
+    {
         use sqlx::Connection as _;
-        boxes.sort_by_cached_key(|(_, b)| crate::geom::zorder(b, &[-180.0, -90.0, 180.0, 90.0]));
-        let index = quote_ident(&rtree(staging));
-        for part in boxes.chunks(20_000) {
+        let mut statements = pairs.chunks(per_statement).peekable();
+        let mut first = true;
+        while first || statements.peek().is_some() {
             let _writer = self.write_lock.lock().await;
             let mut tx = conn.begin().await?;
-            for rows in part.chunks(6_000) {
-                let values = vec!["(?, ?, ?, ?, ?)"; rows.len()].join(", ");
-                let sql = format!("INSERT INTO {index} VALUES {values}");
+            if std::mem::take(&mut first) && replace {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for part in statements.by_ref().take(10) {
+                let values = vec!["(?, ?)"; part.len()].join(", ");
+                let sql = format!("INSERT INTO {table} ({columns}) VALUES {values}");
                 let mut q = sqlx::query(&sql);
-                for (fid, b) in rows {
-                    q = q.bind(fid).bind(b[0]).bind(b[2]).bind(b[1]).bind(b[3]);
+                for (a, b) in part {
+                    q = q.bind(a).bind(b);
                 }
                 q.execute(&mut *tx).await?;
             }
             run(&mut tx, staging::heartbeat(Dialect::Sqlite, staging)).await?;
             tx.commit().await?;
         }
+        Ok(())
+    }
+
+    /// Fills a staging table's R-tree from the rows' boxes, sorted along a Z-order curve,
+    /// packed in bulk ([`super::rtree`]) and written into its shadow tables, many rows
+    /// per statement.
+    async fn fill_rtree(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        staging: &str,
+        mut boxes: Vec<(i64, [f64; 4])>,
+    ) -> Result<()> {
+        boxes.sort_by_cached_key(|(_, b)| crate::geom::zorder(b, &[-180.0, -90.0, 180.0, 90.0]));
+        let shadow = |part: &str| quote_ident(&format!("{}_{part}", rtree(staging)));
+        let node_size: i64 = sqlx::query_scalar(&format!(
+            "SELECT length(data) FROM {} WHERE nodeno = 1",
+            shadow("node")
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        let tables = super::rtree::pack(&boxes, usize::try_from(node_size).unwrap_or(0));
+        drop(boxes);
+        if tables.nodes.is_empty() {
+            return Ok(());
+        }
+        // The empty root the module made goes; the packed nodes come in its place.
+        self.insert_pairs(
+            conn,
+            staging,
+            &shadow("node"),
+            "nodeno, data",
+            200,
+            &tables.nodes,
+            true,
+        )
+        .await?;
+        self.insert_pairs(
+            conn,
+            staging,
+            &shadow("rowid"),
+            "rowid, nodeno",
+            10_000,
+            &tables.rowids,
+            false,
+        )
+        .await?;
+        self.insert_pairs(
+            conn,
+            staging,
+            &shadow("parent"),
+            "nodeno, parentnode",
+            10_000,
+            &tables.parents,
+            false,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -262,6 +335,7 @@ impl VersionBackend for GpkgStore {
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .pragma("cache_size", format!("-{}", STAGING_CACHE_KIB));
         let mut conn = opts.connect().await?;
+        let started = std::time::Instant::now();
         let per_row = 2 + req.fields.len();
         // SQLite allows 32,766 parameters in a statement.
         let chunk = (32_000 / per_row).clamp(1, 500);
@@ -304,7 +378,19 @@ impl VersionBackend for GpkgStore {
             }
         };
         if result.is_ok() {
+            tracing::info!(
+                table = staging,
+                rows = count,
+                ms = started.elapsed().as_millis() as u64,
+                "rows staged"
+            );
+            let filled = std::time::Instant::now();
             self.fill_rtree(&mut conn, staging, boxes).await?;
+            tracing::info!(
+                table = staging,
+                ms = filled.elapsed().as_millis() as u64,
+                "R-tree filled"
+            );
         }
         conn.close().await?;
         result
