@@ -21,7 +21,7 @@ const MAX_CELLS: usize = 51;
 pub(super) struct Tables {
     /// (node number, blob).
     pub nodes: Vec<(i64, Vec<u8>)>,
-    /// (row id, leaf node number).
+    /// (row id, leaf node number), by row id.
     pub rowids: Vec<(i64, i64)>,
     /// (node number, parent node number).
     pub parents: Vec<(i64, i64)>,
@@ -143,6 +143,8 @@ pub(super) fn pack(boxes: &[(i64, [f64; 4])], node_size: usize) -> Tables {
             out.nodes.push((number, blob));
         }
     }
+    // By row id, so that the table is written in key order (appended, not inserted).
+    out.rowids.sort_unstable();
     out
 }
 

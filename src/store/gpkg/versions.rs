@@ -17,9 +17,6 @@ use crate::store::staging;
 use crate::store::versions::{AnyRow, VersionBackend, VersionTx};
 use crate::store::{quote_ident, Batch, Result, StoreError};
 
-/// SQLite's page cache on a staging connection, in KiB (its default is 2 MiB).
-const STAGING_CACHE_KIB: u32 = 256 * 1024;
-
 /// `INSERT INTO table (fid, geom, fields…) VALUES (…), (…)` for `rows` rows.
 fn insert_rows_sql(table: &str, fields: &[Field], rows: usize) -> String {
     let cols: String = fields
@@ -332,8 +329,7 @@ impl VersionBackend for GpkgStore {
         use sqlx::Connection as _;
         let opts = (*self.pool.connect_options())
             .clone()
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-            .pragma("cache_size", format!("-{}", STAGING_CACHE_KIB));
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         let mut conn = opts.connect().await?;
         let started = std::time::Instant::now();
         let per_row = 2 + req.fields.len();
