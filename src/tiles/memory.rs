@@ -8,6 +8,10 @@ use std::sync::Mutex;
 /// name no constant for it).
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// Layers from this many features purge at once while their index is built: below, what
+/// a build frees is small, and purging at once would only slow the renders meanwhile.
+pub const PURGE_FROM_FEATURES: i64 = 100_000;
+
 /// Builds in progress, and the purge delay they replaced.
 static BUILDING: Mutex<(usize, std::os::raw::c_long)> = Mutex::new((0, 0));
 
@@ -15,8 +19,9 @@ static BUILDING: Mutex<(usize, std::os::raw::c_long)> = Mutex::new((0, 0));
 /// after its purge delay. A build frees about as much as it keeps (the rows as read, its
 /// first unsorted copy), and with the delay those pages stayed resident — threads that
 /// went idle never purged them: +58 MB per million buildings after a build, measured
-/// (bench/scale.sh). Only while building: purging at once always costs tile rendering
-/// 7–38 % of its throughput (bench/tiles.sh).
+/// (bench/scale.sh). Only while building a big layer: purging at once always costs tile
+/// rendering 7–38 % of its throughput (bench/tiles.sh), and a stream of small uploads
+/// would keep it on (bench/load.sh).
 pub struct PurgeAtOnce(());
 
 impl PurgeAtOnce {

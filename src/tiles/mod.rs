@@ -204,7 +204,10 @@ impl TileEngine {
                     self.make_room(&versioned(layer), idx.heap_bytes());
                     return Ok(Arc::new(idx));
                 }
-                let _purging = memory::PurgeAtOnce::start();
+                // Only for big layers: a steady stream of small publishes would otherwise
+                // keep mimalloc purging at once, which slows every render.
+                let _purging = (layer.feature_count >= memory::PURGE_FROM_FEATURES)
+                    .then(memory::PurgeAtOnce::start);
                 // Rows are made compact as they arrive, off the async runtime.
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredFeature>>(2);
                 let l = layer.clone();
