@@ -479,6 +479,9 @@ try {
   }
 } catch (e) {
   result.error = String(e && e.stack || e);
+  // What the page's status lines said when it failed (a console step that timed out).
+  result.statusAtError = await Promise.all(browser.contexts().flatMap((c) => c.pages()).map((p) =>
+    p.$$eval("[id$='-status']", (els) => els.map((el) => el.id + ": " + el.textContent)).catch(() => []))).catch(() => []);
 }
 await browser.close();
 writeFileSync(`${outDir}/${scenario}.json`, JSON.stringify(result, null, 2));
