@@ -256,11 +256,27 @@ pub(crate) fn one_scan(q: &ItemQuery) -> bool {
     item_condition(q).is_some_and(|c| filter::envelope(&c).is_some())
 }
 
-/// Features read by id, in the order of `ids` (ids not read are left out).
-pub(crate) fn in_order(features: Vec<StoredFeature>, ids: &[i64]) -> Vec<StoredFeature> {
-    let mut by_id: std::collections::HashMap<i64, StoredFeature> =
-        features.into_iter().map(|f| (f.fid, f)).collect();
-    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+/// An items answer from a one-scan page (see [`one_scan`]): (fid, how many match in all)
+/// in order, its features read by id in that order. None when the page is empty past the
+/// first (it says nothing of the count: the caller counts).
+pub(crate) async fn page_by_id<S: FeatureStore + ?Sized>(
+    store: &S,
+    layer: &Layer,
+    page: &[(i64, i64)],
+    offset: i64,
+) -> Result<Option<(Vec<StoredFeature>, i64)>> {
+    let Some(&(_, matched)) = page.first() else {
+        return Ok((offset == 0).then(|| (Vec::new(), 0)));
+    };
+    let ids: Vec<i64> = page.iter().map(|p| p.0).collect();
+    let mut by_id: std::collections::HashMap<i64, StoredFeature> = store
+        .features_by_fid(layer, &ids)
+        .await?
+        .into_iter()
+        .map(|f| (f.fid, f))
+        .collect();
+    let features = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+    Ok(Some((features, matched)))
 }
 
 /// One change to a layer's published features (OGC API - Features Part 4).

@@ -11,7 +11,7 @@ use crate::model::{Field, FieldType, GeomType, Layer, Value};
 use crate::store::changes::{self, ChangeKind, FeatureChange};
 use crate::store::sql::{value_at, Dialect};
 use crate::store::{
-    in_order, item_condition, one_scan, order_by, quote_ident, republished, Edit, FeatureStore,
+    item_condition, one_scan, order_by, page_by_id, quote_ident, republished, Edit, FeatureStore,
     ItemQuery, Result, StoreError, StoredFeature,
 };
 
@@ -217,13 +217,8 @@ impl FeatureStore for GpkgStore {
                 .push(" OFFSET ")
                 .push_bind(q.offset);
             let page: Vec<(i64, i64)> = ids.build_query_as().fetch_all(&self.pool).await?;
-            // An empty page past the first says nothing of the count: counted below.
-            if let Some(&(_, matched)) = page.first() {
-                let ids: Vec<i64> = page.iter().map(|p| p.0).collect();
-                let features = self.features_by_fid(layer, &ids).await?;
-                return Ok((in_order(features, &ids), matched));
-            } else if q.offset == 0 {
-                return Ok((Vec::new(), 0));
+            if let Some(answer) = page_by_id(self, layer, &page, q.offset).await? {
+                return Ok(answer);
             }
         }
         let mut count =
