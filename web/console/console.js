@@ -267,7 +267,14 @@
     timer = setTimeout(async () => {
       if (!appLayers.length) return;
       if (!appMap) appMap = previewMap("app-preview");
-      try { await preview(appMap, appConfig(), !view); $("a-status").textContent = ""; } catch (err) { $("a-status").textContent = err.message; }
+      // A preview clears only its own earlier error: a save or publish that answered
+      // meanwhile keeps its status.
+      const status = $("a-status");
+      try {
+        await preview(appMap, appConfig(), !view);
+        if (status.dataset.preview === status.textContent) status.textContent = "";
+        delete status.dataset.preview;
+      } catch (err) { status.textContent = err.message; status.dataset.preview = err.message; }
     }, 250);
   }
   $("a-add").onchange = () => {
