@@ -47,7 +47,7 @@ def main():
     watch = sys.argv[6] if len(sys.argv) > 6 else base
     rng = random.Random(42)
     w, r = conn(base), conn(watch)
-    patch_ms, tile_ms, timeouts = [], [], 0
+    patch_ms, tile_ms, first_ms, timeouts = [], [], [], 0
     for i in range(edits):
         fid = rng.randint(1, n)
         w.request("GET", f"/collections/{layer}/items/{fid}")
@@ -73,6 +73,8 @@ def main():
             r.request("GET", f"/tiles/{layer}/{z}/{x}/{y}.mvt")
             resp = r.getresponse()
             tile = resp.read()
+            if len(first_ms) < len(patch_ms):
+                first_ms.append((time.perf_counter() - t1) * 1000)
             if value.encode() in tile:
                 tile_ms.append((time.perf_counter() - t1) * 1000)
                 break
@@ -81,7 +83,7 @@ def main():
                 break
             time.sleep(0.002)
     out = {"edits": len(patch_ms), "timeouts": timeouts}
-    for name, v in [("patch", patch_ms), ("edit_to_tile", tile_ms)]:
+    for name, v in [("patch", patch_ms), ("edit_to_tile", tile_ms), ("first_tile_read", first_ms)]:
         if v:
             out[name] = {"p50_ms": round(pct(v, 50), 1), "p99_ms": round(pct(v, 99), 1),
                          "max_ms": round(max(v), 1)}

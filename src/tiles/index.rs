@@ -340,16 +340,13 @@ impl LayerIndex {
 
     /// Renders this layer's part of a tile into an MVT layer called `name`.
     pub fn render(&self, tile: TileCoord, name: &str) -> LayerBuilder {
-        let bounds = tile.bounds();
-        let ts = TileSpace::new(bounds, EXTENT);
-        let buf = BUFFER / ts.scale;
-        let env = [
-            bounds[0] - buf,
-            bounds[1] - buf,
-            bounds[2] + buf,
-            bounds[3] + buf,
-        ];
-        let picked = self.pick(tile, &env, &ts);
+        self.draw(&self.pick(tile), tile, name)
+    }
+
+    /// Draws the features [`Self::pick`] copied out for a tile into an MVT layer called
+    /// `name` (clipping, simplifying, encoding): no lock is held.
+    pub(super) fn draw(&self, picked: &Picked, tile: TileCoord, name: &str) -> LayerBuilder {
+        let (ts, env) = frame(tile);
         let mut out = LayerBuilder::new(name, EXTENT);
         out.set_keys(self.layer.fields.iter().map(|f| f.name.clone()).collect());
         let (lo, hi) = (-BUFFER, EXTENT as f64 + BUFFER);
@@ -419,7 +416,18 @@ impl LayerIndex {
     /// The features a tile draws, in drawing order, copied out (their compact bytes) under
     /// the read lock, which is held only for this: the clipping and encoding that follow run
     /// without it, so a feature edit waits for no render in flight, only for the copies.
-    fn pick(&self, tile: TileCoord, env: &[f64; 4], ts: &TileSpace) -> Picked {
+    ///
+    /// Only what the tile draws is sorted and copied: features too small for its zoom are
+    /// left out as the tree finds them, and each one's place in the order is worked out
+    /// once. (A z11 tile of a city's buildings meets hundreds of thousands and draws a few
+    /// thousand; sorting them all first held the lock for most of a second under load.)
+    pub(super) fn pick(&self, tile: TileCoord) -> Picked {
+        let (ts, env) = frame(tile);
+        let env = &env;
+        let min_size = min_size(tile.z);
+        // Thinned points go by fid (the first in a cell is kept), all else by place.
+        let by_fid = point_cell(tile.z) > 0
+            && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint);
         let inner = self.read();
         let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
         let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
@@ -427,33 +435,29 @@ impl LayerIndex {
             Some(l) => &inner.slots[l.items[id as usize].0 as usize],
             None => &inner.slots[id as usize],
         };
-        let mut ids: Vec<u32> = Vec::new();
-        tree.query(env, |id| {
-            if meets(&slot_of(id).bbox(), env) {
-                ids.push(id)
-            }
-        });
         // Features go out in spatial order (Z-order of their boxes, then fid), which is also
         // mostly their memory order: the same features give the same bytes whatever slots
-        // edits put them in, on every replica. Thinned points go by fid (the first in a
-        // cell is kept).
-        if point_cell(tile.z) > 0
-            && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint)
-        {
-            ids.sort_unstable_by_key(|&id| slot_of(id).fid);
-        } else {
-            ids.sort_unstable_by_key(|&id| {
-                let s = slot_of(id);
-                (morton(&s.bbox()), s.fid)
-            });
-        }
-        let min_size = min_size(tile.z);
+        // edits put them in, on every replica.
+        let mut ids: Vec<(u32, i64, u32)> = Vec::new();
+        tree.query(env, |id| {
+            let s = slot_of(id);
+            let b = s.bbox();
+            if !meets(&b, env) {
+                return;
+            }
+            let (w, h) = ((b[2] - b[0]) * ts.scale, (b[3] - b[1]) * ts.scale);
+            if !s.geom.is_points() && w < min_size && h < min_size {
+                return;
+            }
+            ids.push((if by_fid { 0 } else { morton(&b) }, s.fid, id));
+        });
+        ids.sort_unstable();
         let mut picked = Picked {
             slots: Vec::with_capacity(ids.len()),
             geoms: Arena::default(),
             values: Values::default(),
         };
-        for id in ids {
+        for (_, _, id) in ids {
             let (f, arena, g) = match level {
                 Some(l) => {
                     let (i, g) = l.items[id as usize];
@@ -468,12 +472,6 @@ impl LayerIndex {
                     (f, &inner.geoms, f.geom)
                 }
             };
-            let b = f.bbox();
-            let w = (b[2] - b[0]) * ts.scale;
-            let h = (b[3] - b[1]) * ts.scale;
-            if !g.is_points() && w < min_size && h < min_size {
-                continue;
-            }
             picked.slots.push(Slot {
                 fid: f.fid,
                 qbox: f.qbox,
@@ -485,8 +483,22 @@ impl LayerIndex {
     }
 }
 
+/// A tile's Web Mercator frame, and its box with the buffer.
+fn frame(tile: TileCoord) -> (TileSpace, [f64; 4]) {
+    let bounds = tile.bounds();
+    let ts = TileSpace::new(bounds, EXTENT);
+    let buf = BUFFER / ts.scale;
+    let env = [
+        bounds[0] - buf,
+        bounds[1] - buf,
+        bounds[2] + buf,
+        bounds[3] + buf,
+    ];
+    (ts, env)
+}
+
 /// A tile's features, copied out of the index (see [`LayerIndex::pick`]).
-struct Picked {
+pub(super) struct Picked {
     slots: Vec<Slot>,
     geoms: Arena,
     values: Values,

@@ -433,25 +433,47 @@ impl TileEngine {
         } else {
             &self.renders
         };
+        let queued = std::time::Instant::now();
         let _core = lane
             .acquire()
             .await
             .map_err(|e| StoreError::Corrupt(format!("tile rendering stopped: {e}")))?;
-        let work = move || {
-            let tile = Tile::new(render(&indexes, t));
+        let waited = queued.elapsed();
+        let finish = move |indexes: Vec<Arc<LayerIndex>>, picked: Vec<index::Picked>| {
+            let tile = Tile::new(draw(&indexes, &picked, t));
             if gzip && !tile.raw.is_empty() {
                 tile.gzip();
             }
             Arc::new(tile)
         };
-        // Low-zoom tiles render on threads of lower CPU priority: cheap deep tiles (the one
-        // that shows an edit) are then never starved by them on a busy server.
+        // Low-zoom tiles are drawn on threads of lower CPU priority: cheap deep tiles (the
+        // one that shows an edit) are then never starved by them on a busy server. Their
+        // features are copied out at the usual priority: a low-priority thread holding an
+        // index's read lock, preempted by busier ones, kept feature edits waiting for it.
         let tile = if quick {
-            tokio::task::spawn_blocking(work).await.ok()
+            tokio::task::spawn_blocking(move || {
+                let picked = pick(&indexes, t);
+                finish(indexes, picked)
+            })
+            .await
+            .ok()
         } else {
-            self.low_priority.run(work).await
+            match tokio::task::spawn_blocking(move || (pick(&indexes, t), indexes)).await {
+                Ok((picked, indexes)) => {
+                    self.low_priority.run(move || finish(indexes, picked)).await
+                }
+                Err(_) => None,
+            }
         }
         .ok_or_else(|| StoreError::Corrupt("tile rendering failed".into()))?;
+        tracing::debug!(
+            z = t.z,
+            x = t.x,
+            y = t.y,
+            wait_ms = waited.as_secs_f64() * 1e3,
+            render_ms = (queued.elapsed() - waited).as_secs_f64() * 1e3,
+            "tile rendered"
+        );
         // Put, then checked: an edit landing meanwhile either finds the tile to forget, or
         // is seen here.
         self.cache.put(key.clone(), tile.clone());
@@ -499,11 +521,21 @@ pub fn mvt_names(layers: &[Layer]) -> Vec<String> {
 
 /// Renders a tile from indexes, one MVT layer each (empty layers are left out).
 pub fn render(indexes: &[Arc<LayerIndex>], t: TileCoord) -> Vec<u8> {
+    draw(indexes, &pick(indexes, t), t)
+}
+
+/// Copies out of each index the features a tile draws (under its read lock).
+fn pick(indexes: &[Arc<LayerIndex>], t: TileCoord) -> Vec<index::Picked> {
+    indexes.iter().map(|i| i.pick(t)).collect()
+}
+
+/// Draws what [`pick`] copied out: one MVT layer per index, empty ones left out.
+fn draw(indexes: &[Arc<LayerIndex>], picked: &[index::Picked], t: TileCoord) -> Vec<u8> {
     let layers: Vec<Layer> = indexes.iter().map(|i| i.layer.clone()).collect();
     let names = mvt_names(&layers);
     let mut out = Vec::new();
-    for (idx, name) in indexes.iter().zip(&names) {
-        let layer = idx.render(t, name);
+    for ((idx, picked), name) in indexes.iter().zip(picked).zip(&names) {
+        let layer = idx.draw(picked, t, name);
         if !layer.is_empty() {
             layer.finish_into(&mut out);
         }
