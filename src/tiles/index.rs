@@ -39,6 +39,49 @@ pub(super) struct Inner {
     /// What low-zoom tiles draw, one level per band of zooms (see [`LEVELS`]).
     pub(super) levels: Vec<Level>,
     pub(super) free: Vec<u32>,
+    /// The features changed by the edits applied lately (not persisted).
+    pub(super) changes: Changes,
+}
+
+/// The features each batch of edits applied to an index changed, by generation: a big pick
+/// copies in chunks, letting edits in between, and mends what they changed (see
+/// [`LayerIndex::pick`]).
+#[derive(Default)]
+pub(super) struct Changes {
+    /// The generation of the data: one more per batch of edits applied.
+    generation: u64,
+    /// (generation, fid) of the latest changes, oldest first.
+    fids: std::collections::VecDeque<(u64, i64)>,
+    /// The newest generation whose changes are no longer all held.
+    forgotten: u64,
+}
+
+/// How many changed features [`Changes`] holds.
+const CHANGES_HELD: usize = 4096;
+
+impl Changes {
+    fn record(&mut self, fids: impl IntoIterator<Item = i64>) {
+        self.generation += 1;
+        for fid in fids {
+            self.fids.push_back((self.generation, fid));
+        }
+        while self.fids.len() > CHANGES_HELD {
+            if let Some((g, _)) = self.fids.pop_front() {
+                self.forgotten = self.forgotten.max(g);
+            }
+        }
+    }
+
+    /// The features changed since generation `from`; None if that is no longer known.
+    fn since(&self, from: u64) -> Option<std::collections::HashSet<i64>> {
+        (from >= self.forgotten).then(|| {
+            self.fids
+                .iter()
+                .filter(|(g, _)| *g > from)
+                .map(|(_, fid)| *fid)
+                .collect()
+        })
+    }
 }
 
 /// A feature: its id, box (Web Mercator, held in steps: see [`QBox`]), geometry and
@@ -170,6 +213,7 @@ impl LayerIndex {
             tree: PackedTree::default(),
             levels: Vec::new(),
             free: Vec::new(),
+            changes: Changes::default(),
         };
         for ((new, &old), values) in order.iter().enumerate().zip(values_at) {
             slot_of[old as usize] = new as u32;
@@ -266,6 +310,7 @@ impl LayerIndex {
             for (f, values) in fresh {
                 inner.insert(f, &values);
             }
+            inner.changes.record(changed.iter().map(|(fid, _)| *fid));
         }
         self.seq.fetch_max(seq, Ordering::AcqRel);
     }
@@ -414,35 +459,122 @@ impl LayerIndex {
     }
 
     /// The features a tile draws, in drawing order, copied out (their compact bytes) under
-    /// the read lock, which is held only for this: the clipping and encoding that follow run
-    /// without it, so a feature edit waits for no render in flight, only for the copies.
+    /// the read lock: the clipping and encoding that follow run without it.
     ///
     /// Only what the tile draws is sorted and copied: features too small for its zoom are
     /// left out as the tree finds them, and each one's place in the order is worked out
-    /// once. (A z11 tile of a city's buildings meets hundreds of thousands and draws a few
-    /// thousand; sorting them all first held the lock for most of a second under load.)
+    /// once. A big tile is copied [`PICK_CHUNK`] features at a time, the lock let go in
+    /// between, so a feature edit waits for a chunk, not for a whole low-zoom tile (a z12
+    /// tile of a city's buildings copies a hundred thousand). Features that edits changed
+    /// meanwhile are dropped from what was copied and taken again as they are now: the
+    /// answer is the data as of the last chunk.
     pub(super) fn pick(&self, tile: TileCoord) -> Picked {
+        self.pick_with(tile, |_| {})
+    }
+
+    /// [`Self::pick`], calling `between(n)` before the lock is taken again for chunk `n`
+    /// (tests edit the index there).
+    fn pick_with(&self, tile: TileCoord, mut between: impl FnMut(usize)) -> Picked {
         let (ts, env) = frame(tile);
-        let env = &env;
-        let min_size = min_size(tile.z);
-        // Thinned points go by fid (the first in a cell is kept), all else by place.
-        let by_fid = point_cell(tile.z) > 0
-            && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint);
-        let inner = self.read();
-        let level = inner.levels.iter().find(|l| tile.z <= l.max_zoom);
-        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
-        let slot_of = |id: u32| match level {
-            Some(l) => &inner.slots[l.items[id as usize].0 as usize],
-            None => &inner.slots[id as usize],
+        let mut inner = self.read();
+        let level = inner.levels.iter().position(|l| tile.z <= l.max_zoom);
+        let mut ids = self.candidates(&inner, level, tile, &ts, &env, None);
+        ids.sort_unstable();
+        let mut picked = Picked {
+            slots: Vec::with_capacity(ids.len()),
+            geoms: Arena::default(),
+            values: Values::default(),
         };
-        // Features go out in spatial order (Z-order of their boxes, then fid), which is also
-        // mostly their memory order: the same features give the same bytes whatever slots
-        // edits put them in, on every replica.
-        let mut ids: Vec<(u32, i64, u32)> = Vec::new();
+        let from = inner.changes.generation;
+        let mut seen = from;
+        let mut changed = std::collections::HashSet::new();
+        for (n, chunk) in ids.chunks(PICK_CHUNK).enumerate() {
+            if n > 0 {
+                drop(inner);
+                between(n);
+                inner = self.read();
+                if inner.changes.generation != seen {
+                    seen = inner.changes.generation;
+                    match inner.changes.since(from) {
+                        Some(c) => changed = c,
+                        // Too much changed to mend: the whole tile again, in one go.
+                        None => {
+                            drop(inner);
+                            return self.pick_whole(tile);
+                        }
+                    }
+                    picked.slots.retain(|s| !changed.contains(&s.fid));
+                }
+            }
+            for &(_, fid, id) in chunk {
+                if !changed.contains(&fid) {
+                    copy_into(&inner, level, id, &mut picked);
+                }
+            }
+        }
+        if !changed.is_empty() {
+            let mut again = self.candidates(&inner, level, tile, &ts, &env, Some(&changed));
+            again.sort_unstable();
+            for (_, _, id) in again {
+                copy_into(&inner, level, id, &mut picked);
+            }
+            let by_fid = self.thinned(tile);
+            picked
+                .slots
+                .sort_unstable_by_key(|s| (if by_fid { 0 } else { morton(&s.bbox()) }, s.fid));
+        }
+        picked
+    }
+
+    /// [`Self::pick`] under one hold of the lock.
+    fn pick_whole(&self, tile: TileCoord) -> Picked {
+        let (ts, env) = frame(tile);
+        let inner = self.read();
+        let level = inner.levels.iter().position(|l| tile.z <= l.max_zoom);
+        let mut ids = self.candidates(&inner, level, tile, &ts, &env, None);
+        ids.sort_unstable();
+        let mut picked = Picked {
+            slots: Vec::with_capacity(ids.len()),
+            geoms: Arena::default(),
+            values: Values::default(),
+        };
+        for (_, _, id) in ids {
+            copy_into(&inner, level, id, &mut picked);
+        }
+        picked
+    }
+
+    /// Whether a tile's points are thinned, and so go by fid (the first in a cell is kept).
+    fn thinned(&self, tile: TileCoord) -> bool {
+        point_cell(tile.z) > 0
+            && matches!(self.layer.geom_type, GeomType::Point | GeomType::MultiPoint)
+    }
+
+    /// The features a tile draws (of `only`, if given), as (order, fid, id in the level):
+    /// features go out in spatial order (Z-order of their boxes, then fid), which is also
+    /// mostly their memory order — the same features give the same bytes whatever slots
+    /// edits put them in, on every replica — and thinned points by fid.
+    fn candidates(
+        &self,
+        inner: &Inner,
+        level: Option<usize>,
+        tile: TileCoord,
+        ts: &TileSpace,
+        env: &[f64; 4],
+        only: Option<&std::collections::HashSet<i64>>,
+    ) -> Vec<(u32, i64, u32)> {
+        let min_size = min_size(tile.z);
+        let by_fid = self.thinned(tile);
+        let level = level.map(|l| &inner.levels[l]);
+        let tree = level.and_then(|l| l.tree.as_ref()).unwrap_or(&inner.tree);
+        let mut ids = Vec::new();
         tree.query(env, |id| {
-            let s = slot_of(id);
+            let s = match level {
+                Some(l) => &inner.slots[l.items[id as usize].0 as usize],
+                None => &inner.slots[id as usize],
+            };
             let b = s.bbox();
-            if !meets(&b, env) {
+            if !meets(&b, env) || only.is_some_and(|o| !o.contains(&s.fid)) {
                 return;
             }
             let (w, h) = ((b[2] - b[0]) * ts.scale, (b[3] - b[1]) * ts.scale);
@@ -451,36 +583,36 @@ impl LayerIndex {
             }
             ids.push((if by_fid { 0 } else { morton(&b) }, s.fid, id));
         });
-        ids.sort_unstable();
-        let mut picked = Picked {
-            slots: Vec::with_capacity(ids.len()),
-            geoms: Arena::default(),
-            values: Values::default(),
-        };
-        for (_, _, id) in ids {
-            let (f, arena, g) = match level {
-                Some(l) => {
-                    let (i, g) = l.items[id as usize];
-                    let f = &inner.slots[i as usize];
-                    match g {
-                        Some(g) => (f, &l.geoms, g),
-                        None => (f, &inner.geoms, f.geom),
-                    }
-                }
-                None => {
-                    let f = &inner.slots[id as usize];
-                    (f, &inner.geoms, f.geom)
-                }
-            };
-            picked.slots.push(Slot {
-                fid: f.fid,
-                qbox: f.qbox,
-                geom: picked.geoms.copy(arena, g),
-                values: picked.values.copy(&inner.values, f.values),
-            });
-        }
-        picked
+        ids
     }
+}
+
+/// Features a big tile copies under one hold of an index's read lock (see
+/// [`LayerIndex::pick`]).
+const PICK_CHUNK: usize = 4096;
+
+/// Copies the feature at `id` of a level (or of the slots) into `picked`.
+fn copy_into(inner: &Inner, level: Option<usize>, id: u32, picked: &mut Picked) {
+    let (f, arena, g) = match level.map(|l| &inner.levels[l]) {
+        Some(l) => {
+            let (i, g) = l.items[id as usize];
+            let f = &inner.slots[i as usize];
+            match g {
+                Some(g) => (f, &l.geoms, g),
+                None => (f, &inner.geoms, f.geom),
+            }
+        }
+        None => {
+            let f = &inner.slots[id as usize];
+            (f, &inner.geoms, f.geom)
+        }
+    };
+    picked.slots.push(Slot {
+        fid: f.fid,
+        qbox: f.qbox,
+        geom: picked.geoms.copy(arena, g),
+        values: picked.values.copy(&inner.values, f.values),
+    });
 }
 
 /// A tile's Web Mercator frame, and its box with the buffer.
@@ -689,4 +821,137 @@ fn generalise(g: &MercGeom, tol: f64) -> Option<MercGeom> {
         ),
     };
     (points(&out) > 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Field, FieldType};
+    use geo::{Geometry, Rect};
+
+    /// A square building of `side` metres-ish at (lon, lat), as the store hands it over.
+    fn square(fid: i64, lon: f64, lat: f64, side: f64, value: i64) -> StoredFeature {
+        let d = side / 111_000.0;
+        let g = Geometry::Polygon(Rect::new((lon, lat), (lon + d, lat + d)).to_polygon());
+        StoredFeature {
+            fid,
+            wkb: crate::geom::to_wkb(&g),
+            values: vec![Value::Integer(value)],
+        }
+    }
+
+    fn layer() -> Layer {
+        let field = Field {
+            name: "n".into(),
+            label: "n".into(),
+            kind: FieldType::Integer,
+        };
+        Layer::sketch("edifici", GeomType::MultiPolygon, vec![field])
+    }
+
+    /// 20,000 buildings of 30 m in a 140 × 143 grid over southern Milan, all in one z12 tile.
+    fn buildings() -> Vec<StoredFeature> {
+        (0..20_000)
+            .map(|i| {
+                let (x, y) = (f64::from(i % 140), f64::from(i / 140));
+                square(
+                    i64::from(i) + 1,
+                    9.17 + x * 0.0003,
+                    45.40 + y * 0.0001,
+                    30.0,
+                    0,
+                )
+            })
+            .collect()
+    }
+
+    fn bytes(idx: &LayerIndex, picked: &Picked, t: TileCoord) -> Vec<u8> {
+        let mut out = Vec::new();
+        idx.draw(picked, t, "edifici").finish_into(&mut out);
+        out
+    }
+
+    /// A batch of edits, as the engine applies one: `moves` are (fid, new feature or None).
+    fn edit(idx: &LayerIndex, moves: Vec<(i64, Option<StoredFeature>)>) {
+        let changed: Vec<(i64, Option<[f64; 4]>)> = moves.iter().map(|(f, _)| (*f, None)).collect();
+        idx.apply(
+            &changed,
+            moves.into_iter().filter_map(|m| m.1).collect(),
+            idx.seq() + 1,
+        );
+    }
+
+    #[test]
+    fn a_pick_edited_between_its_chunks_is_the_data_after_the_edits() {
+        let t = TileCoord {
+            z: 12,
+            x: 2152,
+            y: 1466,
+        };
+        let idx = LayerIndex::build(layer(), buildings());
+        let before = idx.pick(t);
+        assert!(
+            before.slots.len() > 3 * PICK_CHUNK,
+            "{} features",
+            before.slots.len()
+        );
+        let edits = |n: usize| match n {
+            // A feature already copied, changed; one not yet copied, moved away; one from
+            // outside moved in; one deleted; a new one added.
+            1 => edit(&idx, vec![(1, Some(square(1, 9.18, 45.405, 30.0, 7)))]),
+            2 => edit(
+                &idx,
+                vec![
+                    (19_000, Some(square(19_000, 10.5, 46.5, 15.0, 0))),
+                    (15_000, None),
+                    (30_000, Some(square(30_000, 9.1745, 45.4023, 40.0, 3))),
+                ],
+            ),
+            3 => edit(&idx, vec![(2, Some(square(2, 9.171, 45.401, 30.0, 9)))]),
+            _ => {}
+        };
+        let during = idx.pick_with(t, edits);
+        let after = idx.pick(t);
+        assert_ne!(bytes(&idx, &before, t), bytes(&idx, &after, t));
+        assert_eq!(bytes(&idx, &during, t), bytes(&idx, &after, t));
+        let fids = |p: &Picked| p.slots.iter().map(|s| s.fid).collect::<Vec<_>>();
+        assert_eq!(fids(&during), fids(&after));
+        let after_fids = fids(&after);
+        assert!(after_fids.contains(&30_000), "moved in");
+        assert!(!after_fids.contains(&15_000), "deleted");
+        assert!(!after_fids.contains(&19_000), "moved away");
+    }
+
+    #[test]
+    fn a_pick_edited_beyond_what_is_held_is_taken_again_whole() {
+        let t = TileCoord {
+            z: 12,
+            x: 2152,
+            y: 1466,
+        };
+        let idx = LayerIndex::build(layer(), buildings());
+        let many = |n: usize| {
+            if n == 1 {
+                let moves = (1..=CHANGES_HELD as i64 + 10)
+                    .map(|f| {
+                        (
+                            f,
+                            Some(square(
+                                f,
+                                9.17 + (f % 140) as f64 * 0.0003,
+                                45.40 + (f / 140) as f64 * 0.0001,
+                                30.0,
+                                5,
+                            )),
+                        )
+                    })
+                    .collect();
+                edit(&idx, moves);
+                edit(&idx, vec![(20_000, None)]);
+            }
+        };
+        let during = idx.pick_with(t, many);
+        let after = idx.pick(t);
+        assert_eq!(bytes(&idx, &during, t), bytes(&idx, &after, t));
+    }
 }

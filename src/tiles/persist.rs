@@ -233,6 +233,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
         values,
         levels,
         free,
+        changes: Default::default(),
     };
     Some(LayerIndex::from_parts(layer.clone(), inner, seq))
 }
