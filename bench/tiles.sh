@@ -94,7 +94,8 @@ for mode in $modes; do
       index_mb=$(sed 's/\x1b\[[0-9;]*m//g' "$work/atlante.log" | grep -o 'tile index built.* mib=[0-9.]*' | head -1 | grep -o '[0-9.]*$' | cut -d. -f1)
       index_mb=$((${index_mb:-0} + 1))
     else start_martin $([ $cache = on ] && echo "$mb" || echo 0); fi
-    label="$server cache=$cache$([ -n "$budgets" ] && [ $cache = on ] && echo " budget=${mb}MB")"
+    label="$server cache=$cache"
+    if [ -n "$budgets" ] && [ $cache = on ]; then label="$label budget=${mb}MB"; fi
     for gz in $gzips; do
       for band in low high; do
         if [ $cache = on ]; then TILE_LIST="$work/$band.$server" GZIP=$gz wrk -t2 -c$conns -d"${secs}s" --timeout 60s -s bench/tiles.lua "$base" >/dev/null; fi
