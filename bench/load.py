@@ -162,7 +162,9 @@ async def main():
         p.cancel()
         if args.edit_stream:
             await own.close()
-    print(json.dumps(stats.report(time.time() - start), indent=1))
+    report = stats.report(time.time() - start)
+    report["client_cpu_s"] = round(time.process_time(), 1)  # this process's own CPU
+    print(json.dumps(report, indent=1))
 
 
 asyncio.run(main())

@@ -18,13 +18,18 @@ source bench/common.sh
 python3 -c "import aiohttp" 2>/dev/null || pip install -q aiohttp
 $bin --store "$url" demo --no-serve >/dev/null
 setup_comuni "$url"
-port=$(free_port)
-$bin --store "$url" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+port=$(free_port); mport=$(free_port)
+ATLANTE_METRICS_LISTEN="127.0.0.1:$mport" $bin --store "$url" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 pid=$!; pids+=("$pid")
 wait_up "http://127.0.0.1:$port/ready"
+# What the server's bounded holdings count (tile cache, tile indexes), in MiB.
+held() {
+  curl -sf "http://127.0.0.1:$mport/metrics" | awk '/^atlante_tile_cache_bytes / {c = $2} /^atlante_tile_indexes_bytes / {i = $2}
+    END {printf "(tile cache %.0f MiB, indexes %.0f MiB)", c / 1048576, i / 1048576}'
+}
 : >"$work/rss.txt"
 ( m=0; while kill -0 "$pid" 2>/dev/null; do
-    echo "$m $(ps -o rss= -p "$pid" | tr -d ' ')" >>"$work/rss.txt"; sleep 60; m=$((m + 1)); done ) &
+    echo "$m $(ps -o rss= -p "$pid" | tr -d ' ') $(held)" >>"$work/rss.txt"; sleep 60; m=$((m + 1)); done ) &
 pids+=("$!")
 echo "load: $clients clients for $seconds s on http://127.0.0.1:$port (PostGIS, $table)"
 stream=()
@@ -32,16 +37,23 @@ if [ "${EDIT_STREAM:-0}" = 1 ]; then
   cmm_tok=$($bin --store "$url" token create --org cmm --label stream 2>/dev/null)
   stream=(--edit-stream "$cmm_tok:$table:212850:pop21:0.3")
 fi
+# CPU seconds (user + system) of the server, the database and the load client over the run.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pg_cpu() { ps -u postgres -o cputimes= 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+server0=$(cpu "$pid"); pg0=$(pg_cpu)
 python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
   --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
-echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end" >>"$work/rss.txt"
+echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end $(held)" >>"$work/rss.txt"
+tck=$(getconf CLK_TCK)
+echo "CPU seconds over the run ($(nproc) cores × $seconds s): server $((($(cpu "$pid") - server0) / tck)), PostgreSQL $(($(pg_cpu) - pg0)), load client $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['client_cpu_s']))" "$work/report.json")"
+curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics.txt" || true
 cat "$work/report.json"
-echo "resident memory (minute, KiB):"; cat "$work/rss.txt"
+echo "resident memory (minute, KiB, what the caches hold):"; cat "$work/rss.txt"
 python3 - "$work/report.json" "$work/rss.txt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rss = [l.split() for l in open(sys.argv[2]) if l.strip()]
-by_min = {int(l[0]): int(l[1]) for l in rss if len(l) == 2 and l[0].isdigit()}
+by_min = {int(l[0]): int(l[1]) for l in rss if len(l) >= 2 and l[0].isdigit() and l[1].isdigit()}
 ok = r["server_errors_not_503"] == 0 and r["busy_share"] < 0.01 and not r["bad_examples"]
 print(f"checks: server errors but 503: {r['server_errors_not_503']}; 503 share {r['busy_share']:.4%}; "
       f"503 without Retry-After or failed requests: {len(r['bad_examples'])}")
@@ -51,4 +63,20 @@ if last >= 2:
     print(f"memory: minute {last // 2} {mid} KiB, minute {last} {by_min[last]} KiB ({(by_min[last] - mid) / mid:+.1%})")
     ok = ok and abs(by_min[last] - mid) <= 0.1 * mid
 print("PASS" if ok else "FAIL")
+PY
+# The server's own view: time from a request's arrival to its answer (the client's figures
+# above add the wait in its own event loop), as the upper bound of the latency bucket.
+python3 - "$work/metrics.txt" <<'PY'
+import re, sys
+buckets = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'atlante_request_seconds_bucket\{class="(\w+)",le="([^"]+)"\} (\d+)', line)
+    if m:
+        buckets.setdefault(m[1], []).append((float("inf") if m[2] == "+Inf" else float(m[2]), int(m[3])))
+for cls, b in sorted(buckets.items()):
+    n = b[-1][1]
+    if n == 0:
+        continue
+    q = lambda p: next(f"<= {le * 1000:g} ms" for le, c in b if c >= p * n)
+    print(f"server-side {cls}: {n} requests, p50 {q(0.5)}, p99 {q(0.99)}")
 PY

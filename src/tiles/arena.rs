@@ -321,6 +321,11 @@ impl Arena {
         self.pts.capacity() + self.rings.capacity() * 4
     }
 
+    /// Bytes laid out (referenced or left behind by edits).
+    pub fn used(&self) -> usize {
+        self.pts.len() + self.rings.len() * 4
+    }
+
     /// Gives back what growing left unused.
     pub fn shrink(&mut self) {
         self.pts.shrink_to_fit();

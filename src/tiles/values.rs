@@ -281,6 +281,11 @@ impl Values {
 
     /// Approximate heap bytes held: the packed values, and each shared text twice (in the
     /// list and as a key of its number).
+    /// Bytes laid out (referenced or left behind by edits).
+    pub fn used(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         let texts: usize = self.texts.list.iter().map(|s| s.len()).sum();
         self.bytes.capacity()
