@@ -41,12 +41,24 @@ fi
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pg_cpu() { ps -u postgres -o cputimes= 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 server0=$(cpu "$pid"); pg0=$(pg_cpu)
+# A lone map user beside the load (bench/probe.py): 5 tiles/s of the same zooms and area.
+mapfile -t probe_tiles < <(python3 -c "
+import math, random
+rng = random.Random(3)
+for _ in range(400):
+    z = rng.randint(10, 16); n = 2 ** z
+    lon, lat = rng.uniform(9.04, 9.28), rng.uniform(45.38, 45.54)
+    print(f'/tiles/$table/{z}/{int((lon + 180) / 360 * n)}/{int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)}.mvt')")
+python3 bench/probe.py "http://127.0.0.1:$port" "$seconds" 5 "${probe_tiles[@]}" >"$work/probe.json" &
+probe=$!
 python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
   --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
 echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end $(held)" >>"$work/rss.txt"
 tck=$(getconf CLK_TCK)
 echo "CPU seconds over the run ($(nproc) cores × $seconds s): server $((($(cpu "$pid") - server0) / tck)), PostgreSQL $(($(pg_cpu) - pg0)), load client $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['client_cpu_s']))" "$work/report.json")"
 curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics.txt" || true
+wait "$probe" || true
+echo "a lone map user meanwhile, 5 tiles/s on its own connection: $(cat "$work/probe.json")"
 cat "$work/report.json"
 echo "resident memory (minute, KiB, what the caches hold):"; cat "$work/rss.txt"
 python3 - "$work/report.json" "$work/rss.txt" <<'PY'
