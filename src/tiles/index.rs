@@ -187,6 +187,16 @@ pub(super) struct Level {
 /// full geometry.
 const LEVELS: [u8; 3] = [8, 10, 12];
 
+/// The levels a layer keeps: none for points, which a level would list one by one as
+/// themselves (48 MB per million points for the three, read back on every start).
+pub(super) fn levels_of(layer: &Layer) -> &'static [u8] {
+    if matches!(layer.geom_type, GeomType::Point | GeomType::MultiPoint) {
+        &[]
+    } else {
+        &LEVELS
+    }
+}
+
 /// Lines and polygons smaller than this many tile units (a pixel is 8 units of a 512-pixel
 /// tile) are left out of a tile: below 4 px up to z11, 1 px to z15. At low zoom they are
 /// most of a dense layer and draw as noise; this keeps those tiles small and fast (see
@@ -232,8 +242,9 @@ impl LayerIndex {
         let mut geoms = Arena::default();
         let mut values = Values::default();
         let mut scanned: Vec<(u32, Slot)> = Vec::new();
-        let mut level_items: Vec<Vec<(u32, Option<GeomRef>)>> = vec![Vec::new(); LEVELS.len()];
-        let mut level_geoms: Vec<Arena> = LEVELS.iter().map(|_| Arena::default()).collect();
+        let zooms = levels_of(&layer);
+        let mut level_items: Vec<Vec<(u32, Option<GeomRef>)>> = vec![Vec::new(); zooms.len()];
+        let mut level_geoms: Vec<Arena> = zooms.iter().map(|_| Arena::default()).collect();
         for f in stored {
             let Some(fresh) = fresh(&layer, &f) else {
                 continue;
@@ -282,7 +293,7 @@ impl LayerIndex {
         inner.geoms.shrink();
         inner.values.shrink();
         inner.tree = PackedTree::new(inner.slots.iter().map(|s| s.bbox()));
-        for ((z, mut items), from) in LEVELS.iter().zip(level_items).zip(level_geoms) {
+        for ((z, mut items), from) in zooms.iter().zip(level_items).zip(level_geoms) {
             for item in &mut items {
                 item.0 = slot_of[item.0 as usize];
             }
@@ -562,7 +573,7 @@ impl LayerIndex {
                 }
             }
             for &(_, fid, id) in chunk {
-                if !changed.contains(&fid) {
+                if changed.is_empty() || !changed.contains(&fid) {
                     copy_into(&inner, level, id, &mut picked);
                 }
             }
@@ -824,7 +835,7 @@ fn fresh(layer: &Layer, f: &StoredFeature) -> Option<Fresh> {
         return None;
     };
     let bbox = merc_bbox(&geom);
-    let levels = LEVELS
+    let levels = levels_of(layer)
         .iter()
         .map(|&z| level_item(&geom, &bbox, z))
         .collect();
@@ -1031,6 +1042,51 @@ mod tests {
             bytes(&idx, &idx.pick(t), t),
             bytes(&rebuilt, &rebuilt.pick(t), t)
         );
+    }
+
+    #[test]
+    fn point_layers_keep_no_levels_and_refuse_files_that_have_them() {
+        let field = Field {
+            name: "n".into(),
+            label: "n".into(),
+            kind: FieldType::Integer,
+        };
+        let civici = Layer::sketch("edifici", GeomType::Point, vec![field]);
+        let point = |fid: i64, lon: f64, lat: f64| StoredFeature {
+            fid,
+            wkb: crate::geom::to_wkb(&Geometry::Point(geo::Point::new(lon, lat))),
+            values: vec![Value::Integer(fid)],
+        };
+        let stored = (1..=2_000).map(|i| {
+            point(
+                i,
+                9.1 + (i % 50) as f64 * 0.004,
+                45.4 + (i / 50) as f64 * 0.003,
+            )
+        });
+        let idx = LayerIndex::build(civici.clone(), stored);
+        assert!(idx.read().levels.is_empty());
+        // A point added later is drawn at low zoom and deep.
+        edit(&idx, vec![(5_000, Some(point(5_000, 9.19, 45.4642)))]);
+        for (z, x, y) in [(8, 134, 91), (16, 34440, 23454)] {
+            let t = TileCoord { z, x, y };
+            assert!(idx.pick(t).slots.iter().any(|s| s.fid == 5_000), "z{z}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("civici.idx");
+        super::super::persist::save(&file, &idx).unwrap();
+        let back = super::super::persist::load(&file, &civici).expect("read back");
+        let t = TileCoord {
+            z: 12,
+            x: 2152,
+            y: 1465,
+        };
+        assert_eq!(bytes(&idx, &idx.pick(t), t), bytes(&back, &back.pick(t), t));
+        // An index with levels (as point layers had before) is not taken for a point layer.
+        let polygons = LayerIndex::build(layer(), buildings().into_iter().take(100));
+        super::super::persist::save(&file, &polygons).unwrap();
+        assert!(super::super::persist::load(&file, &layer()).is_some());
+        assert!(super::super::persist::load(&file, &civici).is_none());
     }
 
     #[test]

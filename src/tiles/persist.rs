@@ -217,6 +217,10 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             geoms,
         });
     }
+    // Files written before point layers dropped their levels are read again from the store.
+    if levels.len() != super::index::levels_of(layer).len() {
+        return None;
+    }
     stage("checks and levels");
     let mut tree = PackedTree::new(slots.iter().map(|s| s.bbox()));
     for (i, s) in slots.iter().enumerate() {
