@@ -3,7 +3,10 @@
 # against the PostGIS store, with a realistic mix (bench/load.py): tiles of the
 # 212,850-polygon bench layer, items with a CQL2 attribute + spatial filter, catalog reads,
 # Part 4 edits by three comuni on their own layers, and uploads. Prints the report (p50/p99
-# per route class, statuses), the server's resident memory each minute, and the checks:
+# per route class, statuses), the server's resident memory each minute (with what its tile
+# cache and indexes hold), the CPU seconds of the server, PostgreSQL and the load client, the
+# server-side latency per class, a lone map user's tile latency beside the load
+# (bench/probe.py), and the checks:
 # no server error but 503, 503 always with Retry-After and under 1 %, memory at the end
 # within 10 % of the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
 # and aiohttp from PyPI).
