@@ -41,6 +41,9 @@ pub(super) struct Inner {
     pub(super) free: Vec<u32>,
     /// The features changed by the edits applied lately (not persisted).
     pub(super) changes: Changes,
+    /// Bytes of geometry and values after the index was last laid out (0: not known yet);
+    /// see [`Inner::compact_if_grown`].
+    pub(super) laid_out: usize,
 }
 
 impl Inner {
@@ -58,10 +61,10 @@ impl Inner {
     /// twice in all. Runs under the write lock (a 200,000-polygon layer: tens of ms).
     fn compact_if_grown(&mut self) {
         let used = self.used();
-        if self.changes.laid_out == 0 {
-            self.changes.laid_out = used;
+        if self.laid_out == 0 {
+            self.laid_out = used;
         }
-        if used <= self.changes.laid_out + self.changes.laid_out / 2 + (1 << 20) {
+        if used <= self.laid_out + self.laid_out / 2 + (1 << 20) {
             return;
         }
         let mut geoms = Arena::default();
@@ -90,7 +93,7 @@ impl Inner {
             after = self.used(),
             "tile index laid out again"
         );
-        self.changes.laid_out = self.used();
+        self.laid_out = self.used();
     }
 }
 
@@ -105,9 +108,6 @@ pub(super) struct Changes {
     fids: std::collections::VecDeque<(u64, i64)>,
     /// The newest generation whose changes are no longer all held.
     forgotten: u64,
-    /// Bytes of geometry and values after the index was last laid out (0: not known yet);
-    /// see [`Inner::compact_if_grown`].
-    laid_out: usize,
 }
 
 /// How many changed features [`Changes`] holds.
@@ -279,6 +279,7 @@ impl LayerIndex {
             levels: Vec::new(),
             free: Vec::new(),
             changes: Changes::default(),
+            laid_out: 0,
         };
         for ((new, &old), values) in order.iter().enumerate().zip(values_at) {
             slot_of[old as usize] = new as u32;
@@ -535,12 +536,13 @@ impl LayerIndex {
     /// meanwhile are dropped from what was copied and taken again as they are now: the
     /// answer is the data as of the last chunk.
     pub(super) fn pick(&self, tile: TileCoord) -> Picked {
-        self.pick_with(tile, |_| {})
+        self.pick_with(tile, PICK_CHUNK, &mut |_| {})
     }
 
-    /// [`Self::pick`], calling `between(n)` before the lock is taken again for chunk `n`
-    /// (tests edit the index there).
-    fn pick_with(&self, tile: TileCoord, mut between: impl FnMut(usize)) -> Picked {
+    /// [`Self::pick`] in chunks of `chunk` features (`usize::MAX`: under one hold of the
+    /// lock), calling `between(n)` before the lock is taken again for chunk `n` (tests edit
+    /// the index there).
+    fn pick_with(&self, tile: TileCoord, chunk: usize, between: &mut dyn FnMut(usize)) -> Picked {
         let (ts, env) = frame(tile);
         let mut inner = self.read();
         let level = inner.levels.iter().position(|l| tile.z <= l.max_zoom);
@@ -554,7 +556,7 @@ impl LayerIndex {
         let from = inner.changes.generation;
         let mut seen = from;
         let mut changed = std::collections::HashSet::new();
-        for (n, chunk) in ids.chunks(PICK_CHUNK).enumerate() {
+        for (n, chunk) in ids.chunks(chunk).enumerate() {
             if n > 0 {
                 drop(inner);
                 between(n);
@@ -566,7 +568,7 @@ impl LayerIndex {
                         // Too much changed to mend: the whole tile again, in one go.
                         None => {
                             drop(inner);
-                            return self.pick_whole(tile);
+                            return self.pick_with(tile, usize::MAX, &mut |_| {});
                         }
                     }
                     picked.slots.retain(|s| !changed.contains(&s.fid));
@@ -588,24 +590,6 @@ impl LayerIndex {
             picked
                 .slots
                 .sort_unstable_by_key(|s| (if by_fid { 0 } else { morton(&s.bbox()) }, s.fid));
-        }
-        picked
-    }
-
-    /// [`Self::pick`] under one hold of the lock.
-    fn pick_whole(&self, tile: TileCoord) -> Picked {
-        let (ts, env) = frame(tile);
-        let inner = self.read();
-        let level = inner.levels.iter().position(|l| tile.z <= l.max_zoom);
-        let mut ids = self.candidates(&inner, level, tile, &ts, &env, None);
-        ids.sort_unstable();
-        let mut picked = Picked {
-            slots: Vec::with_capacity(ids.len()),
-            geoms: Arena::default(),
-            values: Values::default(),
-        };
-        for (_, _, id) in ids {
-            copy_into(&inner, level, id, &mut picked);
         }
         picked
     }
@@ -961,7 +945,7 @@ mod tests {
             "{} features",
             before.slots.len()
         );
-        let edits = |n: usize| match n {
+        let mut edits = |n: usize| match n {
             // A feature already copied, changed; one not yet copied, moved away; one from
             // outside moved in; one deleted; a new one added.
             1 => edit(&idx, vec![(1, Some(square(1, 9.18, 45.405, 30.0, 7)))]),
@@ -976,7 +960,7 @@ mod tests {
             3 => edit(&idx, vec![(2, Some(square(2, 9.171, 45.401, 30.0, 9)))]),
             _ => {}
         };
-        let during = idx.pick_with(t, edits);
+        let during = idx.pick_with(t, PICK_CHUNK, &mut edits);
         let after = idx.pick(t);
         assert_ne!(bytes(&idx, &before, t), bytes(&idx, &after, t));
         assert_eq!(bytes(&idx, &during, t), bytes(&idx, &after, t));
@@ -1097,7 +1081,7 @@ mod tests {
             y: 1466,
         };
         let idx = LayerIndex::build(layer(), buildings());
-        let many = |n: usize| {
+        let mut many = |n: usize| {
             if n == 1 {
                 let moves = (1..=CHANGES_HELD as i64 + 10)
                     .map(|f| {
@@ -1117,7 +1101,7 @@ mod tests {
                 edit(&idx, vec![(20_000, None)]);
             }
         };
-        let during = idx.pick_with(t, many);
+        let during = idx.pick_with(t, PICK_CHUNK, &mut many);
         let after = idx.pick(t);
         assert_eq!(bytes(&idx, &during, t), bytes(&idx, &after, t));
     }

@@ -238,6 +238,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
         levels,
         free,
         changes: Default::default(),
+        laid_out: 0,
     };
     Some(LayerIndex::from_parts(layer.clone(), inner, seq))
 }
