@@ -137,13 +137,22 @@
     if ($("s-label").value) doc.label = { field: $("s-label").value };
     return doc;
   }
+  // A preview's error goes to a status line, and a finished preview clears only its own
+  // earlier error: a save or publish that answered meanwhile keeps its status.
+  async function previewWithStatus(statusId, run) {
+    const status = $(statusId);
+    try {
+      await run();
+      if (status.dataset.preview === status.textContent) status.textContent = "";
+      delete status.dataset.preview;
+    } catch (err) { status.textContent = err.message; status.dataset.preview = err.message; }
+  }
   async function refreshStylePreview(fit) {
     if (!current) return;
-    try {
+    await previewWithStatus("l-status", async () => {
       const style = await currentStyle();
       await preview(styleMap, { title: current.title, layers: [{ id: current.id, style }] }, fit);
-      $("l-status").textContent = "";
-    } catch (err) { $("l-status").textContent = err.message; }
+    });
   }
   async function editLayer(l) {
     current = l;
@@ -267,14 +276,7 @@
     timer = setTimeout(async () => {
       if (!appLayers.length) return;
       if (!appMap) appMap = previewMap("app-preview");
-      // A preview clears only its own earlier error: a save or publish that answered
-      // meanwhile keeps its status.
-      const status = $("a-status");
-      try {
-        await preview(appMap, appConfig(), !view);
-        if (status.dataset.preview === status.textContent) status.textContent = "";
-        delete status.dataset.preview;
-      } catch (err) { status.textContent = err.message; status.dataset.preview = err.message; }
+      await previewWithStatus("a-status", () => preview(appMap, appConfig(), !view));
     }, 250);
   }
   $("a-add").onchange = () => {
