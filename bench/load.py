@@ -9,7 +9,11 @@ Prints one JSON report at the end (and a progress line every 10 s to stderr).
 
     python3 bench/load.py --base http://127.0.0.1:8080 --seconds 600 --clients 200 \\
         --edit ORG:TOKEN:LAYER[,...] --upload ORG:TOKEN:SLUG:FILE[,...] \\
-        [--edit-stream TOKEN:LAYER:FEATURES:FIELD:SECONDS]
+        [--edit-stream TOKEN:LAYER:FEATURES:FIELD:SECONDS] [--procs 4]
+
+The clients run in --procs processes, each its own event loop: one Python loop serving 200
+connections at a thousand answers a second is itself the bottleneck, and every answer waits
+in its queue before its time is taken (the latency measured is then the client's own).
 
 --edit-stream adds one editor, outside the clients, that PATCHes a random feature of LAYER
 every SECONDS (its answers are the "stream" class).
@@ -18,7 +22,9 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import random
+import resource
 import sys
 import time
 
@@ -35,26 +41,42 @@ def tile_for(lon, lat, z):
 
 
 class Stats:
-    def __init__(self):
+    def __init__(self, start):
+        self.start = start
         self.by_class = {}
         self.bad = []
 
-    def add(self, cls, status, ms, retry_after):
-        c = self.by_class.setdefault(cls, {"lat": [], "status": {}})
+    def add(self, cls, status, ms, retry_after, at):
+        c = self.by_class.setdefault(cls, {"lat": [], "status": {}, "minute": {}})
         c["lat"].append(ms)
+        c["minute"].setdefault(int(at // 60), []).append(ms)
         c["status"][status] = c["status"].get(status, 0) + 1
         if status >= 500 and not (status == 503 and retry_after):
             if len(self.bad) < 50:
                 self.bad.append((cls, status))
 
+    def merge(self, other):
+        for cls, c in other.by_class.items():
+            mine = self.by_class.setdefault(cls, {"lat": [], "status": {}, "minute": {}})
+            mine["lat"].extend(c["lat"])
+            for m, lat in c["minute"].items():
+                mine["minute"].setdefault(m, []).extend(lat)
+            for k, v in c["status"].items():
+                mine["status"][k] = mine["status"].get(k, 0) + v
+        self.bad.extend(other.bad[: max(0, 50 - len(self.bad))])
+
     def report(self, seconds):
         out = {}
         total = errors = busy = 0
+        def q(lat, p):
+            lat = sorted(lat)
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None
         for cls, c in sorted(self.by_class.items()):
-            lat = sorted(c["lat"])
-            n = len(lat)
-            q = lambda p: round(lat[min(n - 1, int(p * n))], 1) if n else None
-            out[cls] = {"requests": n, "per_s": round(n / seconds, 1), "p50_ms": q(0.5), "p99_ms": q(0.99),
+            n = len(c["lat"])
+            out[cls] = {"requests": n, "per_s": round(n / seconds, 1), "p50_ms": q(c["lat"], 0.5),
+                        "p99_ms": q(c["lat"], 0.99),
+                        # p99 of each minute of the run: the first holds the cold start.
+                        "p99_ms_by_minute": [q(c["minute"][m], 0.99) for m in sorted(c["minute"])],
                         "status": {str(k): v for k, v in sorted(c["status"].items())}}
             total += n
             for k, v in c["status"].items():
@@ -69,12 +91,13 @@ class Stats:
 
 async def one(session, stats, cls, method, url, **kw):
     t = time.perf_counter()
+    at = time.time() - stats.start
     try:
         async with session.request(method, url, **kw) as r:
             await r.read()
-            stats.add(cls, r.status, (time.perf_counter() - t) * 1000, "Retry-After" in r.headers)
+            stats.add(cls, r.status, (time.perf_counter() - t) * 1000, "Retry-After" in r.headers, at)
     except Exception as e:  # a refused or reset connection counts as status 0
-        stats.add(cls, 0, (time.perf_counter() - t) * 1000, False)
+        stats.add(cls, 0, (time.perf_counter() - t) * 1000, False, at)
         if len(stats.bad) < 50:
             stats.bad.append((cls, str(e)[:80]))
 
@@ -126,11 +149,12 @@ async def editor(session, stats, args, deadline):
         await asyncio.sleep(max(0.0, float(every) - (time.time() - t0)))
 
 
-async def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--procs", type=int, default=4, help="client processes (the clients are shared among them)")
     ap.add_argument("--tile-layers", default="cmm_bench_sezioni")
     ap.add_argument("--items-layer", default="cmm_bench_sezioni")
     ap.add_argument("--edit", default="", help="ORG:TOKEN:LAYER:FEATURES,...")
@@ -141,30 +165,64 @@ async def main():
     args.tile_layers = args.tile_layers.split(",")
     args.edit = [(o, t, l, int(n)) for o, t, l, n in (e.split(":") for e in args.edit.split(",") if e)]
     args.upload = [tuple(u.split(":", 3)) for u in args.upload.split(",") if u]
-    stats = Stats()
-    start = time.time()
+    return args
+
+
+async def run_share(args, share, start, progress_to):
+    """The clients numbered share, share + procs, …; the editor runs in share 0."""
+    stats = Stats(start)
     deadline = start + args.seconds
-    conn = aiohttp.TCPConnector(limit=args.clients, force_close=False)
+    mine = range(share, args.clients, args.procs)
+    conn = aiohttp.TCPConnector(limit=max(1, len(mine)), force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
         async def progress():
             while time.time() < deadline:
                 await asyncio.sleep(10)
                 n = sum(len(c["lat"]) for c in stats.by_class.values())
-                print(f"{time.time() - start:6.0f} s  {n} requests", file=sys.stderr, flush=True)
-        tasks = [asyncio.create_task(client(session, stats, args, deadline, random.Random(i))) for i in range(args.clients)]
-        if args.edit_stream:
+                print(f"{time.time() - start:6.0f} s  {n * args.procs} requests (about)", file=sys.stderr, flush=True)
+        tasks = [asyncio.create_task(client(session, stats, args, deadline, random.Random(i))) for i in mine]
+        own = None
+        if args.edit_stream and share == 0:
             # Its own connection: the clients' pool is always full.
             own = aiohttp.ClientSession(timeout=timeout)
             tasks.append(asyncio.create_task(editor(own, stats, args, deadline)))
-        p = asyncio.create_task(progress())
+        p = asyncio.create_task(progress()) if progress_to else None
         await asyncio.gather(*tasks)
-        p.cancel()
-        if args.edit_stream:
+        if p:
+            p.cancel()
+        if own:
             await own.close()
+    return stats
+
+
+def share_main(args, share, start, out):
+    out.put(asyncio.run(run_share(args, share, start, share == 0)))
+
+
+def main():
+    args = parse_args()
+    start = time.time()
+    stats = Stats(start)
+    if args.procs <= 1:
+        stats = asyncio.run(run_share(args, 0, start, True))
+        args.procs = 1
+    else:
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=share_main, args=(args, k, start, out)) for k in range(args.procs)]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            stats.merge(out.get())
+        for p in procs:
+            p.join()
     report = stats.report(time.time() - start)
-    report["client_cpu_s"] = round(time.process_time(), 1)  # this process's own CPU
+    # CPU (user + system) of this process and its client processes.
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    report["client_cpu_s"] = round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 1)
+    report["client_procs"] = args.procs
     print(json.dumps(report, indent=1))
 
 
-asyncio.run(main())
+main()

@@ -12,7 +12,9 @@
 # and aiohttp from PyPI).
 #   bench/load.sh [seconds] [clients]
 # With EDIT_STREAM=1, one more editor PATCHes a random census section of the bench layer
-# (212,850 polygons) every 0.3 s: compare the reads with a run without it.
+# (212,850 polygons) every 0.3 s: compare the reads with a run without it. PROCS (default
+# 4) is how many processes the clients share; ATLANTE_STORE_CONNECTIONS and the other
+# settings pass through to the server; SERVER_LOG=file keeps its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -34,7 +36,7 @@ held() {
 ( m=0; while kill -0 "$pid" 2>/dev/null; do
     echo "$m $(ps -o rss= -p "$pid" | tr -d ' ') $(held)" >>"$work/rss.txt"; sleep 60; m=$((m + 1)); done ) &
 pids+=("$!")
-echo "load: $clients clients for $seconds s on http://127.0.0.1:$port (PostGIS, $table)"
+echo "load: $clients clients in ${PROCS:-4} processes for $seconds s on http://127.0.0.1:$port (PostGIS, $table; ${ATLANTE_STORE_CONNECTIONS:-16} store connections)"
 stream=()
 if [ "${EDIT_STREAM:-0}" = 1 ]; then
   cmm_tok=$($bin --store "$url" token create --org cmm --label stream 2>/dev/null)
@@ -55,11 +57,12 @@ for _ in range(400):
 python3 bench/probe.py "http://127.0.0.1:$port" "$seconds" 5 "${probe_tiles[@]}" >"$work/probe.json" &
 probe=$!
 python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
-  --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
+  --procs "${PROCS:-4}" --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
 echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end $(held)" >>"$work/rss.txt"
 tck=$(getconf CLK_TCK)
 echo "CPU seconds over the run ($(nproc) cores × $seconds s): server $((($(cpu "$pid") - server0) / tck)), PostgreSQL $(($(pg_cpu) - pg0)), load client $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['client_cpu_s']))" "$work/report.json")"
 curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics.txt" || true
+[ -n "${SERVER_LOG:-}" ] && cp "$work/server.log" "$SERVER_LOG"
 wait "$probe" || true
 echo "a lone map user meanwhile, 5 tiles/s on its own connection: $(cat "$work/probe.json")"
 cat "$work/report.json"

@@ -22,6 +22,13 @@ pub struct Config {
     pub log_format: String,
     /// Seconds a request may take before it is cut with 503.
     pub request_timeout_secs: u64,
+    /// Connections to PostgreSQL each server holds at most (PostGIS store only). A request
+    /// needing one when all are busy waits for one, up to 1.5 s, then is answered 503.
+    pub store_connections: u32,
+    /// Feature queries (items, CQL2) run at once; the others wait their turn, up to 2 s,
+    /// then are answered 503 with `Retry-After`. Below `store_connections`, so that edits
+    /// and the catalog always find a connection.
+    pub store_reads: usize,
     /// Bytes of rendered tiles kept in memory (0 turns the cache off).
     pub tile_cache_bytes: usize,
     /// Bytes of tile indexes kept in memory (0: no limit). Beyond it, the least recently
@@ -87,6 +94,8 @@ impl Default for Config {
             public_url: None,
             log_format: "text".into(),
             request_timeout_secs: 300,
+            store_connections: 16,
+            store_reads: 8,
             tile_cache_bytes: 256 << 20,
             tile_index_bytes: 4 << 30,
             tile_index_dir: None,
@@ -220,6 +229,8 @@ impl Config {
         }
         number!(
             "ATLANTE_REQUEST_TIMEOUT_SECS" => request_timeout_secs,
+            "ATLANTE_STORE_CONNECTIONS" => store_connections,
+            "ATLANTE_STORE_READS" => store_reads,
             "ATLANTE_TILE_DISK_CACHE_BYTES" => tile_disk_cache_bytes,
             "ATLANTE_BUNDLE_CACHE_BYTES" => bundle_cache_bytes,
             "ATLANTE_DOWNLOAD_CACHE_BYTES" => download_cache_bytes,

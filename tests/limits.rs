@@ -4,7 +4,9 @@
 //! * a bundle is built once per app version and kept; busy builders answer 503 with
 //!   Retry-After;
 //! * the disk tile cache stays within its bytes and drops a layer's old version;
-//! * the in-memory tile cache counts what its entries really hold.
+//! * the in-memory tile cache counts what its entries really hold;
+//! * feature queries wait their turn at the store (`store_reads`), then answer 503 with
+//!   Retry-After, while the catalog and tiles answer meanwhile.
 
 mod common;
 
@@ -198,6 +200,39 @@ async fn busy_builders_answer_503_with_retry_after(t: TestStore) {
     assert!(r.json()["detail"].as_str().unwrap().contains("try again"));
 }
 
+async fn feature_queries_wait_their_turn_then_answer_503(t: TestStore) {
+    let (nil, _) = common::nil_and_stops(&t.store).await;
+    let config = Config {
+        store_reads: 1,
+        ..Config::default()
+    };
+    let state = common::state(&t.store, config).await;
+    let app = atlante::http::router(state.clone());
+    let items = format!("/collections/{}/items?limit=2", nil.id);
+    assert_eq!(common::get(&app, &items).await.status.as_u16(), 200);
+    let held = state.reads.take().await.unwrap();
+    // Only queries wait for a turn: the catalog and the tiles answer meanwhile.
+    assert_eq!(common::get(&app, "/collections").await.status.as_u16(), 200);
+    let tile = format!("/tiles/{}/12/2152/1465.mvt", nil.id);
+    assert_eq!(common::get(&app, &tile).await.status.as_u16(), 200);
+    let waited = std::time::Instant::now();
+    let r = common::get(&app, &items).await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text());
+    assert_eq!(r.headers["retry-after"], "1");
+    assert!(
+        waited.elapsed() >= std::time::Duration::from_secs(2),
+        "it waited its turn"
+    );
+    // A query queued behind the held turn gets it once the turn is given back.
+    let queued = tokio::spawn({
+        let (app, items) = (app.clone(), items.clone());
+        async move { common::get(&app, &items).await.status.as_u16() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(held);
+    assert_eq!(queued.await.unwrap(), 200);
+}
+
 async fn the_disk_tile_cache_keeps_its_budget_and_drops_old_versions(t: TestStore) {
     let (nil, _) = common::add_layer(
         &t.store,
@@ -278,5 +313,6 @@ both_stores!(
     a_world_spanning_bundle_is_refused_before_any_work,
     bundles_are_built_once_per_version,
     busy_builders_answer_503_with_retry_after,
+    feature_queries_wait_their_turn_then_answer_503,
     the_disk_tile_cache_keeps_its_budget_and_drops_old_versions,
 );

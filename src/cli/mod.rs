@@ -223,7 +223,7 @@ pub enum OrgsAction {
 
 /// Opens the store and makes sure the organisations are seeded.
 async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
-    let store = store::open(&config.store)
+    let store = store::open_with(&config.store, config.store_connections)
         .await
         .with_context(|| format!("cannot open the store at {}", redact(&config.store)))?;
     let orgs = atlante::seed::organisations().map_err(anyhow::Error::msg)?;

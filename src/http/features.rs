@@ -193,7 +193,12 @@ pub async fn items(
     }
     let html = wants_html(f_param(&params), &headers)?;
     let req = parse_items(&layer, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let turn =
+        state.reads.take().await.ok_or_else(|| {
+            ApiError::busy("too many feature queries at once: try again shortly", 1)
+        })?;
     let (found, matched) = state.tiles.items(&layer, &req.query).await?;
+    drop(turn);
     if html {
         let mut rows = String::new();
         for f in &found {

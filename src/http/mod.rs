@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Uploads at once, in all and per organisation.
     pub uploads: Arc<crate::gate::Gate>,
+    /// Feature queries' turns at the store.
+    pub reads: Arc<crate::gate::Turns>,
     /// Whether the store answered its last background check (see [`AppState::spawn_health_check`]).
     pub store_up: Arc<std::sync::atomic::AtomicBool>,
     pub bundles: Arc<crate::apps::Bundler>,
@@ -86,6 +88,10 @@ impl AppState {
                 "uploads",
                 config.max_uploads,
                 config.max_uploads_per_org,
+            )),
+            reads: Arc::new(crate::gate::Turns::new(
+                config.store_reads,
+                Duration::from_secs(2),
             )),
             store_up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             bundles: Arc::new(crate::apps::Bundler::new(&config)),

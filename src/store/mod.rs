@@ -534,8 +534,15 @@ pub type DynStore = Arc<dyn Store>;
 /// Opens the store a location names: `postgres://…` for PostGIS, anything else is a
 /// GeoPackage file path. Runs the migrations.
 pub async fn open(location: &str) -> Result<DynStore> {
+    open_with(location, crate::config::Config::default().store_connections).await
+}
+
+/// [`open`], holding at most `connections` connections to PostgreSQL.
+pub async fn open_with(location: &str, connections: u32) -> Result<DynStore> {
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        Ok(Arc::new(postgis::PgStore::open(location).await?))
+        Ok(Arc::new(
+            postgis::PgStore::open(location, connections).await?,
+        ))
     } else if location.contains("://") {
         Err(StoreError::Location(location.to_string()))
     } else {

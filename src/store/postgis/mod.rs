@@ -61,7 +61,7 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn open(url: &str) -> Result<Self> {
+    pub async fn open(url: &str, connections: u32) -> Result<Self> {
         let opts: PgConnectOptions = url.parse()?;
         let location = format!(
             "postgres://{}:{}/{}",
@@ -70,7 +70,7 @@ impl PgStore {
             opts.get_database().unwrap_or("")
         );
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(connections.max(2))
             // Without the database, a request is told so (503) within a second or two
             // instead of waiting 30 s.
             .acquire_timeout(std::time::Duration::from_millis(1500))
