@@ -14,7 +14,9 @@
 # With EDIT_STREAM=1, one more editor PATCHes a random census section of the bench layer
 # (212,850 polygons) every 0.3 s: compare the reads with a run without it. PROCS (default
 # 4) is how many processes the clients share; ATLANTE_STORE_CONNECTIONS and the other
-# settings pass through to the server; SERVER_LOG=file keeps its log.
+# settings pass through to the server; SERVER_LOG=file keeps its log; CLIENT_NICE=-5 runs
+# the load client at a higher CPU priority than the server and PostgreSQL, so that what it
+# measures is less its own wait for a core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -56,7 +58,7 @@ for _ in range(400):
     print(f'/tiles/$table/{z}/{int((lon + 180) / 360 * n)}/{int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)}.mvt')")
 python3 bench/probe.py "http://127.0.0.1:$port" "$seconds" 5 "${probe_tiles[@]}" >"$work/probe.json" &
 probe=$!
-python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
+nice -n "${CLIENT_NICE:-0}" python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
   --procs "${PROCS:-4}" --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
 echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end $(held)" >>"$work/rss.txt"
 tck=$(getconf CLK_TCK)

@@ -231,6 +231,12 @@ async fn catalog_metadata_and_orgs(t: TestStore) {
     let s = &t.store;
     let orgs = s.orgs().await.unwrap();
     assert_eq!(orgs.len(), 134);
+    assert!(
+        orgs.iter().all(|o| o.boundary.is_none()),
+        "lists leave them out"
+    );
+    let with = s.orgs_with_boundaries().await.unwrap();
+    assert_eq!(with.iter().filter(|o| o.boundary.is_some()).count(), 133);
     let milano = s.org("015146").await.unwrap().unwrap();
     assert_eq!(milano.name, "Milano");
     assert!(milano.boundary.is_some());

@@ -208,10 +208,7 @@ pub async fn orgs(State(state): State<AppState>) -> Result<Json<Json_>, ApiError
         .orgs()
         .await?
         .into_iter()
-        .map(|mut o| {
-            o.boundary = None;
-            serde_json::to_value(o).unwrap_or_default()
-        })
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
         .collect();
     Ok(Json(json!({"orgs": orgs})))
 }

@@ -291,7 +291,11 @@ pub enum Edit {
 #[async_trait]
 pub trait OrgStore {
     async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()>;
+    /// All of them, without their boundaries.
     async fn orgs(&self) -> Result<Vec<Org>>;
+    /// All of them with their boundaries (for the base map).
+    async fn orgs_with_boundaries(&self) -> Result<Vec<Org>>;
+    /// One, with its boundary.
     async fn org(&self, id: &str) -> Result<Option<Org>>;
     /// Sets an organisation's IPA code override and contact e-mail: None leaves one as it
     /// is, an empty string clears it.

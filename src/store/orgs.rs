@@ -6,13 +6,19 @@ use super::sql::{Exec, RowExt, Stmt};
 use super::{from_json, OrgStore, Result, StoreError};
 use crate::model::Org;
 
-fn select(e: &impl Exec) -> String {
+/// The columns of an organisation; its boundary (the comuni's together are a third of a
+/// megabyte of JSON) only when asked for.
+fn select(e: &impl Exec, boundary: bool) -> String {
     let d = e.dialect();
     format!(
         "SELECT id, name, kind, istat_code, catasto_code, zona_omogenea, zona_code, \
          ipa_code, email, {} AS bbox, {} AS boundary FROM atlante_orgs",
         d.json_col("bbox"),
-        d.json_col("boundary")
+        if boundary {
+            d.json_col("boundary")
+        } else {
+            "NULL".into()
+        }
     )
 }
 
@@ -75,7 +81,12 @@ impl<T: Exec> OrgStore for T {
     }
 
     async fn orgs(&self) -> Result<Vec<Org>> {
-        let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self)));
+        let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self, false)));
+        self.fetch_all(s).await?.iter().map(from_row).collect()
+    }
+
+    async fn orgs_with_boundaries(&self) -> Result<Vec<Org>> {
+        let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self, true)));
         self.fetch_all(s).await?.iter().map(from_row).collect()
     }
 
@@ -114,7 +125,7 @@ impl<T: Exec> OrgStore for T {
     async fn org(&self, id: &str) -> Result<Option<Org>> {
         let s = Stmt::new(
             self.dialect()
-                .sql(&format!("{} WHERE id = $1", select(self))),
+                .sql(&format!("{} WHERE id = $1", select(self, true))),
         )
         .arg(id);
         self.fetch_optional(s)

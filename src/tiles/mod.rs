@@ -319,7 +319,7 @@ impl TileEngine {
     pub async fn base(&self) -> Result<Arc<base::Base>, StoreError> {
         self.base
             .get_or_try_init(|| async {
-                let orgs = self.catalog.store().orgs().await?;
+                let orgs = self.catalog.store().orgs_with_boundaries().await?;
                 let built = tokio::task::spawn_blocking(move || base::Base::build(&orgs))
                     .await
                     .map_err(|e| StoreError::Corrupt(format!("base map: {e}")))?;
