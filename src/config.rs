@@ -25,7 +25,7 @@ pub struct Config {
     /// Connections to PostgreSQL each server holds at most (PostGIS store only). A request
     /// needing one when all are busy waits for one, up to 1.5 s, then is answered 503.
     pub store_connections: u32,
-    /// Feature queries (items, CQL2) run at once; the others wait their turn, up to 2 s,
+    /// How many feature queries (items, CQL2) run at once; the others wait their turn, up to 2 s,
     /// then are answered 503 with `Retry-After`. Below `store_connections`, so that edits
     /// and the catalog always find a connection.
     pub store_reads: usize,

@@ -70,6 +70,7 @@ impl PgStore {
             opts.get_database().unwrap_or("")
         );
         let pool = PgPoolOptions::new()
+            // The change feed's listener takes one for itself.
             .max_connections(connections.max(2))
             // Without the database, a request is told so (503) within a second or two
             // instead of waiting 30 s.
