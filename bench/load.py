@@ -168,7 +168,7 @@ def parse_args():
     return args
 
 
-async def run_share(args, share, start, progress_to):
+async def run_share(args, share, start, show_progress):
     """The clients numbered share, share + procs, …; the editor runs in share 0."""
     stats = Stats(start)
     deadline = start + args.seconds
@@ -187,7 +187,7 @@ async def run_share(args, share, start, progress_to):
             # Its own connection: the clients' pool is always full.
             own = aiohttp.ClientSession(timeout=timeout)
             tasks.append(asyncio.create_task(editor(own, stats, args, deadline)))
-        p = asyncio.create_task(progress()) if progress_to else None
+        p = asyncio.create_task(progress()) if show_progress else None
         await asyncio.gather(*tasks)
         if p:
             p.cancel()
@@ -202,11 +202,11 @@ def share_main(args, share, start, out):
 
 def main():
     args = parse_args()
+    args.procs = max(1, args.procs)
     start = time.time()
     stats = Stats(start)
-    if args.procs <= 1:
+    if args.procs == 1:
         stats = asyncio.run(run_share(args, 0, start, True))
-        args.procs = 1
     else:
         ctx = multiprocessing.get_context("fork")
         out = ctx.Queue()
