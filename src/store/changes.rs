@@ -150,7 +150,11 @@ struct Detail {
 /// writers (PostgreSQL: an advisory lock held to commit, so sequence numbers commit in
 /// order and a reader's cursor never skips one), insert the row, stamp the layer with it
 /// (its last change, and its last data change unless `kind` is metadata only) and, on
-/// PostgreSQL, NOTIFY the new sequence number.
+/// PostgreSQL, NOTIFY the new sequence number. On PostgreSQL the last three are one
+/// statement: every change writer of every layer waits for that lock, so what it holds it
+/// for is two round trips and the commit. (The lock stays a statement of its own: a
+/// statement reads as of its start, and the row must copy the layer as it is once the
+/// lock is held.)
 pub(crate) fn log(
     d: Dialect,
     layer_id: &str,
@@ -162,10 +166,6 @@ pub(crate) fn log(
         features: features.to_vec(),
     })
     .unwrap_or_else(|_| "{}".into());
-    let mut out = Vec::new();
-    if d == Dialect::Postgres {
-        out.push(Stmt::new("SELECT pg_advisory_xact_lock(726002)"));
-    }
     // The layer as it stands after the change (the publication log: see
     // `super::publications`); its description but for feature edits, which leave it alone.
     let described = if kind == ChangeKind::Edited {
@@ -173,50 +173,56 @@ pub(crate) fn log(
     } else {
         "l.description, l.licence, l.attribution, l.metadata"
     };
-    out.push(
-        Stmt::new(d.sql(&format!(
-            "INSERT INTO atlante_changes (at, layer_id, kind, version, detail, org_id, \
-             visibility, title, feature_count, description, licence, attribution, metadata) \
-             SELECT {}, $1, $2, $3, {}, l.org_id, l.visibility, l.title, v.feature_count, \
-             {described} FROM (SELECT 1 AS one) o \
-             LEFT JOIN atlante_layers l ON l.id = $1 \
-             LEFT JOIN atlante_layer_versions v \
-             ON v.layer_id = l.id AND v.version = l.current_version",
-            d.now(),
-            d.json_arg(4)
-        )))
-        .arg(layer_id)
-        .arg(kind.name())
-        .arg(version)
-        .arg(detail),
+    let insert = format!(
+        "INSERT INTO atlante_changes (at, layer_id, kind, version, detail, org_id, \
+         visibility, title, feature_count, description, licence, attribution, metadata) \
+         SELECT {}, $1, $2, $3, {}, l.org_id, l.visibility, l.title, v.feature_count, \
+         {described} FROM (SELECT 1 AS one) o \
+         LEFT JOIN atlante_layers l ON l.id = $1 \
+         LEFT JOIN atlante_layer_versions v \
+         ON v.layer_id = l.id AND v.version = l.current_version",
+        d.now(),
+        d.json_arg(4)
     );
+    // The row's number: the greatest, as change writers take turns.
+    let seq = match d {
+        Dialect::Postgres => "(SELECT seq FROM logged)",
+        Dialect::Sqlite => "(SELECT max(seq) FROM atlante_changes)",
+    };
     let data_set = match kind {
-        ChangeKind::Meta => "",
-        ChangeKind::Edited => ", data_seq = (SELECT max(seq) FROM atlante_changes)",
-        _ => {
-            ", data_seq = (SELECT max(seq) FROM atlante_changes), \
-             base_seq = (SELECT max(seq) FROM atlante_changes)"
-        }
+        ChangeKind::Meta => String::new(),
+        ChangeKind::Edited => format!(", data_seq = {seq}"),
+        _ => format!(", data_seq = {seq}, base_seq = {seq}"),
     };
     let data_time = if kind == ChangeKind::Meta {
         String::new()
     } else {
         format!(", data_updated_at = {}", d.now())
     };
-    out.push(
-        Stmt::new(d.sql(&format!(
-            "UPDATE atlante_layers SET change_seq = (SELECT max(seq) FROM atlante_changes)\
-             {data_set}{data_time}, updated_at = {} WHERE id = $1",
-            d.now()
-        )))
-        .arg(layer_id),
+    let stamp = format!(
+        "UPDATE atlante_layers SET change_seq = {seq}{data_set}{data_time}, updated_at = {} \
+         WHERE id = $1",
+        d.now()
     );
-    if d == Dialect::Postgres {
-        out.push(Stmt::new(
-            "SELECT pg_notify('atlante_changes', (SELECT max(seq) FROM atlante_changes)::text)",
-        ));
+    let args = |s: Stmt| {
+        s.arg(layer_id)
+            .arg(kind.name())
+            .arg(version)
+            .arg(detail.clone())
+    };
+    match d {
+        Dialect::Postgres => vec![
+            Stmt::new("SELECT pg_advisory_xact_lock(726002)"),
+            args(Stmt::new(format!(
+                "WITH logged AS ({insert} RETURNING seq), stamped AS ({stamp}) \
+                 SELECT pg_notify('atlante_changes', {seq}::text)"
+            ))),
+        ],
+        Dialect::Sqlite => vec![
+            args(Stmt::new(d.sql(&insert))),
+            Stmt::new(d.sql(&stamp)).arg(layer_id),
+        ],
     }
-    out
 }
 
 /// The sequence number of a layer's latest logged change.
