@@ -47,8 +47,7 @@ class Stats:
         self.bad = []
 
     def add(self, cls, status, ms, retry_after, at):
-        c = self.by_class.setdefault(cls, {"lat": [], "status": {}, "minute": {}})
-        c["lat"].append(ms)
+        c = self.by_class.setdefault(cls, {"status": {}, "minute": {}})
         c["minute"].setdefault(int(at // 60), []).append(ms)
         c["status"][status] = c["status"].get(status, 0) + 1
         if status >= 500 and not (status == 503 and retry_after):
@@ -57,8 +56,7 @@ class Stats:
 
     def merge(self, other):
         for cls, c in other.by_class.items():
-            mine = self.by_class.setdefault(cls, {"lat": [], "status": {}, "minute": {}})
-            mine["lat"].extend(c["lat"])
+            mine = self.by_class.setdefault(cls, {"status": {}, "minute": {}})
             for m, lat in c["minute"].items():
                 mine["minute"].setdefault(m, []).extend(lat)
             for k, v in c["status"].items():
@@ -72,9 +70,10 @@ class Stats:
             lat = sorted(lat)
             return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None
         for cls, c in sorted(self.by_class.items()):
-            n = len(c["lat"])
-            out[cls] = {"requests": n, "per_s": round(n / seconds, 1), "p50_ms": q(c["lat"], 0.5),
-                        "p99_ms": q(c["lat"], 0.99),
+            lat = [ms for m in c["minute"].values() for ms in m]
+            n = len(lat)
+            out[cls] = {"requests": n, "per_s": round(n / seconds, 1), "p50_ms": q(lat, 0.5),
+                        "p99_ms": q(lat, 0.99),
                         # p99 of each minute of the run: the first holds the cold start.
                         "p99_ms_by_minute": [q(c["minute"][m], 0.99) for m in sorted(c["minute"])],
                         "status": {str(k): v for k, v in sorted(c["status"].items())}}
@@ -179,7 +178,7 @@ async def run_share(args, share, start, show_progress):
         async def progress():
             while time.time() < deadline:
                 await asyncio.sleep(10)
-                n = sum(len(c["lat"]) for c in stats.by_class.values())
+                n = sum(len(m) for c in stats.by_class.values() for m in c["minute"].values())
                 print(f"{time.time() - start:6.0f} s  {n * args.procs} requests (about)", file=sys.stderr, flush=True)
         tasks = [asyncio.create_task(client(session, stats, args, deadline, random.Random(i))) for i in mine]
         own = None

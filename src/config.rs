@@ -94,7 +94,7 @@ impl Default for Config {
             public_url: None,
             log_format: "text".into(),
             request_timeout_secs: 300,
-            store_connections: 16,
+            store_connections: crate::store::DEFAULT_CONNECTIONS,
             store_reads: 8,
             tile_cache_bytes: 256 << 20,
             tile_index_bytes: 4 << 30,

@@ -538,8 +538,11 @@ pub type DynStore = Arc<dyn Store>;
 /// Opens the store a location names: `postgres://…` for PostGIS, anything else is a
 /// GeoPackage file path. Runs the migrations.
 pub async fn open(location: &str) -> Result<DynStore> {
-    open_with(location, crate::config::Config::default().store_connections).await
+    open_with(location, DEFAULT_CONNECTIONS).await
 }
+
+/// Connections to PostgreSQL a store holds unless told otherwise (`store_connections`).
+pub const DEFAULT_CONNECTIONS: u32 = 16;
 
 /// [`open`], holding at most `connections` connections to PostgreSQL.
 pub async fn open_with(location: &str, connections: u32) -> Result<DynStore> {

@@ -44,6 +44,12 @@ fn from_row(r: &impl RowExt) -> Result<Org> {
     })
 }
 
+/// Every organisation, the Città Metropolitana first, then by name.
+async fn all(e: &impl Exec, boundary: bool) -> Result<Vec<Org>> {
+    let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(e, boundary)));
+    e.fetch_all(s).await?.iter().map(from_row).collect()
+}
+
 #[async_trait]
 impl<T: Exec> OrgStore for T {
     async fn upsert_orgs(&self, orgs: &[Org]) -> Result<()> {
@@ -81,13 +87,11 @@ impl<T: Exec> OrgStore for T {
     }
 
     async fn orgs(&self) -> Result<Vec<Org>> {
-        let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self, false)));
-        self.fetch_all(s).await?.iter().map(from_row).collect()
+        all(self, false).await
     }
 
     async fn orgs_with_boundaries(&self) -> Result<Vec<Org>> {
-        let s = Stmt::new(format!("{} ORDER BY kind DESC, name", select(self, true)));
-        self.fetch_all(s).await?.iter().map(from_row).collect()
+        all(self, true).await
     }
 
     async fn set_org_contact(
