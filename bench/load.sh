@@ -9,11 +9,14 @@
 # (bench/probe.py), and the checks:
 # no server error but 503, 503 always with Retry-After and under 1 %, memory at the end
 # within 10 % of the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
-# and aiohttp from PyPI).
+# and, for CLIENT=python, aiohttp from PyPI).
 #   bench/load.sh [seconds] [clients]
 # With EDIT_STREAM=1, one more editor PATCHes a random census section of the bench layer
-# (212,850 polygons) every 0.3 s: compare the reads with a run without it. PROCS (default
-# 4) is how many processes the clients share; ATLANTE_STORE_CONNECTIONS and the other
+# (212,850 polygons) every 0.3 s: compare the reads with a run without it. The clients are
+# bench/loadgen (Rust, one thread; CLIENT=rust, the default) or bench/load.py (CLIENT=python;
+# PROCS, default 4, is how many processes its clients share): the same mix and report, but
+# on two cores Python's clients took a third of the CPU, and what a client measures
+# includes its own wait for a core; ATLANTE_STORE_CONNECTIONS and the other
 # settings pass through to the server; SERVER_LOG=file keeps its log; CLIENT_NICE=-5 runs
 # the load client at a higher CPU priority than the server and PostgreSQL, so that what it
 # measures is less its own wait for a core.
@@ -22,7 +25,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 clients=${2:-200}
 source bench/common.sh
-python3 -c "import aiohttp" 2>/dev/null || pip install -q aiohttp
+client=${CLIENT:-rust}
+case "$client" in
+  rust) cargo build --release --quiet --manifest-path bench/loadgen/Cargo.toml
+        load=(bench/loadgen/target/release/loadgen) ;;
+  python) python3 -c "import aiohttp" 2>/dev/null || pip install -q aiohttp
+          load=(python3 bench/load.py --procs "${PROCS:-4}") ;;
+  *) echo "CLIENT is rust or python"; exit 1 ;;
+esac
 $bin --store "$url" demo --no-serve >/dev/null
 setup_comuni "$url"
 port=$(free_port); mport=$(free_port)
@@ -38,7 +48,7 @@ held() {
 ( m=0; while kill -0 "$pid" 2>/dev/null; do
     echo "$m $(ps -o rss= -p "$pid" | tr -d ' ') $(held)" >>"$work/rss.txt"; sleep 60; m=$((m + 1)); done ) &
 pids+=("$!")
-echo "load: $clients clients in ${PROCS:-4} processes for $seconds s on http://127.0.0.1:$port (PostGIS, $table; ${ATLANTE_STORE_CONNECTIONS:-16} store connections)"
+echo "load: $clients clients ($client) for $seconds s on http://127.0.0.1:$port (PostGIS, $table; ${ATLANTE_STORE_CONNECTIONS:-16} store connections)"
 stream=()
 if [ "${EDIT_STREAM:-0}" = 1 ]; then
   cmm_tok=$($bin --store "$url" token create --org cmm --label stream 2>/dev/null)
@@ -58,8 +68,8 @@ for _ in range(400):
     print(f'/tiles/$table/{z}/{int((lon + 180) / 360 * n)}/{int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)}.mvt')")
 python3 bench/probe.py "http://127.0.0.1:$port" "$seconds" 5 "${probe_tiles[@]}" >"$work/probe.json" &
 probe=$!
-nice -n "${CLIENT_NICE:-0}" python3 bench/load.py --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
-  --procs "${PROCS:-4}" --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
+nice -n "${CLIENT_NICE:-0}" "${load[@]}" --base "http://127.0.0.1:$port" --seconds "$seconds" --clients "$clients" \
+  --edit "$edit" --upload "$upload" "${stream[@]}" >"$work/report.json"
 echo "$(ps -o rss= -p "$pid" | tr -d ' ') at the end $(held)" >>"$work/rss.txt"
 tck=$(getconf CLK_TCK)
 echo "CPU seconds over the run ($(nproc) cores × $seconds s): server $((($(cpu "$pid") - server0) / tck)), PostgreSQL $(($(pg_cpu) - pg0)), load client $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['client_cpu_s']))" "$work/report.json")"
