@@ -8,7 +8,7 @@
 # server-side latency per class, a lone map user's tile latency beside the load
 # (bench/probe.py), and the checks:
 # no server error but 503, 503 always with Retry-After and under 1 %, memory at the end
-# within 10 % of the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
+# at most 10 % above the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
 # and, for CLIENT=python, aiohttp from PyPI).
 #   bench/load.sh [seconds] [clients]
 # With EDIT_STREAM=1, one more editor PATCHes a random census section of the bench layer
@@ -91,7 +91,8 @@ last = max(by_min) if by_min else 0
 if last >= 2:
     mid = by_min[last // 2]
     print(f"memory: minute {last // 2} {mid} KiB, minute {last} {by_min[last]} KiB ({(by_min[last] - mid) / mid:+.1%})")
-    ok = ok and abs(by_min[last] - mid) <= 0.1 * mid
+    # Flat means no climb: memory given back (the allocator returning pages) is no fault.
+    ok = ok and by_min[last] - mid <= 0.1 * mid
 print("PASS" if ok else "FAIL")
 PY
 # The server's own view: time from a request's arrival to its answer (the client's figures

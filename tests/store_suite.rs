@@ -474,6 +474,80 @@ async fn crashed_staging_is_removed_at_open(t: TestStore) {
     assert_eq!(checksum(reopened.as_ref(), &nil.id).await.unwrap(), before);
 }
 
+/// A feature edit logs each feature's box before and after it (what replicas and the tile
+/// caches drop), keeps the layer's count, and is all or nothing: an edit naming a feature
+/// that is not there changes nothing.
+async fn edits_log_each_features_box_before_and_after(t: TestStore) {
+    use atlante::model::Row;
+    use atlante::store::changes::ChangeKind;
+    use atlante::store::{Edit, StoreError};
+    let s = &t.store;
+    let (layer, _) = ingest_file(s, &demo("milano/nil_2020.geojson"), "015146", "nil", |_| {})
+        .await
+        .unwrap();
+    let old = s.features_by_fid(&layer, &[1, 2]).await.unwrap();
+    let seq = s
+        .changes_since(0, 10_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
+    // A square 0.001° wide at (x, 45.5), the layer's type (MultiPolygon).
+    let row = |x: f64| {
+        let square = geo_types::Rect::new((x, 45.5), (x + 0.001, 45.501)).to_polygon();
+        Row {
+            wkb: atlante::geom::to_wkb(&geo_types::MultiPolygon(vec![square]).into()),
+            bbox: [x, 45.5, x + 0.001, 45.501],
+            values: layer.fields.iter().map(|_| Value::Null).collect(),
+        }
+    };
+    let ids = s
+        .edit(
+            &layer,
+            &[
+                Edit::Replace(1, row(9.2)),
+                Edit::Delete(2),
+                Edit::Insert(row(9.3)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids[..2], [1, 2]);
+    let logged = s.changes_since(seq, 100).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].kind, ChangeKind::Edited);
+    let f = &logged[0].features;
+    assert_eq!(f.iter().map(|c| c.fid).collect::<Vec<_>>(), ids);
+    // PostGIS reads a polygon's box from its float-rounded cache: within 1e-5°.
+    let near = |a: Option<[f64; 4]>, b: [f64; 4]| {
+        let a = a.expect("a box");
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5),
+            "{a:?} vs {b:?}"
+        );
+    };
+    near(f[0].before, wkb_bbox(&old[0].wkb));
+    assert_eq!(f[0].after, Some(row(9.2).bbox));
+    near(f[1].before, wkb_bbox(&old[1].wkb));
+    assert_eq!(f[1].after, None);
+    assert_eq!((f[2].before, f[2].after), (None, Some(row(9.3).bbox)));
+    let now = s.layer(&layer.id).await.unwrap().unwrap();
+    assert_eq!(now.feature_count, layer.feature_count);
+    // A missing feature: NotFound, and the edit before it in the batch is undone.
+    let one = s.features_by_fid(&now, &[1]).await.unwrap();
+    let err = s
+        .edit(&now, &[Edit::Replace(1, row(9.25)), Edit::Delete(999_999)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert_eq!(
+        s.features_by_fid(&now, &[1]).await.unwrap()[0].wkb,
+        one[0].wkb
+    );
+    assert_eq!(s.changes_since(seq, 100).await.unwrap().len(), 1);
+}
+
 both_stores!(
     writers_do_not_wait_for_an_ingest,
     crashed_staging_is_removed_at_open,
@@ -485,6 +559,7 @@ both_stores!(
     versions_increment_and_rollback_restores,
     catalog_metadata_and_orgs,
     hostile_attribute_names_round_trip,
+    edits_log_each_features_box_before_and_after,
 );
 
 /// The embedded store stays a GeoPackage GDAL opens without complaint, listing each

@@ -198,31 +198,25 @@ impl FeatureStore for PgStore {
         let table = quote_ident(&layer.id);
         let mut tx = self.pool.begin().await?;
         lock_layer(&mut tx, &layer.id).await?;
-        let current: Option<i32> =
-            sqlx::query_scalar("SELECT current_version FROM atlante_layers WHERE id = $1")
-                .bind(&layer.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if current.map(i64::from) != Some(layer.version) {
+        // The layer's version, with its count and extent: an edit keeps them, not recounts.
+        let current: Option<(i32, i64, Option<String>)> = sqlx::query_as(
+            "SELECT v.version, v.feature_count, v.extent::text FROM atlante_layers l \
+             JOIN atlante_layer_versions v ON v.layer_id = l.id AND v.version = l.current_version \
+             WHERE l.id = $1",
+        )
+        .bind(&layer.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((_, count, extent)) = current.filter(|c| i64::from(c.0) == layer.version) else {
             return Err(republished(layer));
-        }
+        };
         let mut ids = Vec::with_capacity(edits.len());
         let mut touched = Vec::with_capacity(edits.len());
-        let read_old = format!(
-            "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM {table} \
-             WHERE fid = $1"
-        );
+        // Each edit is one statement that also answers the feature's box before it: an
+        // UPDATE reads the old row through its FROM (the statement's snapshot, before the
+        // change), a DELETE returns what it removed.
+        let old_box = "ST_XMin(o.geom), ST_YMin(o.geom), ST_XMax(o.geom), ST_YMax(o.geom)";
         for e in edits {
-            let before = match e {
-                Edit::Insert(_) => None,
-                Edit::Replace(fid, _) | Edit::Delete(fid) => {
-                    let b: Option<(f64, f64, f64, f64)> = sqlx::query_as(&read_old)
-                        .bind(fid)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    b.map(|(a, b, c, d)| [a, b, c, d])
-                }
-            };
             let mut qb = QueryBuilder::<Postgres>::new("");
             match e {
                 Edit::Insert(row) => {
@@ -237,45 +231,46 @@ impl FeatureStore for PgStore {
                         qb.push(", ");
                         push_value(&mut qb, v, f.kind);
                     }
-                    qb.push(") RETURNING fid");
+                    qb.push(
+                        ") RETURNING fid, NULL::float8, NULL::float8, NULL::float8, NULL::float8",
+                    );
                 }
                 Edit::Replace(fid, row) => {
-                    qb.push(format!("UPDATE {table} SET geom = ST_GeomFromEWKB("));
+                    qb.push(format!("UPDATE {table} AS t SET geom = ST_GeomFromEWKB("));
                     qb.push_bind(wkb_to_ewkb(&row.wkb, 4326)).push(")");
                     for (f, v) in layer.fields.iter().zip(&row.values) {
                         qb.push(format!(", {} = ", quote_ident(&f.name)));
                         push_value(&mut qb, v, f.kind);
                     }
-                    qb.push(" WHERE fid = ")
+                    qb.push(format!(" FROM (SELECT geom FROM {table} WHERE fid = "))
                         .push_bind(*fid)
-                        .push(" RETURNING fid");
+                        .push(") AS o WHERE t.fid = ")
+                        .push_bind(*fid)
+                        .push(format!(" RETURNING t.fid, {old_box}"));
                 }
                 Edit::Delete(fid) => {
-                    qb.push(format!("DELETE FROM {table} WHERE fid = "))
+                    qb.push(format!("DELETE FROM {table} AS o WHERE fid = "))
                         .push_bind(*fid)
-                        .push(" RETURNING fid");
+                        .push(format!(" RETURNING fid, {old_box}"));
                 }
             }
-            let id: Option<i64> = qb.build_query_scalar().fetch_optional(&mut *tx).await?;
-            let fid = id.ok_or_else(|| StoreError::NotFound(format!("feature {}", edit_fid(e))))?;
+            type Answer = (i64, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+            let answer: Option<Answer> = qb.build_query_as().fetch_optional(&mut *tx).await?;
+            let (fid, x0, y0, x1, y1) =
+                answer.ok_or_else(|| StoreError::NotFound(format!("feature {}", edit_fid(e))))?;
             ids.push(fid);
             touched.push(FeatureChange {
                 fid,
-                before,
+                before: match (x0, y0, x1, y1) {
+                    (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+                    _ => None,
+                },
                 after: match e {
                     Edit::Insert(row) | Edit::Replace(_, row) => Some(row.bbox),
                     Edit::Delete(_) => None,
                 },
             });
         }
-        let (count, extent): (i64, Option<String>) = sqlx::query_as(
-            "SELECT feature_count, extent::text FROM atlante_layer_versions \
-             WHERE layer_id = $1 AND version = $2",
-        )
-        .bind(&layer.id)
-        .bind(layer.version as i32)
-        .fetch_one(&mut *tx)
-        .await?;
         let extent = extent
             .map(|e| crate::store::from_json("extent", &e))
             .transpose()?;
