@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 conns=16
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 # shellcheck source=bench/common.sh
 . bench/common.sh   # $work, $bin, a throwaway PostGIS at $url with the layer $table, free_port, wait_up
 

@@ -8,8 +8,8 @@
 # server-side latency per class, a lone map user's tile latency beside the load
 # (bench/probe.py), and the checks:
 # no server error but 503, 503 always with Retry-After and under 1 %, memory at the end
-# at most 10 % above the middle. A campaign, not a CI test (needs wrk for common.sh, ogr2ogr,
-# and, for CLIENT=python, aiohttp from PyPI).
+# at most 10 % above the middle. A campaign, not a CI test (needs ogr2ogr, and, for
+# CLIENT=python, aiohttp from PyPI).
 #   bench/load.sh [seconds] [clients]
 # With EDIT_STREAM=1, one more editor PATCHes a random census section of the bench layer
 # (212,850 polygons) every 0.3 s: compare the reads with a run without it. The clients are

@@ -20,6 +20,7 @@ caches=${CACHES:-off on}
 gzips=${GZIPS:-0 1}
 budgets=${BUDGETS:-}
 [[ $servers != *martin* ]] || command -v martin >/dev/null || { echo "martin is not installed (cargo install martin --locked)"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 # shellcheck source=bench/common.sh
 . bench/common.sh   # $work, $bin, a throwaway PostGIS at $url with the layer $table, free_port, wait_up
 

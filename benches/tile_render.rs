@@ -9,10 +9,11 @@
 //! polygons as tile-integer rings with two attributes (`tiles::mvt` / the `mvt` crate).
 //! `BENCH_CODECS=only` skips the tiles.
 
-use std::io::Read;
+mod common;
+
 use std::time::Instant;
 
-use atlante::model::{Field, FieldType, GeomType, Layer, Value};
+use atlante::model::Value;
 use atlante::store::StoredFeature;
 use atlante::tiles::batch::tiles_covering;
 use atlante::tiles::index::LayerIndex;
@@ -22,48 +23,7 @@ use atlante::tiles::index::LayerIndex;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/bench/data/istat_sezioni_censimento_2021_milano.geojson.gz"
-    );
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut stored = Vec::new();
-    for i in 0..6 {
-        for j in 0..5 {
-            let (dx, dy) = ((i as f64 - 2.5) * 0.25, (j as f64 - 2.0) * 0.16);
-            for f in doc["features"].as_array().unwrap() {
-                let mut g = atlante::features::edit::geometry(&f["geometry"]).unwrap();
-                use geo::MapCoordsInPlace;
-                g.map_coords_in_place(|c| geo::Coord {
-                    x: c.x + dx,
-                    y: c.y + dy,
-                });
-                let p = &f["properties"];
-                stored.push(StoredFeature {
-                    fid: stored.len() as i64 + 1,
-                    wkb: atlante::geom::to_wkb(&g),
-                    values: vec![
-                        Value::Integer(p["SEZ21"].as_i64().unwrap_or(0)),
-                        Value::Integer(p["POP21"].as_i64().unwrap_or(0)),
-                    ],
-                });
-            }
-        }
-    }
-    let field = |n: &str| Field {
-        name: n.into(),
-        label: n.into(),
-        kind: FieldType::Integer,
-    };
-    let layer = Layer::sketch(
-        "bench_sezioni",
-        GeomType::MultiPolygon,
-        vec![field("sez21"), field("pop21")],
-    );
+    let (layer, stored) = common::census(6, 5);
     codecs(&stored);
     if std::env::var("BENCH_CODECS").is_ok_and(|v| v == "only") {
         return;
