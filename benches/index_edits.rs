@@ -4,7 +4,8 @@
 //! that lock. On the census sections laid 150 times (a 15 × 10 grid: 1,064,250 polygons;
 //! `BENCH_COPIES=6x5` for the 212,850 of the other benches), one edit at a time — a feature
 //! put back with its own geometry, as a PATCH of an attribute does — until the index has
-//! been laid out again twice. `cargo bench --bench index_edits`. Prints figures; asserts
+//! been laid out again twice (its heap falls by a tenth), or 3,000,000 edits
+//! (`BENCH_EDITS`). `cargo bench --bench index_edits`. Prints figures; asserts
 //! nothing.
 
 mod common;
@@ -33,13 +34,20 @@ fn main() {
     // A fixed pseudo-random walk over the features (a 64-bit LCG: no seed to carry).
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize % n
     };
-    let (mut micros, mut relayouts) = (Vec::new(), Vec::new());
+    // Every apply over 5 ms, with the index's heap before and after: the relayouts (the
+    // heap falls), the packed tree rebuilt from the slots once its delta passes its bound,
+    // an arena growing its capacity.
+    let max_edits: usize = std::env::var("BENCH_EDITS").map_or(3_000_000, |v| v.parse().unwrap());
+    let (mut micros, mut stalls) = (Vec::new(), Vec::new());
+    let mut relayouts = 0;
     let mut heap = index.heap_bytes();
     let started = Instant::now();
-    while relayouts.len() < 2 && micros.len() < 5_000_000 {
+    while relayouts < 2 && micros.len() < max_edits {
         let f = &features[next()];
         let bbox = atlante::geom::from_wkb(&f.wkb).and_then(|g| atlante::geom::bbox(&g));
         let t = Instant::now();
@@ -47,10 +55,21 @@ fn main() {
         let us = t.elapsed().as_secs_f64() * 1e6;
         micros.push(us);
         let now = index.heap_bytes();
-        if now < heap {
-            relayouts.push((micros.len(), us, heap, now));
+        if now < heap - heap / 10 {
+            relayouts += 1;
+        }
+        if us > 5000.0 {
+            stalls.push((micros.len(), us, heap, now));
         }
         heap = now;
+        if micros.len() % 100_000 == 0 {
+            eprintln!(
+                "{} edits, {:.0} s, index heap {:.1} MiB",
+                micros.len(),
+                started.elapsed().as_secs_f64(),
+                now as f64 / 1048576.0
+            );
+        }
     }
     let edits = micros.len();
     let total = started.elapsed().as_secs_f64();
@@ -63,9 +82,10 @@ fn main() {
         q(0.9999),
         micros[edits - 1] / 1000.0
     );
-    for (at, us, before, after) in relayouts {
+    println!("applies over 5 ms: {}", stalls.len());
+    for (at, us, before, after) in stalls {
         println!(
-            "laid out again at edit {at}: {:.1} ms in the lock, {:.1} → {:.1} MiB",
+            "  edit {at}: {:.1} ms, index heap {:.1} → {:.1} MiB",
             us / 1000.0,
             before as f64 / 1048576.0,
             after as f64 / 1048576.0

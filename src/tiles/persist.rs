@@ -215,6 +215,7 @@ fn read_body(r: &mut Reader, layer: &Layer) -> Option<LayerIndex> {
             tree,
             items,
             geoms,
+            vacated: Default::default(),
         });
     }
     // Files written before point layers dropped their levels are read again from the store.
