@@ -168,14 +168,15 @@ impl PackedTree {
             }
         });
         let mut packed = PackedTree::pack(items);
-        // Ids gone, or past the old end and never put in, stay out.
-        for i in 0..len {
-            let put_in = delta
-                .binary_search_by_key(&(i as u32), |(id, _)| *id)
-                .is_ok();
-            if !put_in && (i >= n || self.is_gone(i)) {
-                packed.gone[i / 64] |= 1 << (i % 64);
-            }
+        // Ids gone, or past the old end, stay out — but those put in since: the old marks
+        // a word at a time, then the delta's cleared (an id put in was marked gone then).
+        packed.gone[..self.gone.len()].copy_from_slice(&self.gone);
+        for i in n..len {
+            packed.gone[i / 64] |= 1 << (i % 64);
+        }
+        for (id, _) in &delta {
+            let i = *id as usize;
+            packed.gone[i / 64] &= !(1 << (i % 64));
         }
         *self = packed;
     }
