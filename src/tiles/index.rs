@@ -377,16 +377,23 @@ impl LayerIndex {
             .collect();
         {
             let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            // A feature changed goes back in the slot it had: slots stay in spatial order.
-            let mut freed = HashMap::new();
+            // A feature changed goes back in the slot it had (slots stay in spatial order);
+            // the slots left empty are free once the batch is in, in the order emptied.
+            let mut emptied = Vec::new();
             for (fid, hint) in changed {
                 if let Some(slot) = inner.remove(*fid, hint.map(|b| lonlat_bbox_to_merc(&b))) {
-                    freed.insert(*fid, slot);
+                    emptied.push((*fid, slot));
                 }
             }
+            let mut had: HashMap<i64, u32> = emptied.iter().copied().collect();
             for (f, values) in fresh {
-                let slot = freed.remove(&f.fid);
+                let slot = had.remove(&f.fid);
                 inner.insert(f, &values, slot);
+            }
+            for (_, slot) in emptied {
+                if inner.slots[slot as usize].fid == EMPTY {
+                    inner.free.push(slot);
+                }
             }
             inner.changes.record(changed.iter().map(|(fid, _)| *fid));
             inner.compact_if_grown();
@@ -728,9 +735,9 @@ fn level_item(geom: &MercGeom, bbox: &[f64; 4], max_zoom: u8) -> Option<Option<M
 }
 
 impl Inner {
-    /// Takes a feature out (if held), leaving its slot empty; answers the slot. `hint`: its
-    /// box in Web Mercator as it was, to find it through the tree; otherwise every slot is
-    /// looked at.
+    /// Takes a feature out (if held), leaving its slot empty (the caller lists it as free);
+    /// answers the slot. `hint`: its box in Web Mercator as it was, to find it through the
+    /// tree; otherwise every slot is looked at.
     fn remove(&mut self, fid: i64, hint: Option<[f64; 4]>) -> Option<u32> {
         let by_tree = hint.and_then(|b| {
             // A metre of slack: the box was computed from the same coordinates, but once
@@ -769,12 +776,11 @@ impl Inner {
             }
         }
         self.slots[slot as usize].fid = EMPTY;
-        self.free.push(slot);
         Some(slot)
     }
 
-    /// Puts a feature in an empty slot — `at`, if given and empty, else any (or a new one)
-    /// — and in the levels that hold it.
+    /// Puts a feature in an empty slot — `at` (emptied by this batch), else a free one or a
+    /// new one — and in the levels that hold it.
     fn insert(&mut self, f: Fresh, values: &[Value], at: Option<u32>) {
         let held = Slot {
             fid: f.fid,
@@ -782,12 +788,7 @@ impl Inner {
             geom: self.geoms.push(&f.geom),
             values: self.values.push(values),
         };
-        // The slot freed last is at the end of the list: found at once.
-        let wanted = at.and_then(|a| self.free.iter().rposition(|&s| s == a));
-        let slot = match wanted
-            .map(|i| self.free.swap_remove(i))
-            .or_else(|| self.free.pop())
-        {
+        let slot = match at.or_else(|| self.free.pop()) {
             Some(s) => {
                 self.slots[s as usize] = held;
                 s
